@@ -1,0 +1,123 @@
+//! The connector boundary: everything Kirim knows about a WhatsApp network goes through here.
+//! The sandbox, WhatsApp Web and the Cloud API each implement [`Connector`]; what they observe
+//! (link changes, receipts, inbound messages) they hand to a [`ConnectorSink`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::device::{ConnectorKind, Device, LinkState};
+use crate::id::{DevicePk, MessageId};
+use crate::message::{MessageContent, MessageStatus};
+use crate::{PhoneNumber, Recipient, Timestamp};
+
+/// A message handed to a connector. `id` is stable across attempts and is used as the
+/// network's message id where the network allows, so a repeat after a crash is recognisable.
+#[derive(Debug, Clone)]
+pub struct OutboundMessage {
+    pub id: MessageId,
+    pub to: Recipient,
+    pub content: MessageContent,
+    pub reply_to: Option<String>,
+    pub attempt: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendReceipt {
+    /// The id the network gave the message (equal to Kirim's id where the network allows).
+    pub network_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConnectorError {
+    /// Worth retrying (timeouts, a dropped connection).
+    #[error("temporary failure: {0}")]
+    Transient(String),
+    /// Retrying will not help.
+    #[error("{0}")]
+    Permanent(String),
+    #[error("the recipient is not on WhatsApp")]
+    NotOnWhatsapp,
+    #[error("the network is rate limiting this device")]
+    RateLimited { retry_after: Option<Duration> },
+    #[error("the device is not connected")]
+    NotConnected,
+    #[error("the number is banned")]
+    Banned,
+    #[error("this connector cannot {0}")]
+    Unsupported(String),
+}
+
+impl ConnectorError {
+    /// Whether the send worker should try again later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Transient(_) | Self::RateLimited { .. } | Self::NotConnected)
+    }
+}
+
+/// How the user links a device.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinkMethod {
+    /// Show a QR code to scan with the phone.
+    Qr,
+    /// Show an 8-character code to type into the phone with this number.
+    PairCode { phone: PhoneNumber },
+}
+
+/// A delivery report from the network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Receipt {
+    pub network_id: String,
+    pub status: MessageStatus,
+    pub at: Timestamp,
+}
+
+/// A message the network delivered to a device.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundMessage {
+    pub network_id: String,
+    /// The chat it arrived in: the sender's number, or a group.
+    pub chat: Recipient,
+    /// In a group, the member who wrote it.
+    pub sender: Option<String>,
+    pub content: MessageContent,
+    pub reply_to: Option<String>,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("could not record the connector event: {0}")]
+pub struct SinkError(pub String);
+
+/// Where connectors report what they observe. `inbound` returns only after the message is
+/// stored, so a connector acknowledges to the network only what Kirim will not lose.
+#[async_trait]
+pub trait ConnectorSink: Send + Sync {
+    async fn link_state(&self, device: DevicePk, state: LinkState) -> Result<(), SinkError>;
+    async fn receipt(&self, device: DevicePk, receipt: Receipt) -> Result<(), SinkError>;
+    async fn inbound(&self, device: DevicePk, message: InboundMessage) -> Result<(), SinkError>;
+}
+
+#[async_trait]
+pub trait Connector: Send + Sync {
+    fn kind(&self) -> ConnectorKind;
+
+    /// Resumes a device's session (at start-up, or after the device was linked). A device that
+    /// was never linked stays disconnected.
+    async fn start(&self, device: &Device) -> Result<(), ConnectorError>;
+
+    /// Starts linking; progress (QR codes, pairing codes, connected) arrives through the sink.
+    async fn connect(&self, device: &Device, method: LinkMethod) -> Result<(), ConnectorError>;
+
+    /// Unlinks the device from the phone; its session is forgotten.
+    async fn logout(&self, device: &Device) -> Result<(), ConnectorError>;
+
+    /// Stops the device's session without unlinking (shutdown, or the device was deleted).
+    async fn stop(&self, device: DevicePk);
+
+    async fn send(&self, device: &Device, message: &OutboundMessage) -> Result<SendReceipt, ConnectorError>;
+}
+
+/// Builds a connector once the sink (the app's side of the boundary) exists.
+pub type SharedSink = Arc<dyn ConnectorSink>;

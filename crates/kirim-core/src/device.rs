@@ -1,0 +1,218 @@
+//! Devices: one WhatsApp number each, driven through a connector, with a link status machine.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::id::{DeviceId, DevicePk, TenantPk};
+use crate::{PhoneNumber, Timestamp, TokenHash};
+
+/// Which network a device speaks through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConnectorKind {
+    /// The built-in simulated WhatsApp network, for demos, tests and benchmarks.
+    Sandbox,
+    /// WhatsApp Web multi-device (a linked phone).
+    WhatsappWeb,
+    /// The official WhatsApp Cloud API.
+    CloudApi,
+}
+
+impl ConnectorKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Sandbox => "sandbox",
+            Self::WhatsappWeb => "whatsapp-web",
+            Self::CloudApi => "cloud-api",
+        }
+    }
+}
+
+impl FromStr for ConnectorKind {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "sandbox" => Ok(Self::Sandbox),
+            "whatsapp-web" => Ok(Self::WhatsappWeb),
+            "cloud-api" => Ok(Self::CloudApi),
+            _ => Err(()),
+        }
+    }
+}
+
+/// Link status. `disconnected → connecting → awaiting_scan | awaiting_pair_code → connected`,
+/// then `disconnected`, `logged_out` or `banned`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceStatus {
+    Disconnected,
+    Connecting,
+    AwaitingScan,
+    AwaitingPairCode,
+    Connected,
+    LoggedOut,
+    Banned,
+}
+
+impl DeviceStatus {
+    pub const ALL: [DeviceStatus; 7] = [
+        Self::Disconnected,
+        Self::Connecting,
+        Self::AwaitingScan,
+        Self::AwaitingPairCode,
+        Self::Connected,
+        Self::LoggedOut,
+        Self::Banned,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Disconnected => "disconnected",
+            Self::Connecting => "connecting",
+            Self::AwaitingScan => "awaiting_scan",
+            Self::AwaitingPairCode => "awaiting_pair_code",
+            Self::Connected => "connected",
+            Self::LoggedOut => "logged_out",
+            Self::Banned => "banned",
+        }
+    }
+
+    /// Whether a connector may move a device from `self` to `to`.
+    /// Any state may fall to disconnected, logged out or banned; linking goes through connecting.
+    pub fn can_become(self, to: DeviceStatus) -> bool {
+        use DeviceStatus::*;
+        match to {
+            Disconnected | LoggedOut | Banned => true,
+            Connecting => true,
+            AwaitingScan | AwaitingPairCode => matches!(self, Connecting | AwaitingScan | AwaitingPairCode),
+            Connected => matches!(self, Connecting | AwaitingScan | AwaitingPairCode | Connected),
+        }
+    }
+}
+
+impl FromStr for DeviceStatus {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s).ok_or(())
+    }
+}
+
+impl fmt::Display for DeviceStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Per-device sending behaviour.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeviceSettings {
+    /// Minimum pause between two sends from this device, in milliseconds. Pacing keeps a
+    /// number from looking like a spammer; 0 turns it off (benchmarks).
+    pub pacing_ms: u64,
+    /// A random extra pause of up to this many milliseconds, added to `pacing_ms`.
+    pub pacing_jitter_ms: u64,
+    /// How many times a message is tried before it is marked failed.
+    pub max_attempts: u32,
+}
+
+impl Default for DeviceSettings {
+    fn default() -> Self {
+        Self { pacing_ms: 1000, pacing_jitter_ms: 1000, max_attempts: 5 }
+    }
+}
+
+/// A short-lived linking code shown to the user (a QR string or a pairing code).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkCode {
+    pub code: String,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Device {
+    pub pk: DevicePk,
+    pub id: DeviceId,
+    pub tenant_pk: TenantPk,
+    pub name: String,
+    pub connector: ConnectorKind,
+    pub status: DeviceStatus,
+    /// Why the device is in its status, in words (e.g. "banned until …", "QR codes exhausted").
+    pub status_detail: Option<String>,
+    /// The linked number, once known.
+    pub phone: Option<PhoneNumber>,
+    pub qr: Option<LinkCode>,
+    pub pair_code: Option<LinkCode>,
+    pub settings: DeviceSettings,
+    /// Connector-specific configuration (e.g. Cloud API credentials), opaque to the core.
+    pub connector_config: serde_json::Value,
+    pub token_hash: TokenHash,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewDevice {
+    pub id: DeviceId,
+    pub tenant_pk: TenantPk,
+    pub name: String,
+    pub connector: ConnectorKind,
+    pub settings: DeviceSettings,
+    pub connector_config: serde_json::Value,
+    pub token_hash: TokenHash,
+    pub created_at: Timestamp,
+}
+
+/// Fields a tenant may change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct DevicePatch {
+    pub name: Option<String>,
+    pub settings: Option<DeviceSettings>,
+    pub connector_config: Option<serde_json::Value>,
+    pub token_hash: Option<TokenHash>,
+}
+
+/// What a connector reports about a device's link. Codes and phone are replaced as given:
+/// `None` clears a code, and a phone of `None` keeps the stored one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkState {
+    pub status: DeviceStatus,
+    pub detail: Option<String>,
+    pub qr: Option<LinkCode>,
+    pub pair_code: Option<LinkCode>,
+    pub phone: Option<PhoneNumber>,
+}
+
+impl LinkState {
+    pub fn status(status: DeviceStatus) -> Self {
+        Self { status, detail: None, qr: None, pair_code: None, phone: None }
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_machine_allows_linking_and_falls() {
+        use DeviceStatus::*;
+        assert!(Disconnected.can_become(Connecting));
+        assert!(Connecting.can_become(AwaitingScan));
+        assert!(AwaitingScan.can_become(AwaitingScan), "a refreshed QR");
+        assert!(AwaitingScan.can_become(Connected));
+        assert!(!Disconnected.can_become(Connected), "must connect first");
+        assert!(!LoggedOut.can_become(AwaitingScan));
+        assert!(Connected.can_become(Banned));
+        for s in DeviceStatus::ALL {
+            assert_eq!(s.as_str().parse::<DeviceStatus>(), Ok(s));
+        }
+    }
+}

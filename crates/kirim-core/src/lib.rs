@@ -1,0 +1,21 @@
+//! Kirim's domain, free of HTTP and SQL: the types every other crate speaks and
+//! the two boundaries the gateway is built around, [`store`] and [`connector`].
+
+pub mod clock;
+pub mod connector;
+pub mod device;
+pub mod event;
+pub mod id;
+pub mod message;
+pub mod phone;
+pub mod secret;
+pub mod store;
+pub mod tenant;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use id::{DeviceId, EventId, KeyId, MessageId, TenantId};
+pub use phone::{PhoneError, PhoneNumber, Recipient};
+pub use secret::{Secret, TokenHash};
+
+/// Timestamps are UTC everywhere inside Kirim; time zones exist only at the edges.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;

@@ -1,0 +1,162 @@
+//! The store boundary: one trait per aggregate, every query scoped by tenant.
+//!
+//! Contracts every backend keeps (the `kirim-store-tests` suite checks them):
+//! - a write that returns `Ok` is durable (committed at the configured durability level);
+//! - each operation writes its events in the same transaction as its change (the outbox);
+//! - a tenant-scoped getter returns `None` for another tenant's id;
+//! - message statuses only move forward.
+
+use async_trait::async_trait;
+
+use crate::device::{Device, DevicePatch, LinkState, NewDevice};
+use crate::event::Event;
+use crate::id::{DeviceId, DevicePk, KeyId, KeyPk, MessageId, MessagePk, TenantId, TenantPk};
+use crate::message::{Direction, Message, MessageStatus, NewInbound, NewOutbound, SendOutcome};
+use crate::tenant::{ApiKey, NewApiKey, NewTenant, Tenant};
+use crate::{Recipient, Timestamp, TokenHash};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend failed (I/O, disk full, connection lost). Nothing of the operation was written.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// A uniqueness rule was broken (e.g. a duplicate name where names must be unique).
+    #[error("conflict: {0}")]
+    Conflict(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait TenantStore: Send + Sync {
+    async fn create_tenant(&self, tenant: NewTenant) -> StoreResult<Tenant>;
+    async fn get_tenant(&self, id: &TenantId) -> StoreResult<Option<Tenant>>;
+    /// Oldest first, after the given id.
+    async fn list_tenants(&self, after: Option<&TenantId>, limit: u32) -> StoreResult<Vec<Tenant>>;
+
+    async fn create_api_key(&self, key: NewApiKey) -> StoreResult<ApiKey>;
+    async fn list_api_keys(&self, tenant: TenantPk) -> StoreResult<Vec<ApiKey>>;
+    /// The live (not revoked) key with this hash, with its tenant.
+    async fn find_api_key(&self, hash: &TokenHash) -> StoreResult<Option<(ApiKey, Tenant)>>;
+    /// Revokes a key; `tenant: None` is the operator, who may revoke any key.
+    /// Returns false when no such live key exists (in that scope).
+    async fn revoke_api_key(&self, tenant: Option<TenantPk>, id: &KeyId, at: Timestamp) -> StoreResult<bool>;
+    /// Records when keys were last used (batched by the caller).
+    async fn touch_api_keys(&self, used: &[(KeyPk, Timestamp)]) -> StoreResult<()>;
+
+    /// Operator-level settings (e.g. the admin token's hash).
+    async fn get_setting(&self, key: &str) -> StoreResult<Option<String>>;
+    /// Sets a setting only if it has no value yet; returns whether it was set.
+    async fn init_setting(&self, key: &str, value: &str) -> StoreResult<bool>;
+    async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
+    /// Inserts a device (status `disconnected`) and its `device.created` event.
+    async fn create_device(&self, device: NewDevice) -> StoreResult<Device>;
+    async fn get_device(&self, tenant: TenantPk, id: &DeviceId) -> StoreResult<Option<Device>>;
+    async fn get_device_by_pk(&self, pk: DevicePk) -> StoreResult<Option<Device>>;
+    /// The live device whose token has this hash, with its tenant.
+    async fn find_device_by_token(&self, hash: &TokenHash) -> StoreResult<Option<(Device, Tenant)>>;
+    /// A tenant's live devices, oldest first.
+    async fn list_devices(&self, tenant: TenantPk) -> StoreResult<Vec<Device>>;
+    /// Every live device of every tenant (to resume sessions at start-up).
+    async fn list_all_devices(&self) -> StoreResult<Vec<Device>>;
+    async fn update_device(&self, tenant: TenantPk, id: &DeviceId, patch: DevicePatch, at: Timestamp) -> StoreResult<Option<Device>>;
+    /// Applies a connector's report. Writes `device.status` only when the status changed.
+    async fn update_link_state(&self, device: DevicePk, state: LinkState, at: Timestamp) -> StoreResult<Option<Device>>;
+    /// Removes a device from view, cancels its pending messages (with their events) and
+    /// writes `device.deleted`. Returns the device as it was.
+    async fn delete_device(&self, tenant: TenantPk, id: &DeviceId, at: Timestamp) -> StoreResult<Option<Device>>;
+}
+
+/// Filters for listing messages. Results are newest first; `before` is the cursor.
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    pub status: Option<MessageStatus>,
+    pub device: Option<DevicePk>,
+    pub chat: Option<Recipient>,
+    pub ref_id: Option<String>,
+    pub direction: Option<Direction>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    /// Only messages older than this one.
+    pub before: Option<MessageId>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum InsertOutcome {
+    Inserted(Message),
+    /// A message with the same idempotency key already exists; nothing was written.
+    Existing(Message),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CancelOutcome {
+    Cancelled(Message),
+    /// It already left the queue; it is returned as it is.
+    TooLate(Message),
+    NotFound,
+}
+
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Inserts outbound messages and their `message.queued` events in one transaction.
+    /// A message whose `(tenant, idempotency_key)` exists is not inserted: the existing one is returned.
+    async fn insert_outbound(&self, messages: Vec<NewOutbound>) -> StoreResult<Vec<InsertOutcome>>;
+    async fn get_message(&self, tenant: TenantPk, id: &MessageId) -> StoreResult<Option<Message>>;
+    async fn find_by_idempotency_key(&self, tenant: TenantPk, key: &str) -> StoreResult<Option<Message>>;
+    async fn list_messages(&self, tenant: TenantPk, filter: &MessageFilter) -> StoreResult<Vec<Message>>;
+
+    /// Takes the device's next due message (highest priority, then oldest) out of the queue:
+    /// `pending → sending`, attempts + 1. Writes no event (sending is transient).
+    async fn claim_next(&self, device: DevicePk, now: Timestamp) -> StoreResult<Option<Message>>;
+    /// When the device's earliest pending message becomes due, if it has any.
+    async fn next_due_at(&self, device: DevicePk) -> StoreResult<Option<Timestamp>>;
+    /// Records how an attempt ended, with `message.sent`, `message.retrying` or `message.failed`.
+    /// Applies only to a message that is `sending`; otherwise returns `None`.
+    async fn complete_send(&self, message: MessagePk, outcome: SendOutcome, at: Timestamp) -> StoreResult<Option<Message>>;
+    /// Applies a receipt for the device's message with this network id, if it moves the status
+    /// forward, with its event. Returns the message when it changed.
+    async fn apply_receipt(&self, device: DevicePk, network_id: &str, status: MessageStatus, at: Timestamp) -> StoreResult<Option<Message>>;
+    async fn cancel_message(&self, tenant: TenantPk, id: &MessageId, at: Timestamp) -> StoreResult<CancelOutcome>;
+    /// Puts messages left `sending` by a stopped process back to `pending` (they keep their id,
+    /// so the network recognises a repeat). `None` means every device. Returns how many.
+    async fn release_in_flight(&self, device: Option<DevicePk>) -> StoreResult<u64>;
+    /// Devices that have pending messages.
+    async fn devices_with_pending(&self) -> StoreResult<Vec<DevicePk>>;
+
+    /// Stores an inbound message with its `message.received` event, unless the device already
+    /// has one with this chat, sender and network id (then the stored one is returned).
+    async fn insert_inbound(&self, message: NewInbound) -> StoreResult<InsertOutcome>;
+
+    /// Message counts by status, for metrics.
+    async fn count_by_status(&self) -> StoreResult<Vec<(MessageStatus, u64)>>;
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Only events after this sequence number.
+    pub after: Option<i64>,
+    pub event_type: Option<String>,
+    pub device: Option<DevicePk>,
+    pub limit: u32,
+}
+
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// A tenant's events in log order.
+    async fn list_events(&self, tenant: TenantPk, filter: &EventFilter) -> StoreResult<Vec<Event>>;
+    /// The newest sequence number in the whole log (0 when empty).
+    async fn last_event_seq(&self) -> StoreResult<i64>;
+    /// Deletes events older than `before`; returns how many.
+    async fn prune_events(&self, before: Timestamp) -> StoreResult<u64>;
+}
+
+/// Everything the app needs from a backend.
+pub trait Store: TenantStore + DeviceStore + MessageStore + EventStore {}
+
+impl<T: TenantStore + DeviceStore + MessageStore + EventStore> Store for T {}
+

@@ -1,0 +1,3 @@
+//! Connectors: the networks devices speak through, behind `kirim_core::connector::Connector`.
+
+pub mod sandbox;

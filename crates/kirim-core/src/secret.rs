@@ -54,7 +54,7 @@ impl fmt::Debug for Secret {
 }
 
 /// SHA-256 of a credential: what the store keeps and looks up.
-#[derive(Clone, Copy, Hash)]
+#[derive(Clone, Copy)]
 pub struct TokenHash(pub [u8; 32]);
 
 impl TokenHash {
@@ -79,6 +79,12 @@ impl PartialEq for TokenHash {
 }
 
 impl Eq for TokenHash {}
+
+impl std::hash::Hash for TokenHash {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
 
 impl fmt::Debug for TokenHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

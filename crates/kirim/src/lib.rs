@@ -1,4 +1,12 @@
 //! Kirim, the app: configuration, HTTP API, services, workers and connectors wired together.
 
+pub mod app;
+pub mod cli;
 pub mod config;
 pub mod connectors;
+pub mod http;
+pub mod metrics;
+pub mod runtime;
+pub mod services;
+pub mod telemetry;
+pub mod workers;

@@ -1,0 +1,80 @@
+//! The app's side of the connector boundary: what a connector reports is stored (with its
+//! event) before the call returns, so an inbound message is never acknowledged unstored.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use kirim_core::connector::{ConnectorSink, InboundMessage, Receipt, SinkError};
+use kirim_core::device::{DeviceStatus, LinkState};
+use kirim_core::id::DevicePk;
+use kirim_core::message::NewInbound;
+use kirim_core::store::{InsertOutcome, Store};
+use kirim_core::{Clock, MessageId};
+
+use crate::metrics::Metrics;
+use crate::runtime::{DeviceRegistry, InFlight};
+
+pub struct AppSink {
+    pub store: Arc<dyn Store>,
+    pub devices: Arc<DeviceRegistry>,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+    pub in_flight: Arc<InFlight>,
+}
+
+fn sink_error(e: impl std::fmt::Display) -> SinkError {
+    SinkError(e.to_string())
+}
+
+#[async_trait]
+impl ConnectorSink for AppSink {
+    async fn link_state(&self, device: DevicePk, state: LinkState) -> Result<(), SinkError> {
+        if let Some(entry) = self.devices.get(device) {
+            let from = entry.status();
+            if from != state.status && !from.can_become(state.status) {
+                tracing::warn!(device = %entry.id, %from, to = %state.status, "connector reported an unexpected status change");
+            }
+        }
+        let updated = self.store.update_link_state(device, state, self.clock.now()).await.map_err(sink_error)?;
+        if let Some(device) = updated {
+            let connected = device.status == DeviceStatus::Connected;
+            let entry = self.devices.upsert(device);
+            if connected {
+                entry.wake.notify_one();
+            }
+        }
+        Ok(())
+    }
+
+    async fn receipt(&self, device: DevicePk, receipt: Receipt) -> Result<(), SinkError> {
+        // A receipt can overtake the send call that produced it; wait for the outcome to be stored.
+        self.in_flight.settled(&receipt.network_id).await;
+        self.store.apply_receipt(device, &receipt.network_id, receipt.status, receipt.at).await.map_err(sink_error)?;
+        Ok(())
+    }
+
+    async fn inbound(&self, device: DevicePk, message: InboundMessage) -> Result<(), SinkError> {
+        let tenant_pk = match self.devices.get(device) {
+            Some(entry) => entry.tenant_pk,
+            None => match self.store.get_device_by_pk(device).await.map_err(sink_error)? {
+                Some(d) => d.tenant_pk,
+                None => return Err(SinkError("the device no longer exists".into())),
+            },
+        };
+        let new = NewInbound {
+            id: MessageId::generate(),
+            tenant_pk,
+            device_pk: device,
+            network_id: message.network_id,
+            chat: message.chat,
+            sender: message.sender,
+            content: message.content,
+            reply_to: message.reply_to,
+            received_at: message.at,
+        };
+        if let InsertOutcome::Inserted(_) = self.store.insert_inbound(new).await.map_err(sink_error)? {
+            self.metrics.inbound.inc();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,136 @@
+//! The HTTP edge: the native API `/v1`, operations endpoints, and their shared plumbing.
+
+pub mod auth;
+pub mod devices;
+pub mod error;
+pub mod events;
+pub mod extract;
+pub mod messages;
+pub mod openapi;
+pub mod qr;
+pub mod sandbox;
+pub mod system;
+pub mod tenants;
+
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::Router;
+use serde::{Deserializer, Serialize};
+use utoipa::ToSchema;
+
+use crate::app::AppState;
+use crate::metrics::HttpLabels;
+use error::ApiError;
+
+/// A page of results; `next` is the cursor for the following page, absent on the last.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct List<T> {
+    pub data: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// Parses `limit` (query strings arrive as text), within `1..=max`.
+pub fn parse_limit(raw: Option<&str>, default: u32, max: u32) -> Result<u32, ApiError> {
+    match raw {
+        None => Ok(default),
+        Some(s) => s
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| ApiError::field("limit", format!("`limit` must be a whole number from 1 to {max}"))),
+    }
+}
+
+/// Accepts `"60123456789"` and `60123456789` alike: clients send phone numbers both ways.
+pub fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    struct Visitor;
+    impl serde::de::Visitor<'_> for Visitor {
+        type Value = String;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a phone number as a string, e.g. \"+60123456789\"")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_owned())
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+    }
+    d.deserialize_any(Visitor)
+}
+
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.config.http.body_limit_bytes;
+    let timeout = Duration::from_secs(state.config.http.request_timeout_secs);
+    let v1 = Router::new()
+        .route("/tenants", post(tenants::create).get(tenants::list))
+        .route("/tenants/{id}", get(tenants::get))
+        .route("/tenants/{id}/keys", post(tenants::create_key).get(tenants::list_keys))
+        .route("/keys/{id}", delete(tenants::revoke_key))
+        .route("/devices", post(devices::create).get(devices::list))
+        .route("/devices/{id}", get(devices::get).patch(devices::update).delete(devices::delete))
+        .route("/devices/{id}/connect", post(devices::connect))
+        .route("/devices/{id}/pair-code", post(devices::pair_code))
+        .route("/devices/{id}/qr", get(devices::qr_code))
+        .route("/devices/{id}/logout", post(devices::logout))
+        .route("/devices/{id}/token", post(devices::rotate_token))
+        .route("/messages", post(messages::send).get(messages::list))
+        .route("/messages/{id}", get(messages::get))
+        .route("/messages/{id}/cancel", post(messages::cancel))
+        .route("/events", get(events::list))
+        .route("/sandbox/devices/{id}/scan", post(sandbox::scan))
+        .route("/sandbox/devices/{id}/inbound", post(sandbox::inbound))
+        .route("/sandbox/devices/{id}/disconnect", post(sandbox::disconnect))
+        .route("/sandbox/devices/{id}/received", get(sandbox::received));
+    Router::new()
+        .nest("/v1", v1)
+        .route("/healthz", get(system::healthz))
+        .route("/readyz", get(system::readyz))
+        .route("/metrics", get(system::metrics))
+        .route("/openapi.json", get(system::openapi))
+        .route("/docs", get(system::docs))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, timeout))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such endpoint; see /docs for the API")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not accept that method; see /docs")
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an unexpected error occurred; nothing was half-written, please report it")
+        .into_response()
+}
+
+/// Records latency by matched route and logs failures.
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    state
+        .metrics
+        .http
+        .get_or_create(&HttpLabels { method, route, status })
+        .observe(started.elapsed().as_secs_f64());
+    response
+}

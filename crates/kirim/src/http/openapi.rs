@@ -1,0 +1,38 @@
+//! The OpenAPI 3.1 document, generated from the handlers and types themselves.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{devices, error, events, messages, sandbox, tenants, List};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Kirim", description = "A self-hosted, multi-tenant WhatsApp API gateway. Authenticate with `Authorization: Bearer <token>`: the admin token for /v1/tenants, a tenant API key or a device token for everything else."),
+    paths(
+        tenants::create, tenants::list, tenants::get, tenants::create_key, tenants::list_keys, tenants::revoke_key,
+        devices::create, devices::list, devices::get, devices::update, devices::delete, devices::connect,
+        devices::pair_code, devices::qr_code, devices::logout, devices::rotate_token,
+        messages::send, messages::get, messages::list, messages::cancel,
+        events::list,
+        sandbox::scan, sandbox::inbound, sandbox::disconnect, sandbox::received,
+    ),
+    components(schemas(error::ErrorBody, error::ErrorDetail, List<messages::MessageView>)),
+    modifiers(&Bearer),
+    tags(
+        (name = "tenants", description = "Tenants and API keys (operator)"),
+        (name = "devices", description = "WhatsApp numbers and linking"),
+        (name = "messages", description = "Sending and reading messages"),
+        (name = "events", description = "The event log"),
+        (name = "sandbox", description = "The simulated phone of the sandbox network"),
+    )
+)]
+pub struct ApiDoc;
+
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}

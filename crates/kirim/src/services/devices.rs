@@ -1,0 +1,165 @@
+//! Device lifecycle: create, link, unlink, change, delete — all through the device's connector.
+
+use std::sync::Arc;
+
+use kirim_core::connector::{Connector, ConnectorError, LinkMethod};
+use kirim_core::device::{ConnectorKind, Device, DevicePatch, DeviceSettings, NewDevice};
+use kirim_core::id::DeviceId;
+use kirim_core::Secret;
+
+use crate::app::AppState;
+use crate::http::auth::{DEVICE_TOKEN_PREFIX, TenantAuth};
+use crate::http::error::{ApiError, ApiResult};
+
+pub const MAX_NAME_LEN: usize = 100;
+
+pub fn validate_name(name: &str) -> ApiResult<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_LEN {
+        return Err(ApiError::field("name", format!("`name` must be 1 to {MAX_NAME_LEN} characters")));
+    }
+    Ok(name.to_owned())
+}
+
+pub fn validate_settings(settings: &DeviceSettings) -> ApiResult<()> {
+    if !(1..=100).contains(&settings.max_attempts) {
+        return Err(ApiError::field("settings.max_attempts", "`settings.max_attempts` must be between 1 and 100"));
+    }
+    if settings.pacing_ms > 3_600_000 || settings.pacing_jitter_ms > 3_600_000 {
+        return Err(ApiError::field("settings.pacing_ms", "pacing values must be at most 3600000 ms (one hour)"));
+    }
+    Ok(())
+}
+
+/// The settings a new device gets when the request names none.
+pub fn default_settings(state: &AppState) -> DeviceSettings {
+    let s = &state.config.sending;
+    DeviceSettings { pacing_ms: s.pacing_ms, pacing_jitter_ms: s.pacing_jitter_ms, max_attempts: s.max_attempts }
+}
+
+fn connector_for(state: &AppState, kind: ConnectorKind) -> ApiResult<Arc<dyn Connector>> {
+    state.connectors.get(kind).ok_or_else(|| {
+        ApiError::field(
+            "connector",
+            format!("the `{}` connector is not available on this server; available: {}", kind.as_str(), available(state)),
+        )
+    })
+}
+
+fn available(state: &AppState) -> String {
+    let mut kinds: Vec<&str> = state.connectors.kinds().iter().map(ConnectorKind::as_str).collect();
+    kinds.sort_unstable();
+    kinds.join(", ")
+}
+
+/// A tenant's device, or 404 (also for a device token asking about another device).
+pub async fn get(state: &AppState, auth: &TenantAuth, id: &DeviceId) -> ApiResult<Device> {
+    if !auth.may_use_device(id) {
+        return Err(ApiError::not_found("device"));
+    }
+    state.store.get_device(auth.tenant_pk(), id).await?.ok_or_else(|| ApiError::not_found("device"))
+}
+
+pub struct Created {
+    pub device: Device,
+    pub token: Secret,
+}
+
+pub async fn create(
+    state: &AppState,
+    auth: &TenantAuth,
+    name: &str,
+    kind: ConnectorKind,
+    settings: Option<DeviceSettings>,
+    connector_config: serde_json::Value,
+) -> ApiResult<Created> {
+    auth.require_tenant_key()?;
+    let name = validate_name(name)?;
+    let settings = settings.unwrap_or_else(|| default_settings(state));
+    validate_settings(&settings)?;
+    connector_for(state, kind)?;
+    let token = Secret::generate(DEVICE_TOKEN_PREFIX);
+    let device = state
+        .store
+        .create_device(NewDevice {
+            id: DeviceId::generate(),
+            tenant_pk: auth.tenant_pk(),
+            name,
+            connector: kind,
+            settings,
+            connector_config,
+            token_hash: token.hash(),
+            created_at: state.clock.now(),
+        })
+        .await?;
+    state.devices.upsert(device.clone());
+    state.lanes.ensure(device.pk);
+    Ok(Created { device, token })
+}
+
+pub async fn update(state: &AppState, auth: &TenantAuth, id: &DeviceId, patch: DevicePatch) -> ApiResult<Device> {
+    if let Some(name) = &patch.name {
+        validate_name(name)?;
+    }
+    if let Some(settings) = &patch.settings {
+        validate_settings(settings)?;
+    }
+    get(state, auth, id).await?;
+    let device = state
+        .store
+        .update_device(auth.tenant_pk(), id, patch, state.clock.now())
+        .await?
+        .ok_or_else(|| ApiError::not_found("device"))?;
+    state.devices.upsert(device.clone());
+    Ok(device)
+}
+
+/// Issues a new device token; the old one stops working at once.
+pub async fn rotate_token(state: &AppState, auth: &TenantAuth, id: &DeviceId) -> ApiResult<Created> {
+    let token = Secret::generate(DEVICE_TOKEN_PREFIX);
+    let patch = DevicePatch { token_hash: Some(token.hash()), ..DevicePatch::default() };
+    let device = update(state, auth, id, patch).await?;
+    state.auth.invalidate();
+    Ok(Created { device, token })
+}
+
+fn connector_error(e: ConnectorError) -> ApiError {
+    match e {
+        ConnectorError::Unsupported(what) => {
+            ApiError::conflict("capability_unsupported", format!("this device's connector cannot {what}"))
+        }
+        ConnectorError::Banned => ApiError::conflict("device_banned", "WhatsApp has banned this number"),
+        other => ApiError::new(axum::http::StatusCode::BAD_GATEWAY, "connector_error", other.to_string()),
+    }
+}
+
+/// Starts linking (or resumes a linked session). Progress is visible on the device's status.
+pub async fn connect(state: &AppState, auth: &TenantAuth, id: &DeviceId, method: LinkMethod) -> ApiResult<Device> {
+    let device = get(state, auth, id).await?;
+    let connector = connector_for(state, device.connector)?;
+    connector.connect(&device, method).await.map_err(connector_error)?;
+    get(state, auth, id).await
+}
+
+pub async fn logout(state: &AppState, auth: &TenantAuth, id: &DeviceId) -> ApiResult<Device> {
+    let device = get(state, auth, id).await?;
+    let connector = connector_for(state, device.connector)?;
+    connector.logout(&device).await.map_err(connector_error)?;
+    get(state, auth, id).await
+}
+
+pub async fn delete(state: &AppState, auth: &TenantAuth, id: &DeviceId) -> ApiResult<Device> {
+    auth.require_tenant_key()?;
+    let device = state
+        .store
+        .delete_device(auth.tenant_pk(), id, state.clock.now())
+        .await?
+        .ok_or_else(|| ApiError::not_found("device"))?;
+    state.lanes.stop(device.pk);
+    if let Some(connector) = state.connectors.get(device.connector) {
+        connector.stop(device.pk).await;
+    }
+    state.devices.remove(device.pk);
+    state.auth.invalidate();
+    Ok(device)
+}

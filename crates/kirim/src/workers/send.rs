@@ -1,0 +1,200 @@
+//! Send lanes: one per device, at most one send in flight per device, paced, priority first,
+//! retried with backoff for transient failures. A lane claims a message (pending → sending),
+//! calls the connector without holding any transaction, then records the outcome.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kirim_core::connector::{ConnectorError, OutboundMessage};
+use kirim_core::device::DeviceStatus;
+use kirim_core::id::DevicePk;
+use kirim_core::message::{Message, SendOutcome};
+use kirim_core::store::{Store, StoreError};
+use kirim_core::{Clock, Timestamp};
+use rand::Rng;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::SendingConfig;
+use crate::connectors::Connectors;
+use crate::metrics::Metrics;
+use crate::runtime::{DeviceEntry, DeviceRegistry, InFlight};
+
+/// What one step of a lane did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// The device is not connected; nothing was claimed.
+    NotConnected,
+    /// Nothing is due; the earliest pending message becomes due then.
+    Idle { next_due: Option<Timestamp> },
+    Sent,
+    Retrying,
+    Failed,
+}
+
+pub struct SendWorker {
+    pub store: Arc<dyn Store>,
+    pub connectors: Arc<Connectors>,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+    pub sending: SendingConfig,
+    pub in_flight: Arc<InFlight>,
+}
+
+impl SendWorker {
+    /// Sends the device's next due message, if it is connected and has one.
+    pub async fn step(&self, entry: &DeviceEntry) -> Result<Step, StoreError> {
+        let device = entry.snapshot();
+        if device.status != DeviceStatus::Connected {
+            return Ok(Step::NotConnected);
+        }
+        let Some(message) = self.store.claim_next(entry.pk, self.clock.now()).await? else {
+            return Ok(Step::Idle { next_due: self.store.next_due_at(entry.pk).await? });
+        };
+        let id = message.id.to_string();
+        self.in_flight.begin(&id);
+        let result = match self.connectors.get(device.connector) {
+            Some(connector) => connector.send(&device, &outbound(&message)).await,
+            None => Err(ConnectorError::Unsupported(format!("send through `{}` on this server", device.connector.as_str()))),
+        };
+        let outcome = self.outcome(&message, result);
+        let step = match &outcome {
+            SendOutcome::Sent { .. } => Step::Sent,
+            SendOutcome::Retry { .. } => Step::Retrying,
+            SendOutcome::Failed { .. } => Step::Failed,
+        };
+        let recorded = self.store.complete_send(message.pk, outcome, self.clock.now()).await;
+        // Receipts for this message were held until now; a network id different from ours
+        // (Cloud API) is stored by `complete_send`, so both forms find the message.
+        self.in_flight.end(&id);
+        recorded?;
+        self.metrics.count_send(match step {
+            Step::Sent => "sent",
+            Step::Retrying => "retry",
+            _ => "failed",
+        });
+        Ok(step)
+    }
+
+    fn outcome(&self, message: &Message, result: Result<kirim_core::connector::SendReceipt, ConnectorError>) -> SendOutcome {
+        match result {
+            Ok(receipt) => SendOutcome::Sent { network_id: receipt.network_id },
+            Err(error) if error.is_retryable() && message.attempts < message.max_attempts => {
+                let mut delay = self.backoff(message.attempts);
+                if let ConnectorError::RateLimited { retry_after: Some(after) } = &error {
+                    delay = delay.max(*after);
+                }
+                let at = self.clock.now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(1));
+                SendOutcome::Retry { at, error: error.to_string() }
+            }
+            Err(error) => SendOutcome::Failed { error: failure_reason(&error, message.attempts) },
+        }
+    }
+
+    /// `retry_base_ms · 2^(attempt-1)`, capped, with ±20% jitter so retries don't stampede.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exp = attempt.saturating_sub(1).min(20);
+        let base = self.sending.retry_base_ms.saturating_mul(1u64 << exp).min(self.sending.retry_max_ms);
+        let jitter = rand::thread_rng().gen_range(0.8..=1.2);
+        Duration::from_millis((base as f64 * jitter) as u64)
+    }
+}
+
+fn failure_reason(error: &ConnectorError, attempts: u32) -> String {
+    if error.is_retryable() { format!("gave up after {attempts} attempts: {error}") } else { error.to_string() }
+}
+
+fn outbound(message: &Message) -> OutboundMessage {
+    OutboundMessage {
+        id: message.id.clone(),
+        to: message.chat.clone(),
+        content: message.content.clone(),
+        reply_to: message.reply_to.clone(),
+        attempt: message.attempts,
+    }
+}
+
+/// The running lanes, one task per device.
+pub struct Lanes {
+    worker: Arc<SendWorker>,
+    devices: Arc<DeviceRegistry>,
+    tasks: Mutex<HashMap<DevicePk, CancellationToken>>,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+impl Lanes {
+    pub fn new(worker: Arc<SendWorker>, devices: Arc<DeviceRegistry>, shutdown: CancellationToken) -> Self {
+        Self { worker, devices, tasks: Mutex::default(), tracker: TaskTracker::new(), shutdown }
+    }
+
+    pub fn worker(&self) -> &Arc<SendWorker> {
+        &self.worker
+    }
+
+    /// Starts the device's lane if it is not running.
+    pub fn ensure(&self, device: DevicePk) {
+        let Some(entry) = self.devices.get(device) else { return };
+        let mut tasks = self.tasks.lock().expect("lanes lock");
+        if tasks.contains_key(&device) || self.shutdown.is_cancelled() {
+            return;
+        }
+        let cancel = self.shutdown.child_token();
+        tasks.insert(device, cancel.clone());
+        let worker = self.worker.clone();
+        self.tracker.spawn(run_lane(worker, entry, cancel));
+    }
+
+    /// Stops a device's lane after its current send (the device was deleted).
+    pub fn stop(&self, device: DevicePk) {
+        if let Some(cancel) = self.tasks.lock().expect("lanes lock").remove(&device) {
+            cancel.cancel();
+        }
+    }
+
+    /// Waits for every lane to finish its in-flight send after shutdown was signalled.
+    pub async fn drain(&self, grace: Duration) -> bool {
+        self.tracker.close();
+        tokio::time::timeout(grace, self.tracker.wait()).await.is_ok()
+    }
+}
+
+async fn run_lane(worker: Arc<SendWorker>, entry: Arc<DeviceEntry>, cancel: CancellationToken) {
+    loop {
+        if cancel.is_cancelled() {
+            return;
+        }
+        let step = worker.step(&entry).await;
+        let wait = match step {
+            Ok(Step::Sent | Step::Retrying | Step::Failed) => {
+                let settings = entry.snapshot().settings;
+                let jitter = if settings.pacing_jitter_ms > 0 { rand::thread_rng().gen_range(0..=settings.pacing_jitter_ms) } else { 0 };
+                let pause = settings.pacing_ms + jitter;
+                if pause == 0 {
+                    continue;
+                }
+                // Pacing is a fixed pause: a newly queued message must not cut it short.
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(pause)) => {}
+                    _ = cancel.cancelled() => return,
+                }
+                continue;
+            }
+            Ok(Step::NotConnected) => None,
+            Ok(Step::Idle { next_due }) => next_due.map(|due| {
+                (due - worker.clock.now()).to_std().unwrap_or(Duration::ZERO).max(Duration::from_millis(1))
+            }),
+            Err(error) => {
+                tracing::warn!(device = %entry.id, %error, "send lane could not reach the store; retrying in 1 s");
+                Some(Duration::from_secs(1))
+            }
+        };
+        let sleep = tokio::time::sleep(wait.unwrap_or(Duration::from_secs(3600)));
+        tokio::select! {
+            _ = entry.wake.notified() => {}
+            _ = sleep => {}
+            _ = cancel.cancelled() => return,
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Tenant isolation and credentials: another tenant's objects are 404 on every route, lists never
+//! show them, device tokens act only on their device, revoked keys stop at once.
+
+use std::collections::BTreeSet;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+#[tokio::test]
+async fn another_tenants_objects_are_not_found_on_every_route() {
+    let app = TestApp::spawn().await;
+    let (tenant_a, key_a) = app.tenant("A").await;
+    let (dev_a, _) = app.device(&key_a, "a").await;
+    app.link(&key_a, &dev_a).await;
+    let (_, msg) = app.send_text(&key_a, "+60123456789", "private").await;
+    let msg_a = msg["id"].as_str().unwrap().to_owned();
+    let (_, extra_key) = app.post(&format!("/v1/tenants/{tenant_a}/keys"), &key_a, json!({"name": "second"})).await;
+    let key_id_a = extra_key["id"].as_str().unwrap().to_owned();
+    app.post(&format!("/v1/sandbox/devices/{dev_a}/inbound"), &key_a, json!({"from": "+60123450000", "text": "hi"})).await;
+
+    let (_, key_b) = app.tenant("B").await;
+    let routes: Vec<(Method, String, Value)> = vec![
+        (Method::GET, format!("/v1/tenants/{tenant_a}"), Value::Null),
+        (Method::POST, format!("/v1/tenants/{tenant_a}/keys"), json!({})),
+        (Method::GET, format!("/v1/tenants/{tenant_a}/keys"), Value::Null),
+        (Method::DELETE, format!("/v1/keys/{key_id_a}"), Value::Null),
+        (Method::GET, format!("/v1/devices/{dev_a}"), Value::Null),
+        (Method::PATCH, format!("/v1/devices/{dev_a}"), json!({"name": "stolen"})),
+        (Method::DELETE, format!("/v1/devices/{dev_a}"), Value::Null),
+        (Method::POST, format!("/v1/devices/{dev_a}/connect"), json!({})),
+        (Method::POST, format!("/v1/devices/{dev_a}/pair-code"), json!({"phone": "+60123456789"})),
+        (Method::GET, format!("/v1/devices/{dev_a}/qr"), Value::Null),
+        (Method::POST, format!("/v1/devices/{dev_a}/logout"), Value::Null),
+        (Method::POST, format!("/v1/devices/{dev_a}/token"), Value::Null),
+        (Method::GET, format!("/v1/messages/{msg_a}"), Value::Null),
+        (Method::POST, format!("/v1/messages/{msg_a}/cancel"), Value::Null),
+        (Method::POST, format!("/v1/sandbox/devices/{dev_a}/scan"), json!({})),
+        (Method::POST, format!("/v1/sandbox/devices/{dev_a}/inbound"), json!({"from": "+60123456789", "text": "x"})),
+        (Method::POST, format!("/v1/sandbox/devices/{dev_a}/disconnect"), Value::Null),
+        (Method::GET, format!("/v1/sandbox/devices/{dev_a}/received"), Value::Null),
+    ];
+    let mut covered = BTreeSet::new();
+    for (method, path, body) in &routes {
+        let got = app.call(method.clone(), path, Some(&key_b), (!body.is_null()).then(|| body.clone())).await;
+        assert_error(&got, StatusCode::NOT_FOUND, "not_found");
+        let template = path.replace(&tenant_a, "{id}").replace(&dev_a, "{id}").replace(&msg_a, "{id}").replace(&key_id_a, "{id}");
+        covered.insert(format!("{} {template}", method.as_str().to_lowercase()));
+    }
+    // Every route with an id in the OpenAPI document is covered above.
+    let (_, spec) = app.call(Method::GET, "/openapi.json", None, None).await;
+    for (path, ops) in spec["paths"].as_object().unwrap() {
+        if path.contains("{id}") {
+            for method in ops.as_object().unwrap().keys() {
+                assert!(covered.contains(&format!("{method} {path}")), "no cross-tenant check for {method} {path}");
+            }
+        }
+    }
+    // Ids in bodies and filters too.
+    let send = app.post("/v1/messages", &key_b, json!({"device_id": dev_a, "to": "+60123456789", "text": {"body": "x"}})).await;
+    assert_eq!(assert_error(&send, StatusCode::NOT_FOUND, "not_found")["error"]["field"], "device_id");
+    assert_error(&app.get(&format!("/v1/messages?device_id={dev_a}"), &key_b).await, StatusCode::NOT_FOUND, "not_found");
+    assert_error(&app.get(&format!("/v1/events?device_id={dev_a}"), &key_b).await, StatusCode::NOT_FOUND, "not_found");
+    // Lists never show another tenant's rows.
+    for path in ["/v1/devices", "/v1/messages", "/v1/messages?direction=inbound", "/v1/events"] {
+        let (status, body) = app.get(path, &key_b).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["data"].as_array().unwrap().len(), 0, "{path} leaked {body}");
+    }
+    // And A still has everything, untouched.
+    let (_, dev) = app.get(&format!("/v1/devices/{dev_a}"), &key_a).await;
+    assert_eq!(dev["name"], "a");
+    assert_eq!(dev["status"], "connected");
+    let (status, _) = app.get(&format!("/v1/messages/{msg_a}"), &key_a).await;
+    assert_eq!(status, StatusCode::OK);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn credentials_are_checked_and_scoped() {
+    let app = TestApp::spawn().await;
+    let (tenant, key) = app.tenant("T").await;
+    // Missing, malformed and unknown credentials.
+    assert_error(&app.call(Method::GET, "/v1/devices", None, None).await, StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_error(&app.get("/v1/devices", "kk_notarealkey").await, StatusCode::UNAUTHORIZED, "unauthorized");
+    let raw = app.client.get(format!("{}/v1/devices", app.base)).header("authorization", key.clone()).send().await.unwrap();
+    assert_eq!(raw.status(), StatusCode::UNAUTHORIZED, "the Bearer scheme is required");
+    // The admin token manages tenants only; a tenant key cannot create tenants.
+    assert_error(&app.get("/v1/devices", ADMIN).await, StatusCode::FORBIDDEN, "forbidden");
+    assert_error(&app.post("/v1/tenants", &key, json!({"name": "x"})).await, StatusCode::FORBIDDEN, "forbidden");
+    assert_error(&app.get("/v1/tenants", &key).await, StatusCode::FORBIDDEN, "forbidden");
+    let (status, list) = app.get("/v1/tenants", ADMIN).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["data"][0]["id"], tenant);
+
+    // A second key works; revoking it stops it at once; keys are listed without the secret.
+    let (status, second) = app.post(&format!("/v1/tenants/{tenant}/keys"), &key, json!({"name": "ci"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let second_key = second["api_key"].as_str().unwrap();
+    assert_eq!(app.get("/v1/devices", second_key).await.0, StatusCode::OK);
+    let (_, keys) = app.get(&format!("/v1/tenants/{tenant}/keys"), &key).await;
+    assert_eq!(keys["data"].as_array().unwrap().len(), 2);
+    assert!(!keys.to_string().contains(second_key), "a key is never shown again");
+    let (status, _) = app.call(Method::DELETE, &format!("/v1/keys/{}", second["id"].as_str().unwrap()), Some(&key), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_error(&app.get("/v1/devices", second_key).await, StatusCode::UNAUTHORIZED, "unauthorized");
+
+    // A device token acts only on its own device.
+    let (dev1, token1) = app.device(&key, "one").await;
+    let (dev2, _) = app.device(&key, "two").await;
+    assert_eq!(app.get(&format!("/v1/devices/{dev1}"), &token1).await.0, StatusCode::OK);
+    assert_error(&app.get(&format!("/v1/devices/{dev2}"), &token1).await, StatusCode::NOT_FOUND, "not_found");
+    let (_, own) = app.get("/v1/devices", &token1).await;
+    assert_eq!(own["data"].as_array().unwrap().len(), 1);
+    assert_error(&app.post("/v1/devices", &token1, json!({"name": "x", "connector": "sandbox"})).await, StatusCode::FORBIDDEN, "forbidden");
+    let other = app.post("/v1/messages", &token1, json!({"device_id": dev2, "to": "+60123456789", "text": {"body": "x"}})).await;
+    assert_error(&other, StatusCode::FORBIDDEN, "forbidden");
+    let (status, sent) = app.post("/v1/messages", &token1, json!({"to": "+60123456789", "text": {"body": "from my device"}})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{sent}");
+    assert_eq!(sent["device_id"], dev1, "a device token sends from its device even before it is linked");
+    // Rotating the token retires the old one.
+    let (status, rotated) = app.post(&format!("/v1/devices/{dev1}/token"), &key, json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_error(&app.get(&format!("/v1/devices/{dev1}"), &token1).await, StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_eq!(app.get(&format!("/v1/devices/{dev1}"), rotated["token"].as_str().unwrap()).await.0, StatusCode::OK);
+    app.stop().await;
+}

@@ -1,1 +1,152 @@
-//! The sandbox WhatsApp network (being written).
+//! The sandbox: a simulated WhatsApp network inside the process, for demos, tests and
+//! benchmarks.
+//!
+//! To the rest of Kirim it is a network like any other: it implements [`Connector`] and
+//! reports link changes, receipts and inbound messages through the [`ConnectorSink`] it was
+//! opened with. Its other face is the simulated world — phones that scan QR codes, people
+//! who write to a device, connections that drop — driven through [`Sandbox::scan`],
+//! [`Sandbox::inbound`] and [`Sandbox::drop_connection`].
+//!
+//! Linked sessions and every accepted message are journaled in `state_dir`, so the network
+//! outlives the process: sessions resume at `start`, and a message id accepted before a crash
+//! is recognised when it is sent again (the receipt is the same, nothing is recorded twice).
+//! Two sandbox devices of one server can write to each other.
+//!
+//! [`ConnectorSink`]: kirim_core::connector::ConnectorSink
+
+mod codes;
+mod ledger;
+mod linking;
+mod network;
+mod traffic;
+mod types;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use kirim_core::PhoneNumber;
+use kirim_core::connector::{
+    Connector, ConnectorError, LinkMethod, OutboundMessage, SendReceipt, SharedSink,
+};
+use kirim_core::device::{ConnectorKind, Device};
+use kirim_core::id::DevicePk;
+
+use ledger::Ledger;
+use network::Network;
+pub use types::{NetworkMessage, SandboxConfig, SandboxError, SimulatedInbound};
+
+/// The simulated network. Open it once per process; it is shared by all sandbox devices.
+pub struct Sandbox {
+    network: Arc<Network>,
+}
+
+impl Sandbox {
+    /// Opens the network, replaying its journal in `config.state_dir` (created if missing).
+    pub async fn open(config: SandboxConfig, sink: SharedSink) -> anyhow::Result<Arc<Self>> {
+        let config = config.sanitized();
+        let dir = config.state_dir.clone();
+        let loaded = tokio::task::spawn_blocking(move || Ledger::open(&dir))
+            .await
+            .context("opening the sandbox network state")?
+            .with_context(|| {
+                format!(
+                    "opening the sandbox network state in {}",
+                    config.state_dir.display()
+                )
+            })?;
+        if loaded.skipped > 0 {
+            tracing::warn!(
+                skipped = loaded.skipped,
+                dir = %config.state_dir.display(),
+                "sandbox: some lines of the network journal could not be read and were skipped"
+            );
+        }
+        let network = Network::new(config, sink, loaded.ledger, loaded.sessions);
+        Ok(Arc::new(Self {
+            network: Arc::new(network),
+        }))
+    }
+
+    /// The phone scans the device's current QR code, or enters its pairing code. The device
+    /// must be linking (after `connect`). It is linked to the pairing code's number, else to
+    /// `phone`, else to a number generated for it (`+6011…`, the same for the same device).
+    /// Returns the linked number.
+    pub async fn scan(
+        &self,
+        device: &Device,
+        phone: Option<PhoneNumber>,
+    ) -> Result<PhoneNumber, SandboxError> {
+        self.network
+            .scan(device.pk, device.id.as_str(), phone)
+            .await
+    }
+
+    /// `message.from` writes to the device (in `message.group`, if given). Returns the
+    /// message's network id once the app has stored it; a `Sink` error means it was not
+    /// stored, and the same `network_id` can be given again.
+    pub async fn inbound(
+        &self,
+        device: &Device,
+        message: SimulatedInbound,
+    ) -> Result<String, SandboxError> {
+        self.network.inbound(device.pk, message).await
+    }
+
+    /// The device's connection drops: it is reported disconnected ("connection lost") and
+    /// cannot send until `connect`, which resumes the still-linked session without a code.
+    pub async fn drop_connection(&self, device: &Device) -> Result<(), SandboxError> {
+        self.network.drop_connection(device.pk).await
+    }
+
+    /// What the network accepted from the device, in order, each message id once.
+    pub fn received(&self, device: DevicePk) -> Vec<NetworkMessage> {
+        self.network.ledger.received(device)
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        // Background work (QR timers, deliveries) ends with the sandbox, as with a process exit.
+        self.network.closed.cancel();
+        self.network.ledger.flush();
+    }
+}
+
+#[async_trait]
+impl Connector for Sandbox {
+    fn kind(&self) -> ConnectorKind {
+        ConnectorKind::Sandbox
+    }
+
+    async fn start(&self, device: &Device) -> Result<(), ConnectorError> {
+        self.network.start(device.pk).await;
+        Ok(())
+    }
+
+    async fn connect(&self, device: &Device, method: LinkMethod) -> Result<(), ConnectorError> {
+        self.network
+            .connect(device.pk, device.id.as_str(), method)
+            .await;
+        Ok(())
+    }
+
+    async fn logout(&self, device: &Device) -> Result<(), ConnectorError> {
+        self.network.logout(device.pk).await
+    }
+
+    async fn stop(&self, device: DevicePk) {
+        self.network.stop(device).await;
+    }
+
+    async fn send(
+        &self,
+        device: &Device,
+        message: &OutboundMessage,
+    ) -> Result<SendReceipt, ConnectorError> {
+        self.network.send(device.pk, message).await
+    }
+}

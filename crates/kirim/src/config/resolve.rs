@@ -1,0 +1,211 @@
+//! Parsing the gathered values into the typed [`Config`]. Each parser returns the end of a
+//! sentence ("is not a socket address; use host:port, …"); [`Resolver::get`] puts the key,
+//! the value and where it came from in front of it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use kirim_core::Secret;
+use kirim_core::phone::DefaultCountry;
+
+use super::layers::{Layers, Raw, Setting};
+use super::types::DEFAULT_SQLITE_FILE;
+use super::values::{Parsed, boolean, choice, fraction, list, size, small, text, whole};
+use super::{
+    Config, ConfigError, DatabaseConfig, DatabaseUrl, Durability, EventsConfig, HttpConfig, LogConfig, LogFormat, MetricsConfig,
+    SandboxSettings, SendingConfig,
+};
+
+/// The longest pacing a device may be given (one hour), as for per-device settings.
+const MAX_PACING_MS: u64 = 3_600_000;
+/// A hundred years: beyond this, "now minus the retention" leaves the calendar.
+const MAX_RETENTION_DAYS: u64 = 36_500;
+const MIN_ADMIN_TOKEN_CHARS: usize = 16;
+
+/// Parses every key; returns the configuration and the keys of the defaults nothing read
+/// (always empty unless the defaults file and this code disagree; a test checks).
+pub(super) fn resolve(layers: Layers) -> Result<(Config, Vec<String>), ConfigError> {
+    let mut r = Resolver { pending: layers.settings, used: BTreeMap::new() };
+    let config = Config {
+        listen: r.get("listen", socket_addr)?,
+        data_dir: r.get("data_dir", folder)?,
+        admin_token: r.get("admin_token", admin_token)?,
+        default_country: r.get("default_country", country)?,
+        log: LogConfig {
+            level: r.get("log.level", log_level)?,
+            format: r.get("log.format", |s| choice(s, &[("text", LogFormat::Text), ("json", LogFormat::Json)]))?,
+        },
+        database: DatabaseConfig {
+            url: r.get("database.url", database_url)?,
+            durability: r.get("database.durability", |s| choice(s, &[("full", Durability::Full), ("normal", Durability::Normal)]))?,
+            max_batch: r.get("database.max_batch", |s| size(s, "writes", 1))?,
+        },
+        http: HttpConfig {
+            body_limit_bytes: r.get("http.body_limit_bytes", |s| size(s, "bytes", 1024))?,
+            request_timeout_secs: r.get("http.request_timeout_secs", |s| whole(s, "seconds", 1, u64::MAX))?,
+            shutdown_grace_secs: r.get("http.shutdown_grace_secs", |s| whole(s, "seconds", 0, u64::MAX))?,
+        },
+        sending: SendingConfig {
+            pacing_ms: r.get("sending.pacing_ms", |s| whole(s, "milliseconds", 0, MAX_PACING_MS))?,
+            pacing_jitter_ms: r.get("sending.pacing_jitter_ms", |s| whole(s, "milliseconds", 0, MAX_PACING_MS))?,
+            max_attempts: r.get("sending.max_attempts", |s| small(s, "attempts", 1, 100))?,
+            retry_base_ms: r.get("sending.retry_base_ms", |s| whole(s, "milliseconds", 0, u64::MAX))?,
+            retry_max_ms: r.get("sending.retry_max_ms", |s| whole(s, "milliseconds", 0, u64::MAX))?,
+        },
+        events: EventsConfig { retention_days: r.get("events.retention_days", |s| small(s, "days", 0, MAX_RETENTION_DAYS))? },
+        metrics: MetricsConfig { enabled: r.get("metrics.enabled", boolean)? },
+        sandbox: SandboxSettings {
+            enabled: r.get("sandbox.enabled", boolean)?,
+            delivered_after_ms: r.get("sandbox.delivered_after_ms", |s| whole(s, "milliseconds", 0, u64::MAX))?,
+            read_after_ms: r.get("sandbox.read_after_ms", |s| whole(s, "milliseconds", 0, u64::MAX))?,
+            receipts: r.get("sandbox.receipts", boolean)?,
+            failure_rate: r.get("sandbox.failure_rate", fraction)?,
+            not_on_whatsapp: r.get("sandbox.not_on_whatsapp", phone_prefixes)?,
+            auto_scan_ms: r.get("sandbox.auto_scan_ms", |s| whole(s, "milliseconds", 0, u64::MAX))?,
+            qr_refresh_ms: r.get("sandbox.qr_refresh_ms", |s| whole(s, "milliseconds", 1, u64::MAX))?,
+            qr_max_codes: r.get("sandbox.qr_max_codes", |s| small(s, "codes", 1, 1000))?,
+        },
+    };
+    if config.sending.retry_base_ms > config.sending.retry_max_ms {
+        let (base, max) = (&r.used["sending.retry_base_ms"], &r.used["sending.retry_max_ms"]);
+        return Err(ConfigError::new(format!(
+            "sending.retry_base_ms ({}, {}) is larger than sending.retry_max_ms ({}, {}); make retry_max_ms at least as large as retry_base_ms",
+            config.sending.retry_base_ms,
+            base.origin(),
+            config.sending.retry_max_ms,
+            max.origin()
+        )));
+    }
+    Ok((config, r.pending.into_keys().collect()))
+}
+
+struct Resolver {
+    pending: BTreeMap<String, Setting>,
+    used: BTreeMap<String, Setting>,
+}
+
+impl Resolver {
+    fn get<T>(&mut self, key: &str, parse: impl FnOnce(&Setting) -> Parsed<T>) -> Result<T, ConfigError> {
+        let setting = self
+            .pending
+            .remove(key)
+            .ok_or_else(|| ConfigError::new(format!("Kirim's built-in defaults lack {key}; this is a bug, please report it")))?;
+        let parsed = parse(&setting).map_err(|problem| ConfigError::new(format!("{} {problem}", setting.subject())));
+        self.used.insert(key.to_owned(), setting);
+        parsed
+    }
+}
+
+fn socket_addr(s: &Setting) -> Parsed<SocketAddr> {
+    let given = text(s)?;
+    let given = given.trim();
+    given.parse::<SocketAddr>().map_err(|_| {
+        if let Ok(port) = given.trim_start_matches(':').parse::<u16>() {
+            format!("is a port without an address; use host:port, for example 127.0.0.1:{port}")
+        } else if given.to_ascii_lowercase().starts_with("localhost") {
+            "names a host, but an IP address is needed; use host:port, for example 127.0.0.1:8080".to_owned()
+        } else {
+            "is not a socket address; use host:port, for example 127.0.0.1:8080".to_owned()
+        }
+    })
+}
+
+fn folder(s: &Setting) -> Parsed<PathBuf> {
+    let path = match &s.raw {
+        Raw::Path(path) => path.clone(),
+        _ => PathBuf::from(text(s)?),
+    };
+    if path.as_os_str().is_empty() {
+        return Err(format!("is empty; name a folder, for example {}", s.example()));
+    }
+    Ok(path)
+}
+
+fn admin_token(s: &Setting) -> Parsed<Option<Secret>> {
+    let token = text(s)?;
+    if token.is_empty() {
+        return Ok(None);
+    }
+    if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("contains spaces or control characters; use letters, digits and punctuation only".to_owned());
+    }
+    let length = token.chars().count();
+    if length < MIN_ADMIN_TOKEN_CHARS {
+        return Err(format!(
+            "is only {length} characters long; use at least {MIN_ADMIN_TOKEN_CHARS}, or leave it empty to have Kirim generate one"
+        ));
+    }
+    Ok(Some(Secret::new(token)))
+}
+
+fn country(s: &Setting) -> Parsed<Option<DefaultCountry>> {
+    let code = text(s)?;
+    let code = code.trim();
+    if code.is_empty() {
+        return Ok(None);
+    }
+    match DefaultCountry::parse(code) {
+        Some(country) if code.len() == 2 => Ok(Some(country)),
+        _ => Err("is not an ISO 3166 country code; use two letters such as MY or ID, or leave it empty".to_owned()),
+    }
+}
+
+fn log_level(s: &Setting) -> Parsed<String> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let fix = "use a level (error, warn, info, debug, trace) or directives such as kirim=debug,info";
+    let filter = text(s)?;
+    let filter = filter.trim();
+    let bare_word = !filter.contains(['=', ',', '[', ':']);
+    if bare_word && !LEVELS.contains(&filter.to_ascii_lowercase().as_str()) {
+        return Err(format!("is not a log level; {fix}"));
+    }
+    tracing_subscriber::EnvFilter::try_new(filter).map_err(|e| format!("is not a valid log filter ({e}); {fix}"))?;
+    Ok(filter.to_owned())
+}
+
+fn database_url(s: &Setting) -> Parsed<DatabaseUrl> {
+    let url = text(s)?;
+    let url = url.trim();
+    if url.is_empty() {
+        return Ok(DatabaseUrl::Sqlite(PathBuf::from(DEFAULT_SQLITE_FILE)));
+    }
+    let fix = "use sqlite://<path> or postgres://…, or leave it empty for <data_dir>/kirim.db";
+    let scheme = url.split_once(':').map(|(scheme, _)| scheme).filter(|scheme| {
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic()) && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    });
+    let Some(scheme) = scheme else {
+        return Err(format!("is not a URL; {fix}"));
+    };
+    let rest = &url[scheme.len() + 1..];
+    match scheme.to_ascii_lowercase().as_str() {
+        "sqlite" => {
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            if path.is_empty() {
+                Err("names no file; use sqlite://<path>, for example sqlite:///var/lib/kirim/kirim.db".to_owned())
+            } else if path.contains('?') {
+                Err("has options after `?`, which Kirim does not take; remove them (set database.durability instead)".to_owned())
+            } else if path == ":memory:" {
+                Err("is an in-memory database, which cannot keep messages; use sqlite://<path> to a file".to_owned())
+            } else {
+                Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
+            }
+        }
+        "postgres" | "postgresql" => Ok(DatabaseUrl::Postgres(Secret::new(url))),
+        other => Err(format!("has the scheme `{other}`, which Kirim does not support; {fix}")),
+    }
+}
+
+fn phone_prefixes(s: &Setting) -> Parsed<Vec<String>> {
+    list(s)?
+        .into_iter()
+        .map(|item| {
+            let digits = item.trim().strip_prefix('+').unwrap_or(item.trim());
+            if !digits.is_empty() && digits.len() <= 15 && digits.bytes().all(|b| b.is_ascii_digit()) {
+                Ok(format!("+{digits}"))
+            } else {
+                Err(format!("contains {item:?}, which is not a phone number prefix; use a plus sign and digits, for example +6019999"))
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,201 @@
+//! The typed configuration. Every value is parsed before the app sees it; the `Default`
+//! impls mirror `config/defaults.toml` (a test keeps the two equal).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use kirim_core::Secret;
+use kirim_core::phone::DefaultCountry;
+
+/// The SQLite file used when `database.url` is empty, inside `data_dir`.
+pub(super) const DEFAULT_SQLITE_FILE: &str = "kirim.db";
+
+/// The effective configuration. `Debug` never shows a secret (they are [`Secret`]s).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The address the HTTP API listens on.
+    pub listen: SocketAddr,
+    /// Where the SQLite database, media and sandbox state live.
+    pub data_dir: PathBuf,
+    /// The operator token; `None`: generated on first start, printed once, stored hashed.
+    pub admin_token: Option<Secret>,
+    /// The country for phone numbers written in national form (`012-345 6789`).
+    pub default_country: Option<DefaultCountry>,
+    pub log: LogConfig,
+    pub database: DatabaseConfig,
+    pub http: HttpConfig,
+    pub sending: SendingConfig,
+    pub events: EventsConfig,
+    pub metrics: MetricsConfig,
+    pub sandbox: SandboxSettings,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// A `tracing` filter directive (`info`, `kirim=debug,info`).
+    pub level: String,
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// `[database]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatabaseConfig {
+    pub url: DatabaseUrl,
+    pub durability: Durability,
+    /// The most writes per group commit.
+    pub max_batch: usize,
+}
+
+/// Which database backend, from `database.url`'s scheme.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A SQLite file; a relative path is inside `data_dir` (see [`Config::database_path`]).
+    Sqlite(PathBuf),
+    /// `postgres://…`: reserved for the PostgreSQL backend (not available yet). The whole
+    /// URL is a secret because it usually holds a password.
+    Postgres(Secret),
+}
+
+/// How hard a commit is pushed to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync on every group commit: nothing acknowledged is lost.
+    Full,
+    /// WAL with `synchronous=NORMAL`: a power cut may lose the last commits; a process
+    /// crash loses nothing.
+    Normal,
+}
+
+/// `[http]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    pub body_limit_bytes: usize,
+    pub request_timeout_secs: u64,
+    /// How long in-flight requests and sends get to finish on SIGINT/SIGTERM.
+    pub shutdown_grace_secs: u64,
+}
+
+/// `[sending]`: the defaults for new devices and the retry schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendingConfig {
+    /// The pause between two sends of a device (per-device settings override it).
+    pub pacing_ms: u64,
+    /// A random extra pause of up to this much.
+    pub pacing_jitter_ms: u64,
+    /// Attempts before a message is marked failed (1..=100).
+    pub max_attempts: u32,
+    /// The first retry delay, doubled each attempt.
+    pub retry_base_ms: u64,
+    /// The longest retry delay (at least `retry_base_ms`).
+    pub retry_max_ms: u64,
+}
+
+/// `[events]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventsConfig {
+    /// Events older than this are pruned; 0 keeps them forever.
+    pub retention_days: u32,
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// Serve Prometheus text at `/metrics`.
+    pub enabled: bool,
+}
+
+/// `[sandbox]`: the simulated WhatsApp network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SandboxSettings {
+    /// The sandbox connector is available for new devices.
+    pub enabled: bool,
+    pub delivered_after_ms: u64,
+    pub read_after_ms: u64,
+    pub receipts: bool,
+    /// The share of sends that fail with a temporary error (0.0..=1.0).
+    pub failure_rate: f64,
+    /// E.164 prefixes (`+6019999`) of numbers that are not on WhatsApp.
+    pub not_on_whatsapp: Vec<String>,
+    /// 0: off; otherwise the simulated phone scans by itself after this many ms.
+    pub auto_scan_ms: u64,
+    pub qr_refresh_ms: u64,
+    pub qr_max_codes: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
+            data_dir: PathBuf::from("./kirim-data"),
+            admin_token: None,
+            default_country: None,
+            log: LogConfig::default(),
+            database: DatabaseConfig::default(),
+            http: HttpConfig::default(),
+            sending: SendingConfig::default(),
+            events: EventsConfig::default(),
+            metrics: MetricsConfig::default(),
+            sandbox: SandboxSettings::default(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { level: "info".to_owned(), format: LogFormat::Text }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { url: DatabaseUrl::Sqlite(PathBuf::from(DEFAULT_SQLITE_FILE)), durability: Durability::Full, max_batch: 512 }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { body_limit_bytes: 1024 * 1024, request_timeout_secs: 30, shutdown_grace_secs: 30 }
+    }
+}
+
+impl Default for SendingConfig {
+    fn default() -> Self {
+        Self { pacing_ms: 1000, pacing_jitter_ms: 1000, max_attempts: 5, retry_base_ms: 2000, retry_max_ms: 300_000 }
+    }
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self { retention_days: 30 }
+    }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+impl Default for SandboxSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            delivered_after_ms: 300,
+            read_after_ms: 1000,
+            receipts: true,
+            failure_rate: 0.0,
+            not_on_whatsapp: vec!["+6019999".to_owned()],
+            auto_scan_ms: 0,
+            qr_refresh_ms: 20_000,
+            qr_max_codes: 6,
+        }
+    }
+}

@@ -1,1 +1,101 @@
+//! The conformance suite every Kirim store backend runs unchanged.
+//!
+//! A backend implements [`Harness`] (how to get a fresh store, and how to close and reopen
+//! one) and invokes [`conformance!`] in an integration test:
+//!
+//! ```ignore
+//! kirim_store_tests::conformance!(MyHarness::new());
+//! ```
+//!
+//! which expands into one `#[test]` per behaviour, each on its own multi-threaded runtime
+//! with its own harness, so `cargo test` reports them separately.
 
+use std::future::Future;
+use std::sync::Arc;
+
+use kirim_core::store::Store;
+
+pub mod fixtures;
+
+mod devices;
+mod durability;
+mod listing;
+mod outbound;
+mod queue;
+mod tenants;
+
+/// Every behaviour, as `pub async fn name(h: Arc<dyn Harness>)`.
+pub mod cases {
+    pub use crate::devices::*;
+    pub use crate::durability::*;
+    pub use crate::listing::*;
+    pub use crate::outbound::*;
+    pub use crate::queue::*;
+    pub use crate::tenants::*;
+}
+
+/// How the suite gets stores from a backend.
+#[async_trait::async_trait]
+pub trait Harness: Send + Sync + 'static {
+    /// A new, empty store (migrated, ready to use).
+    async fn fresh(&self) -> Arc<dyn Store>;
+    /// Closes `store` (every acknowledged write must survive) and opens the same database again.
+    async fn reopen(&self, store: Arc<dyn Store>) -> Arc<dyn Store>;
+}
+
+/// Runs one case on a fresh two-thread runtime (so concurrency cases are really concurrent).
+pub fn run<H, F, Fut>(harness: H, case: F)
+where
+    H: Harness,
+    F: FnOnce(Arc<dyn Harness>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a tokio runtime");
+    runtime.block_on(case(Arc::new(harness)));
+}
+
+/// Expands into one `#[test]` per behaviour; `$harness` is evaluated anew for each test.
+#[macro_export]
+macro_rules! conformance {
+    ($harness:expr) => {
+        $crate::conformance!(@cases $harness;
+            tenants_create_get_list,
+            api_keys_find_revoke_and_scope,
+            api_keys_touch_moves_forward,
+            settings_init_and_put,
+            devices_create_get_list_and_isolation,
+            device_update_patches_only_given_fields,
+            device_delete_hides_it_and_cancels_its_queue,
+            link_state_updates_and_status_events,
+            outbound_insert_writes_message_and_event,
+            outbound_idempotency_returns_existing,
+            outbound_refuses_a_foreign_or_deleted_device,
+            what_a_write_returns_is_what_a_read_returns,
+            claim_order_priority_then_age,
+            claim_respects_not_before,
+            concurrent_claimers_never_double_claim,
+            complete_send_transitions_and_events,
+            complete_send_ignores_messages_not_sending,
+            receipts_only_move_forward,
+            cancel_pending_too_late_and_not_found,
+            release_in_flight_requeues,
+            inbound_is_stored_once,
+            list_messages_filters,
+            list_messages_pages_with_cursor,
+            events_order_cursor_filters_and_isolation,
+            prune_events_deletes_old_ones,
+            count_by_status_counts_every_message,
+            persists_across_reopen,
+            group_commit_under_concurrency,
+            a_failing_write_fails_alone,
+        );
+    };
+    (@cases $harness:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::run($harness, $crate::cases::$case);
+            }
+        )*
+    };
+}

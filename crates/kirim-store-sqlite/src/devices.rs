@@ -1,0 +1,161 @@
+//! Devices: soft-deleted (`deleted_at`), and invisible everywhere once deleted.
+
+use async_trait::async_trait;
+use kirim_core::device::{Device, DevicePatch, DeviceStatus, LinkState, NewDevice};
+use kirim_core::event::{self, types};
+use kirim_core::id::{DevicePk, TenantPk};
+use kirim_core::store::{DeviceStore, StoreError, StoreResult};
+use kirim_core::tenant::Tenant;
+use kirim_core::{DeviceId, Timestamp, TokenHash};
+use sqlx::Row;
+
+use crate::SqliteStore;
+use crate::error::{OpError, ReadResult, decode};
+use crate::events::append;
+use crate::rows::{self, ms, opt_ms};
+use crate::writer::Ctx;
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, OpError> {
+    serde_json::to_string(value).map_err(|e| OpError::Refuse(StoreError::Conflict(format!("unstorable JSON: {e}"))))
+}
+
+async fn create(ctx: &mut Ctx, d: &NewDevice) -> Result<Device, OpError> {
+    let row = sqlx::query(
+        "INSERT INTO devices (id, tenant_pk, name, connector, status, settings, connector_config, token_hash, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+    )
+    .bind(d.id.as_str())
+    .bind(d.tenant_pk.0)
+    .bind(d.name.as_str())
+    .bind(d.connector.as_str())
+    .bind(DeviceStatus::Disconnected.as_str())
+    .bind(to_json(&d.settings)?)
+    .bind(to_json(&d.connector_config)?)
+    .bind(&d.token_hash.as_bytes()[..])
+    .bind(ms(d.created_at))
+    .bind(ms(d.created_at))
+    .fetch_one(&mut ctx.conn)
+    .await?;
+    let device = rows::device(&row)?;
+    append(ctx, &event::for_device(&device, types::DEVICE_CREATED, device.created_at)).await?;
+    Ok(device)
+}
+
+async fn update(ctx: &mut Ctx, (tenant, id, patch, at): &(TenantPk, DeviceId, DevicePatch, Timestamp)) -> Result<Option<Device>, OpError> {
+    let settings = patch.settings.as_ref().map(to_json).transpose()?;
+    let config = patch.connector_config.as_ref().map(to_json).transpose()?;
+    let row = sqlx::query(
+        "UPDATE devices SET name = coalesce(?, name), settings = coalesce(?, settings), \
+         connector_config = coalesce(?, connector_config), token_hash = coalesce(?, token_hash), updated_at = ? \
+         WHERE tenant_pk = ? AND id = ? AND deleted_at IS NULL RETURNING *",
+    )
+    .bind(patch.name.clone())
+    .bind(settings)
+    .bind(config)
+    .bind(patch.token_hash.map(|h| h.as_bytes().to_vec()))
+    .bind(ms(*at))
+    .bind(tenant.0)
+    .bind(id.as_str())
+    .fetch_optional(&mut ctx.conn)
+    .await?;
+    Ok(row.map(|r| rows::device(&r)).transpose()?)
+}
+
+async fn update_link_state(ctx: &mut Ctx, (pk, state, at): &(DevicePk, LinkState, Timestamp)) -> Result<Option<Device>, OpError> {
+    let previous =
+        sqlx::query("SELECT status FROM devices WHERE pk = ? AND deleted_at IS NULL").bind(pk.0).fetch_optional(&mut ctx.conn).await?;
+    let Some(previous) = previous else {
+        return Ok(None);
+    };
+    let raw: String = previous.try_get("status")?;
+    let previous: DeviceStatus = raw.parse().map_err(|_| decode(format!("unknown device status `{raw}`")))?;
+    let row = sqlx::query(
+        "UPDATE devices SET status = ?, status_detail = ?, qr_code = ?, qr_expires_at = ?, pair_code = ?, \
+         pair_code_expires_at = ?, phone = coalesce(?, phone), updated_at = ? WHERE pk = ? RETURNING *",
+    )
+    .bind(state.status.as_str())
+    .bind(state.detail.clone())
+    .bind(state.qr.as_ref().map(|c| c.code.clone()))
+    .bind(opt_ms(state.qr.as_ref().map(|c| c.expires_at)))
+    .bind(state.pair_code.as_ref().map(|c| c.code.clone()))
+    .bind(opt_ms(state.pair_code.as_ref().map(|c| c.expires_at)))
+    .bind(state.phone.as_ref().map(|p| p.as_str().to_owned()))
+    .bind(ms(*at))
+    .bind(pk.0)
+    .fetch_one(&mut ctx.conn)
+    .await?;
+    let device = rows::device(&row)?;
+    if device.status != previous {
+        append(ctx, &event::for_device_status(&device, previous, rows::trunc(*at))).await?;
+    }
+    Ok(Some(device))
+}
+
+async fn delete(ctx: &mut Ctx, (tenant, id, at): &(TenantPk, DeviceId, Timestamp)) -> Result<Option<Device>, OpError> {
+    // `updated_at` is left alone: the device is returned as it was.
+    let row = sqlx::query("UPDATE devices SET deleted_at = ? WHERE tenant_pk = ? AND id = ? AND deleted_at IS NULL RETURNING *")
+        .bind(ms(*at))
+        .bind(tenant.0)
+        .bind(id.as_str())
+        .fetch_optional(&mut ctx.conn)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let device = rows::device(&row)?;
+    ctx.device_deleted(device.pk);
+    crate::queue::cancel_all_pending(ctx, &device, *at).await?;
+    append(ctx, &event::for_device(&device, types::DEVICE_DELETED, rows::trunc(*at))).await?;
+    Ok(Some(device))
+}
+
+const SELECT_WITH_TENANT: &str = "SELECT d.*, t.pk AS t_pk, t.id AS t_id, t.name AS t_name, t.created_at AS t_created_at \
+     FROM devices d JOIN tenants t ON t.pk = d.tenant_pk WHERE d.token_hash = ? AND d.deleted_at IS NULL";
+
+impl SqliteStore {
+    async fn fetch_devices(&self, query: sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>) -> StoreResult<Vec<Device>> {
+        let rows = query.fetch_all(self.read()).await.read()?;
+        rows.iter().map(rows::device).collect::<Result<_, _>>().read()
+    }
+}
+
+#[async_trait]
+impl DeviceStore for SqliteStore {
+    async fn create_device(&self, device: NewDevice) -> StoreResult<Device> {
+        self.writer().call(device, |c, d| Box::pin(create(c, d))).await
+    }
+
+    async fn get_device(&self, tenant: TenantPk, id: &DeviceId) -> StoreResult<Option<Device>> {
+        let query =
+            sqlx::query("SELECT * FROM devices WHERE tenant_pk = ? AND id = ? AND deleted_at IS NULL").bind(tenant.0).bind(id.as_str());
+        Ok(self.fetch_devices(query).await?.pop())
+    }
+
+    async fn get_device_by_pk(&self, pk: DevicePk) -> StoreResult<Option<Device>> {
+        let query = sqlx::query("SELECT * FROM devices WHERE pk = ? AND deleted_at IS NULL").bind(pk.0);
+        Ok(self.fetch_devices(query).await?.pop())
+    }
+
+    async fn find_device_by_token(&self, hash: &TokenHash) -> StoreResult<Option<(Device, Tenant)>> {
+        let row = sqlx::query(SELECT_WITH_TENANT).bind(&hash.as_bytes()[..]).fetch_optional(self.read()).await.read()?;
+        row.map(|r| Ok((rows::device(&r)?, rows::tenant(&r, "t_")?))).transpose().read()
+    }
+
+    async fn list_devices(&self, tenant: TenantPk) -> StoreResult<Vec<Device>> {
+        self.fetch_devices(sqlx::query("SELECT * FROM devices WHERE tenant_pk = ? AND deleted_at IS NULL ORDER BY pk").bind(tenant.0)).await
+    }
+
+    async fn list_all_devices(&self) -> StoreResult<Vec<Device>> {
+        self.fetch_devices(sqlx::query("SELECT * FROM devices WHERE deleted_at IS NULL ORDER BY pk")).await
+    }
+
+    async fn update_device(&self, tenant: TenantPk, id: &DeviceId, patch: DevicePatch, at: Timestamp) -> StoreResult<Option<Device>> {
+        self.writer().call((tenant, id.clone(), patch, at), |c, i| Box::pin(update(c, i))).await
+    }
+
+    async fn update_link_state(&self, device: DevicePk, state: LinkState, at: Timestamp) -> StoreResult<Option<Device>> {
+        self.writer().call((device, state, at), |c, i| Box::pin(update_link_state(c, i))).await
+    }
+
+    async fn delete_device(&self, tenant: TenantPk, id: &DeviceId, at: Timestamp) -> StoreResult<Option<Device>> {
+        self.writer().call((tenant, id.clone(), at), |c, i| Box::pin(delete(c, i))).await
+    }
+}

@@ -1,0 +1,199 @@
+//! Messages: inbound storage, reads, and the `MessageStore` impl. The accept path is in
+//! `outbound.rs`, the queue transitions (claim, complete, receipts, cancel) in `queue.rs`.
+
+use async_trait::async_trait;
+use kirim_core::event::{self, types};
+use kirim_core::id::{DevicePk, MessagePk, TenantPk};
+use kirim_core::message::{Message, MessageStatus, NewInbound, NewOutbound, SendOutcome};
+use kirim_core::store::{CancelOutcome, InsertOutcome, MessageFilter, MessageStore, StoreError, StoreResult};
+use kirim_core::{MessageId, Timestamp};
+use sqlx::Row;
+
+use crate::SqliteStore;
+use crate::error::{OpError, ReadResult};
+use crate::events::append;
+use crate::queue;
+use crate::rows::{self, ms, select_message};
+use crate::writer::Ctx;
+
+/// Reads one message inside the writer's transaction.
+pub(crate) async fn load(ctx: &mut Ctx, pk: i64) -> Result<Message, sqlx::Error> {
+    let row = sqlx::query(concat!(select_message!(), " WHERE m.pk = ?")).bind(pk).fetch_one(&mut ctx.conn).await?;
+    rows::message(&row, None)
+}
+
+fn content_json(m: &kirim_core::message::MessageContent) -> Result<String, OpError> {
+    serde_json::to_string(m).map_err(|e| OpError::Refuse(StoreError::Conflict(format!("unstorable content: {e}"))))
+}
+
+async fn insert_inbound(ctx: &mut Ctx, m: &NewInbound) -> Result<InsertOutcome, OpError> {
+    match ctx.device(m.device_pk).await? {
+        Some(d) if d.live && d.tenant == m.tenant_pk => {}
+        _ => {
+            return Err(OpError::Refuse(StoreError::Conflict(format!("device {} is not a live device of this tenant", m.device_pk.0))));
+        }
+    }
+    let at = ms(m.received_at);
+    let row = sqlx::query(
+        "INSERT INTO messages (id, tenant_pk, device_pk, direction, chat, sender, kind, content, status, priority, \
+         network_id, reply_to, attempts, max_attempts, created_at, updated_at) \
+         VALUES (?, ?, ?, 'inbound', ?, ?, ?, ?, 'received', 0, ?, ?, 0, 0, ?, ?) \
+         ON CONFLICT (device_pk, chat, coalesce(sender, ''), network_id) WHERE direction = 'inbound' DO NOTHING RETURNING pk",
+    )
+    .bind(m.id.as_str())
+    .bind(m.tenant_pk.0)
+    .bind(m.device_pk.0)
+    .bind(m.chat.as_str())
+    .bind(m.sender.as_deref())
+    .bind(m.content.kind())
+    .bind(content_json(&m.content)?)
+    .bind(m.network_id.as_str())
+    .bind(m.reply_to.as_deref())
+    .bind(at)
+    .bind(at)
+    .fetch_optional(&mut ctx.conn)
+    .await?;
+    match row {
+        Some(row) => {
+            let message = load(ctx, row.try_get("pk")?).await?;
+            append(ctx, &event::for_message(&message, types::MESSAGE_RECEIVED, message.created_at)).await?;
+            Ok(InsertOutcome::Inserted(message))
+        }
+        None => {
+            let existing = sqlx::query(concat!(
+                select_message!(),
+                " WHERE m.device_pk = ? AND m.chat = ? AND coalesce(m.sender, '') = ? AND m.network_id = ? AND m.direction = 'inbound'"
+            ))
+            .bind(m.device_pk.0)
+            .bind(m.chat.as_str())
+            .bind(m.sender.clone().unwrap_or_default())
+            .bind(m.network_id.as_str())
+            .fetch_one(&mut ctx.conn)
+            .await?;
+            Ok(InsertOutcome::Existing(rows::message(&existing, None)?))
+        }
+    }
+}
+
+impl SqliteStore {
+    async fn fetch_message(
+        &self,
+        query: sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    ) -> StoreResult<Option<Message>> {
+        let row = query.fetch_optional(self.read()).await.read()?;
+        row.map(|r| rows::message(&r, None)).transpose().read()
+    }
+}
+
+#[async_trait]
+impl MessageStore for SqliteStore {
+    async fn insert_outbound(&self, messages: Vec<NewOutbound>) -> StoreResult<Vec<InsertOutcome>> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.writer().insert_outbound(messages).await
+    }
+
+    async fn get_message(&self, tenant: TenantPk, id: &MessageId) -> StoreResult<Option<Message>> {
+        self.fetch_message(sqlx::query(concat!(select_message!(), " WHERE m.tenant_pk = ? AND m.id = ?")).bind(tenant.0).bind(id.as_str()))
+            .await
+    }
+
+    async fn find_by_idempotency_key(&self, tenant: TenantPk, key: &str) -> StoreResult<Option<Message>> {
+        let query = sqlx::query(concat!(select_message!(), " WHERE m.tenant_pk = ? AND m.idempotency_key = ?")).bind(tenant.0).bind(key);
+        self.fetch_message(query).await
+    }
+
+    async fn list_messages(&self, tenant: TenantPk, filter: &MessageFilter) -> StoreResult<Vec<Message>> {
+        let mut sql = String::from(concat!(select_message!(), " WHERE m.tenant_pk = ?"));
+        let clauses = [
+            (filter.status.is_some(), " AND m.status = ?"),
+            (filter.device.is_some(), " AND m.device_pk = ?"),
+            (filter.chat.is_some(), " AND m.chat = ?"),
+            (filter.ref_id.is_some(), " AND m.ref_id = ?"),
+            (filter.direction.is_some(), " AND m.direction = ?"),
+            (filter.since.is_some(), " AND m.created_at >= ?"),
+            (filter.until.is_some(), " AND m.created_at < ?"),
+            (filter.before.is_some(), " AND m.pk < (SELECT pk FROM messages WHERE tenant_pk = ? AND id = ?)"),
+        ];
+        for (on, clause) in clauses {
+            if on {
+                sql.push_str(clause);
+            }
+        }
+        sql.push_str(" ORDER BY m.pk DESC LIMIT ?");
+        // Only fixed fragments are concatenated above; every value is bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.0);
+        if let Some(s) = filter.status {
+            q = q.bind(s.as_str());
+        }
+        if let Some(d) = filter.device {
+            q = q.bind(d.0);
+        }
+        if let Some(c) = &filter.chat {
+            q = q.bind(c.as_str().to_owned());
+        }
+        if let Some(r) = &filter.ref_id {
+            q = q.bind(r.clone());
+        }
+        if let Some(d) = filter.direction {
+            q = q.bind(d.as_str());
+        }
+        if let Some(t) = filter.since {
+            q = q.bind(ms(t));
+        }
+        if let Some(t) = filter.until {
+            q = q.bind(ms(t));
+        }
+        if let Some(b) = &filter.before {
+            q = q.bind(tenant.0).bind(b.as_str().to_owned());
+        }
+        let rows = q.bind(i64::from(filter.limit.clamp(1, 500))).fetch_all(self.read()).await.read()?;
+        rows.iter().map(|r| rows::message(r, None)).collect::<Result<_, _>>().read()
+    }
+
+    async fn claim_next(&self, device: DevicePk, now: Timestamp) -> StoreResult<Option<Message>> {
+        self.writer().call((device, now), |c, i| Box::pin(queue::claim_next(c, i))).await
+    }
+
+    async fn next_due_at(&self, device: DevicePk) -> StoreResult<Option<Timestamp>> {
+        queue::next_due_at(self, device).await
+    }
+
+    async fn complete_send(&self, message: MessagePk, outcome: SendOutcome, at: Timestamp) -> StoreResult<Option<Message>> {
+        self.writer().call((message, outcome, at), |c, i| Box::pin(queue::complete_send(c, i))).await
+    }
+
+    async fn apply_receipt(
+        &self,
+        device: DevicePk,
+        network_id: &str,
+        status: MessageStatus,
+        at: Timestamp,
+    ) -> StoreResult<Option<Message>> {
+        if !matches!(status, MessageStatus::Sent | MessageStatus::Delivered | MessageStatus::Read | MessageStatus::Played) {
+            return Ok(None);
+        }
+        self.writer().call((device, network_id.to_owned(), status, at), |c, i| Box::pin(queue::apply_receipt(c, i))).await
+    }
+
+    async fn cancel_message(&self, tenant: TenantPk, id: &MessageId, at: Timestamp) -> StoreResult<CancelOutcome> {
+        self.writer().call((tenant, id.clone(), at), |c, i| Box::pin(queue::cancel(c, i))).await
+    }
+
+    async fn release_in_flight(&self, device: Option<DevicePk>) -> StoreResult<u64> {
+        self.writer().call(device, |c, d| Box::pin(queue::release_in_flight(c, d))).await
+    }
+
+    async fn devices_with_pending(&self) -> StoreResult<Vec<DevicePk>> {
+        queue::devices_with_pending(self).await
+    }
+
+    async fn insert_inbound(&self, message: NewInbound) -> StoreResult<InsertOutcome> {
+        self.writer().call(message, |c, m| Box::pin(insert_inbound(c, m))).await
+    }
+
+    async fn count_by_status(&self) -> StoreResult<Vec<(MessageStatus, u64)>> {
+        queue::count_by_status(self).await
+    }
+}

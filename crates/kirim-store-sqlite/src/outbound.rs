@@ -1,0 +1,229 @@
+//! The accept path: `insert_outbound`, coalesced across callers.
+//!
+//! The writer hands every run of consecutive `insert_outbound` calls in a batch to
+//! [`insert_group`], which writes all their messages with a few multi-row INSERTs and all their
+//! `message.queued` events with a few more. Per-statement overhead (each statement is a round
+//! trip to SQLite's worker thread) is then paid per batch rather than per message.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use kirim_core::DeviceId;
+use kirim_core::event::{self, types};
+use kirim_core::id::MessagePk;
+use kirim_core::message::{Direction, Message, MessageStatus, NewOutbound};
+use kirim_core::store::{InsertOutcome, StoreError, StoreResult};
+use sqlx::Row;
+
+use crate::error::decode;
+use crate::events;
+use crate::rows::{self, ms, select_message, trunc};
+use crate::writer::Ctx;
+
+/// Rows per multi-row statement. A count is split greedily into these sizes, so only a few
+/// statement shapes exist and each stays prepared in sqlx's per-connection cache.
+pub(crate) const CHUNKS: [usize; 5] = [256, 64, 16, 4, 1];
+
+/// Splits `n` rows into statement sizes from [`CHUNKS`].
+pub(crate) fn chunk_sizes(mut n: usize) -> Vec<usize> {
+    let mut sizes = Vec::new();
+    for size in CHUNKS {
+        while n >= size {
+            sizes.push(size);
+            n -= size;
+        }
+    }
+    sizes
+}
+
+/// `head` followed by `rows` copies of `row`, comma-separated, then `tail`.
+pub(crate) fn multi_row(head: &str, row: &str, rows: usize, tail: &str) -> String {
+    let mut sql = String::with_capacity(head.len() + rows * (row.len() + 2) + tail.len());
+    sql.push_str(head);
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(row);
+    }
+    sql.push_str(tail);
+    sql
+}
+
+static INSERT_SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
+    CHUNKS
+        .iter()
+        .map(|n| {
+            multi_row(
+                "INSERT INTO messages (id, tenant_pk, device_pk, direction, chat, kind, content, status, priority, ref_id, \
+                 idempotency_key, request_hash, reply_to, attempts, max_attempts, next_attempt_at, created_at, updated_at) VALUES ",
+                "(?, ?, ?, 'outbound', ?, ?, ?, 'pending', ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
+                *n,
+                " ON CONFLICT (tenant_pk, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING pk, id",
+            )
+        })
+        .collect()
+});
+
+fn insert_sql(rows: usize) -> &'static str {
+    let at = CHUNKS.iter().position(|n| *n == rows).unwrap_or(CHUNKS.len() - 1);
+    INSERT_SQL.get(at).map_or("", String::as_str)
+}
+
+/// One caller's `insert_outbound`, waiting in a batch.
+pub(crate) struct OutboundJob {
+    pub messages: Vec<NewOutbound>,
+    pub out: Option<StoreResult<Vec<InsertOutcome>>>,
+}
+
+/// A message accepted for insertion, with what the statement needs precomputed.
+struct Accepted<'a> {
+    job: usize,
+    new: &'a NewOutbound,
+    device_id: DeviceId,
+    content: String,
+}
+
+/// Inserts every job's messages. A job naming a device that is not a live device of its
+/// tenant is refused alone (nothing of it is written); a failing statement aborts the batch.
+pub(crate) async fn insert_group(ctx: &mut Ctx, jobs: &mut [&mut OutboundJob]) -> Result<(), sqlx::Error> {
+    let mut accepted: Vec<Accepted<'_>> = Vec::new();
+    let mut results: Vec<Option<StoreResult<Vec<InsertOutcome>>>> = Vec::with_capacity(jobs.len());
+    for (job, j) in jobs.iter().enumerate() {
+        let first = accepted.len();
+        let mut refusal = None;
+        for m in &j.messages {
+            let device = ctx.device(m.device_pk).await?;
+            let Some(d) = device.filter(|d| d.live && d.tenant == m.tenant_pk) else {
+                refusal = Some(StoreError::Conflict(format!("device {} is not a live device of this tenant", m.device_pk.0)));
+                break;
+            };
+            match serde_json::to_string(&m.content) {
+                Ok(content) => accepted.push(Accepted { job, new: m, device_id: d.id, content }),
+                Err(e) => {
+                    refusal = Some(StoreError::Conflict(format!("unstorable content: {e}")));
+                    break;
+                }
+            }
+        }
+        if let Some(e) = refusal {
+            accepted.truncate(first);
+            results.push(Some(Err(e)));
+        } else {
+            results.push(Some(Ok(Vec::with_capacity(j.messages.len()))));
+        }
+    }
+
+    let mut pks: HashMap<String, i64> = HashMap::with_capacity(accepted.len());
+    let mut start = 0;
+    for size in chunk_sizes(accepted.len()) {
+        let mut query = sqlx::query(insert_sql(size));
+        for r in &accepted[start..start + size] {
+            let (m, at) = (r.new, ms(r.new.created_at));
+            query = query
+                .bind(m.id.as_str())
+                .bind(m.tenant_pk.0)
+                .bind(m.device_pk.0)
+                .bind(m.chat.as_str())
+                .bind(m.content.kind())
+                .bind(r.content.as_str())
+                .bind(m.priority)
+                .bind(m.ref_id.as_deref())
+                .bind(m.idempotency_key.as_deref())
+                .bind(m.request_hash.as_deref())
+                .bind(m.reply_to.as_deref())
+                .bind(i64::from(m.max_attempts))
+                .bind(ms(m.not_before))
+                .bind(at)
+                .bind(at);
+        }
+        for row in query.fetch_all(&mut ctx.conn).await? {
+            pks.insert(row.try_get("id")?, row.try_get("pk")?);
+        }
+        start += size;
+    }
+
+    let mut queued = Vec::with_capacity(pks.len());
+    for r in accepted {
+        let outcome = match pks.get(r.new.id.as_str()) {
+            Some(pk) => {
+                let message = new_message(r.new, MessagePk(*pk), r.device_id);
+                queued.push(event::for_message(&message, types::MESSAGE_QUEUED, message.created_at));
+                InsertOutcome::Inserted(message)
+            }
+            // Skipped by ON CONFLICT: the idempotency key is taken (perhaps earlier in this batch).
+            None => InsertOutcome::Existing(existing(ctx, r.new).await?),
+        };
+        if let Some(Some(Ok(list))) = results.get_mut(r.job) {
+            list.push(outcome);
+        }
+    }
+    events::append_many(ctx, &queued).await?;
+    for (job, result) in jobs.iter_mut().zip(results) {
+        job.out = result;
+    }
+    Ok(())
+}
+
+async fn existing(ctx: &mut Ctx, m: &NewOutbound) -> Result<Message, sqlx::Error> {
+    let row = sqlx::query(concat!(select_message!(), " WHERE m.tenant_pk = ? AND m.idempotency_key = ?"))
+        .bind(m.tenant_pk.0)
+        .bind(m.idempotency_key.as_deref())
+        .fetch_optional(&mut ctx.conn)
+        .await?
+        .ok_or_else(|| decode("an insert was skipped, but no message has its idempotency key"))?;
+    rows::message(&row, None)
+}
+
+/// The message as stored, built without reading it back.
+fn new_message(m: &NewOutbound, pk: MessagePk, device_id: DeviceId) -> Message {
+    let created_at = trunc(m.created_at);
+    Message {
+        pk,
+        id: m.id.clone(),
+        tenant_pk: m.tenant_pk,
+        device_pk: m.device_pk,
+        device_id,
+        direction: Direction::Outbound,
+        chat: m.chat.clone(),
+        sender: None,
+        content: m.content.clone(),
+        status: MessageStatus::Pending,
+        priority: m.priority,
+        ref_id: m.ref_id.clone(),
+        idempotency_key: m.idempotency_key.clone(),
+        request_hash: m.request_hash.clone(),
+        network_id: None,
+        reply_to: m.reply_to.clone(),
+        attempts: 0,
+        max_attempts: m.max_attempts,
+        next_attempt_at: Some(trunc(m.not_before)),
+        last_error: None,
+        created_at,
+        sent_at: None,
+        delivered_at: None,
+        read_at: None,
+        played_at: None,
+        failed_at: None,
+        cancelled_at: None,
+        updated_at: created_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_split_into_few_statement_shapes() {
+        assert_eq!(chunk_sizes(0), Vec::<usize>::new());
+        assert_eq!(chunk_sizes(1), vec![1]);
+        assert_eq!(chunk_sizes(64), vec![64]);
+        assert_eq!(chunk_sizes(87), vec![64, 16, 4, 1, 1, 1]);
+        assert_eq!(chunk_sizes(600).iter().sum::<usize>(), 600);
+        assert_eq!(multi_row("V ", "(?)", 3, ";"), "V (?), (?), (?);");
+        for n in CHUNKS {
+            assert_eq!(insert_sql(n).matches("'pending'").count(), n);
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! The send queue: claiming, completing, receipts, cancelling and recovery.
+//! Every transition is a conditional `UPDATE … WHERE status = … RETURNING *`, so a message
+//! that moved on in the meantime is simply not matched (no error, no event).
+
+use kirim_core::device::Device;
+use kirim_core::event::{self, message_event_type, types};
+use kirim_core::id::{DevicePk, MessagePk, TenantPk};
+use kirim_core::message::{Message, MessageStatus, SendOutcome};
+use kirim_core::store::{CancelOutcome, StoreResult};
+use kirim_core::{MessageId, Timestamp};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use crate::SqliteStore;
+use crate::error::{OpError, ReadResult, decode};
+use crate::events::append;
+use crate::rows::{self, ms, select_message, trunc};
+use crate::writer::Ctx;
+
+/// Maps a row the writer got back from `RETURNING *` (the device id comes from its cache).
+async fn returned(ctx: &mut Ctx, row: &SqliteRow) -> Result<Message, sqlx::Error> {
+    let device_id = ctx.device_id(DevicePk(row.try_get("device_pk")?)).await?;
+    rows::message(row, Some(&device_id))
+}
+
+/// Maps the rows of a `RETURNING *` and writes one event of `event_type` for each.
+async fn announce(ctx: &mut Ctx, rows: Vec<SqliteRow>, event_type: &'static str, at: Timestamp) -> Result<Vec<Message>, sqlx::Error> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let message = returned(ctx, row).await?;
+        append(ctx, &event::for_message(&message, event_type, trunc(at))).await?;
+        out.push(message);
+    }
+    Ok(out)
+}
+
+pub(crate) async fn claim_next(ctx: &mut Ctx, (device, now): &(DevicePk, Timestamp)) -> Result<Option<Message>, OpError> {
+    let row = sqlx::query(
+        "UPDATE messages SET status = 'sending', attempts = attempts + 1, next_attempt_at = NULL, updated_at = ? \
+         WHERE pk = (SELECT pk FROM messages WHERE device_pk = ? AND status = 'pending' AND next_attempt_at <= ? \
+                     ORDER BY priority DESC, pk LIMIT 1) \
+         RETURNING *",
+    )
+    .bind(ms(*now))
+    .bind(device.0)
+    .bind(ms(*now))
+    .fetch_optional(&mut ctx.conn)
+    .await?;
+    match row {
+        Some(row) => Ok(Some(returned(ctx, &row).await?)),
+        None => Ok(None),
+    }
+}
+
+pub(crate) async fn next_due_at(store: &SqliteStore, device: DevicePk) -> StoreResult<Option<Timestamp>> {
+    let row = sqlx::query("SELECT min(next_attempt_at) AS due FROM messages WHERE device_pk = ? AND status = 'pending'")
+        .bind(device.0)
+        .fetch_one(store.read())
+        .await
+        .read()?;
+    let due: Option<i64> = row.try_get("due").read()?;
+    due.map(rows::from_ms).transpose().read()
+}
+
+pub(crate) async fn complete_send(
+    ctx: &mut Ctx,
+    (pk, outcome, at): &(MessagePk, SendOutcome, Timestamp),
+) -> Result<Option<Message>, OpError> {
+    let at_ms = ms(*at);
+    let (query, event_type) = match outcome {
+        SendOutcome::Sent { network_id } => (
+            sqlx::query("UPDATE messages SET status = 'sent', sent_at = ?, network_id = ?, updated_at = ? WHERE pk = ? AND status = 'sending' RETURNING *")
+                .bind(at_ms)
+                .bind(network_id.clone()),
+            types::MESSAGE_SENT,
+        ),
+        SendOutcome::Retry { at: retry_at, error } => (
+            sqlx::query("UPDATE messages SET status = 'pending', next_attempt_at = ?, last_error = ?, updated_at = ? WHERE pk = ? AND status = 'sending' RETURNING *")
+                .bind(ms(*retry_at))
+                .bind(error.clone()),
+            types::MESSAGE_RETRYING,
+        ),
+        SendOutcome::Failed { error } => (
+            sqlx::query("UPDATE messages SET status = 'failed', failed_at = ?, last_error = ?, updated_at = ? WHERE pk = ? AND status = 'sending' RETURNING *")
+                .bind(at_ms)
+                .bind(error.clone()),
+            types::MESSAGE_FAILED,
+        ),
+    };
+    let rows = query.bind(at_ms).bind(pk.0).fetch_all(&mut ctx.conn).await?;
+    Ok(announce(ctx, rows, event_type, *at).await?.pop())
+}
+
+pub(crate) async fn apply_receipt(
+    ctx: &mut Ctx,
+    (device, network_id, status, at): &(DevicePk, String, MessageStatus, Timestamp),
+) -> Result<Option<Message>, OpError> {
+    let current = sqlx::query("SELECT pk, status FROM messages WHERE device_pk = ? AND network_id = ? ORDER BY pk DESC LIMIT 1")
+        .bind(device.0)
+        .bind(network_id.as_str())
+        .fetch_optional(&mut ctx.conn)
+        .await?;
+    let Some(current) = current else {
+        return Ok(None);
+    };
+    let raw: String = current.try_get("status")?;
+    let was: MessageStatus = raw.parse().map_err(|_| decode(format!("unknown message status `{raw}`")))?;
+    if !was.accepts_receipt(*status) {
+        return Ok(None);
+    }
+    let sql = match status {
+        MessageStatus::Sent => "UPDATE messages SET status = ?, sent_at = ?, updated_at = ? WHERE pk = ? RETURNING *",
+        MessageStatus::Delivered => "UPDATE messages SET status = ?, delivered_at = ?, updated_at = ? WHERE pk = ? RETURNING *",
+        MessageStatus::Read => "UPDATE messages SET status = ?, read_at = ?, updated_at = ? WHERE pk = ? RETURNING *",
+        MessageStatus::Played => "UPDATE messages SET status = ?, played_at = ?, updated_at = ? WHERE pk = ? RETURNING *",
+        _ => return Ok(None),
+    };
+    let rows = sqlx::query(sql)
+        .bind(status.as_str())
+        .bind(ms(*at))
+        .bind(ms(*at))
+        .bind(current.try_get::<i64, _>("pk")?)
+        .fetch_all(&mut ctx.conn)
+        .await?;
+    Ok(announce(ctx, rows, message_event_type(*status), *at).await?.pop())
+}
+
+pub(crate) async fn cancel(ctx: &mut Ctx, (tenant, id, at): &(TenantPk, MessageId, Timestamp)) -> Result<CancelOutcome, OpError> {
+    let rows = sqlx::query(
+        "UPDATE messages SET status = 'cancelled', cancelled_at = ?, next_attempt_at = NULL, updated_at = ? \
+         WHERE tenant_pk = ? AND id = ? AND status = 'pending' RETURNING *",
+    )
+    .bind(ms(*at))
+    .bind(ms(*at))
+    .bind(tenant.0)
+    .bind(id.as_str())
+    .fetch_all(&mut ctx.conn)
+    .await?;
+    if let Some(message) = announce(ctx, rows, types::MESSAGE_CANCELLED, *at).await?.pop() {
+        return Ok(CancelOutcome::Cancelled(message));
+    }
+    let row = sqlx::query(concat!(select_message!(), " WHERE m.tenant_pk = ? AND m.id = ?"))
+        .bind(tenant.0)
+        .bind(id.as_str())
+        .fetch_optional(&mut ctx.conn)
+        .await?;
+    match row {
+        Some(row) => Ok(CancelOutcome::TooLate(rows::message(&row, None)?)),
+        None => Ok(CancelOutcome::NotFound),
+    }
+}
+
+/// Cancels a deleted device's pending messages, each with its `message.cancelled` event.
+pub(crate) async fn cancel_all_pending(ctx: &mut Ctx, device: &Device, at: Timestamp) -> Result<(), sqlx::Error> {
+    let rows = sqlx::query(
+        "UPDATE messages SET status = 'cancelled', cancelled_at = ?, next_attempt_at = NULL, updated_at = ? \
+         WHERE device_pk = ? AND status = 'pending' RETURNING *",
+    )
+    .bind(ms(at))
+    .bind(ms(at))
+    .bind(device.pk.0)
+    .fetch_all(&mut ctx.conn)
+    .await?;
+    let mut cancelled = Vec::with_capacity(rows.len());
+    for row in &rows {
+        cancelled.push(rows::message(row, Some(&device.id))?);
+    }
+    // RETURNING gives rows in no particular order; announce them oldest first.
+    cancelled.sort_by_key(|m| m.pk);
+    for message in &cancelled {
+        append(ctx, &event::for_message(message, types::MESSAGE_CANCELLED, trunc(at))).await?;
+    }
+    Ok(())
+}
+
+/// `sending → pending`, due at once: `next_attempt_at` becomes the message's `created_at`,
+/// a time every clock has passed (the store has no clock of its own). Attempts are kept:
+/// the interrupted attempt may have reached the network.
+pub(crate) async fn release_in_flight(ctx: &mut Ctx, device: &Option<DevicePk>) -> Result<u64, OpError> {
+    let done = sqlx::query(
+        "UPDATE messages SET status = 'pending', next_attempt_at = created_at \
+         WHERE status = 'sending' AND (? IS NULL OR device_pk = ?)",
+    )
+    .bind(device.map(|d| d.0))
+    .bind(device.map(|d| d.0))
+    .execute(&mut ctx.conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+pub(crate) async fn devices_with_pending(store: &SqliteStore) -> StoreResult<Vec<DevicePk>> {
+    let rows = sqlx::query(
+        "SELECT d.pk FROM devices d WHERE d.deleted_at IS NULL \
+         AND EXISTS (SELECT 1 FROM messages m WHERE m.device_pk = d.pk AND m.status = 'pending') ORDER BY d.pk",
+    )
+    .fetch_all(store.read())
+    .await
+    .read()?;
+    rows.iter().map(|r| r.try_get("pk").map(DevicePk)).collect::<Result<_, _>>().read()
+}
+
+/// Every status with its count (zero included, so metrics gauges fall back to 0).
+pub(crate) async fn count_by_status(store: &SqliteStore) -> StoreResult<Vec<(MessageStatus, u64)>> {
+    let rows = sqlx::query("SELECT status, count(*) AS n FROM messages GROUP BY status").fetch_all(store.read()).await.read()?;
+    let mut counts: Vec<(MessageStatus, u64)> = MessageStatus::ALL.iter().map(|s| (*s, 0)).collect();
+    for row in &rows {
+        let raw: String = row.try_get("status").read()?;
+        let n: i64 = row.try_get("n").read()?;
+        let status: MessageStatus = raw.parse().map_err(|_| decode(format!("unknown message status `{raw}`"))).read()?;
+        if let Some(slot) = counts.iter_mut().find(|(s, _)| *s == status) {
+            slot.1 = u64::try_from(n).unwrap_or(0);
+        }
+    }
+    Ok(counts)
+}

@@ -1,0 +1,304 @@
+//! The single writer: every write of the store runs here, on one connection, group-committed.
+//!
+//! Callers send operations over a bounded channel. The writer takes everything queued (up to
+//! `max_batch` operations), runs them in order inside one `BEGIN IMMEDIATE … COMMIT`, and only
+//! then answers each caller. One fsync covers the whole batch, and since nothing else ever
+//! writes, "database is locked" cannot happen.
+//!
+//! If a statement fails, the batch is rolled back: nothing of it is committed. Its operations
+//! are then run again one by one, each in its own transaction, so one bad operation (say, a
+//! duplicate key) fails alone instead of failing its neighbours.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use kirim_core::DeviceId;
+use kirim_core::id::{DevicePk, TenantPk};
+use kirim_core::message::NewOutbound;
+use kirim_core::store::{InsertOutcome, StoreError, StoreResult};
+use sqlx::{Connection, Row, SqliteConnection};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{OpError, decode, store_error};
+use crate::outbound::{self, OutboundJob};
+
+pub(crate) type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What the writer knows about a device, cached for the length of one transaction: the hot
+/// path needs the public id of every message's device. The cache starts empty in each
+/// transaction, so it is exact even if another process (an admin command) wrote in between.
+#[derive(Debug, Clone)]
+pub(crate) struct DeviceRef {
+    pub tenant: TenantPk,
+    pub id: DeviceId,
+    pub live: bool,
+}
+
+/// The writer's state, lent to each operation.
+pub(crate) struct Ctx {
+    pub conn: SqliteConnection,
+    devices: HashMap<i64, DeviceRef>,
+}
+
+impl Ctx {
+    /// The device with this pk, live or deleted (cached: the hot path needs its public id).
+    pub async fn device(&mut self, pk: DevicePk) -> Result<Option<DeviceRef>, sqlx::Error> {
+        if let Some(d) = self.devices.get(&pk.0) {
+            return Ok(Some(d.clone()));
+        }
+        let row = sqlx::query("SELECT tenant_pk, id, deleted_at IS NULL AS live FROM devices WHERE pk = ?")
+            .bind(pk.0)
+            .fetch_optional(&mut self.conn)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let raw: String = row.try_get("id")?;
+        let d = DeviceRef {
+            tenant: TenantPk(row.try_get("tenant_pk")?),
+            id: raw.parse().map_err(|_| decode(format!("bad device id `{raw}`")))?,
+            live: row.try_get("live")?,
+        };
+        self.devices.insert(pk.0, d.clone());
+        Ok(Some(d))
+    }
+
+    /// The public id of a device known to exist (a message's device).
+    pub async fn device_id(&mut self, pk: DevicePk) -> Result<DeviceId, sqlx::Error> {
+        match self.device(pk).await? {
+            Some(d) => Ok(d.id),
+            None => Err(decode(format!("device {} is missing", pk.0))),
+        }
+    }
+
+    pub fn device_deleted(&mut self, pk: DevicePk) {
+        self.devices.remove(&pk.0);
+    }
+}
+
+/// A queued write: runs inside a batch (maybe twice, see module docs), then is answered.
+trait Op: Send {
+    fn run<'a>(&'a mut self, ctx: &'a mut Ctx) -> BoxFut<'a, Result<(), sqlx::Error>>;
+    /// Answers the caller: with the operation's own result, or with the batch's failure.
+    fn finish(self: Box<Self>, failure: Option<StoreError>);
+    /// An `insert_outbound`, which the batch coalesces with its neighbours.
+    fn outbound(&mut self) -> Option<&mut OutboundJob> {
+        None
+    }
+    fn is_outbound(&self) -> bool {
+        false
+    }
+}
+
+struct OutboundOp {
+    job: OutboundJob,
+    reply: oneshot::Sender<StoreResult<Vec<InsertOutcome>>>,
+}
+
+impl Op for OutboundOp {
+    fn run<'a>(&'a mut self, ctx: &'a mut Ctx) -> BoxFut<'a, Result<(), sqlx::Error>> {
+        Box::pin(async move { outbound::insert_group(ctx, &mut [&mut self.job]).await })
+    }
+
+    fn finish(self: Box<Self>, failure: Option<StoreError>) {
+        answer(self.reply, failure, self.job.out);
+    }
+
+    fn outbound(&mut self) -> Option<&mut OutboundJob> {
+        Some(&mut self.job)
+    }
+
+    fn is_outbound(&self) -> bool {
+        true
+    }
+}
+
+struct Job<I, T, F> {
+    input: I,
+    f: F,
+    out: Option<StoreResult<T>>,
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<I, T, F> Op for Job<I, T, F>
+where
+    I: Send + Sync,
+    T: Send,
+    F: for<'a> Fn(&'a mut Ctx, &'a I) -> BoxFut<'a, Result<T, OpError>> + Send,
+{
+    fn run<'a>(&'a mut self, ctx: &'a mut Ctx) -> BoxFut<'a, Result<(), sqlx::Error>> {
+        let Job { input, f, out, .. } = self;
+        Box::pin(async move {
+            *out = match f(ctx, input).await {
+                Ok(v) => Some(Ok(v)),
+                Err(OpError::Refuse(e)) => Some(Err(e)),
+                Err(OpError::Abort(e)) => {
+                    *out = None;
+                    return Err(e);
+                }
+            };
+            Ok(())
+        })
+    }
+
+    fn finish(self: Box<Self>, failure: Option<StoreError>) {
+        answer(self.reply, failure, self.out);
+    }
+}
+
+/// Sends an operation's result, or the batch's failure, to its caller.
+fn answer<T>(reply: oneshot::Sender<StoreResult<T>>, failure: Option<StoreError>, out: Option<StoreResult<T>>) {
+    let result = match (failure, out) {
+        (Some(e), _) => Err(e),
+        (None, Some(r)) => r,
+        (None, None) => Err(StoreError::Unavailable("the write was not run".into())),
+    };
+    // The caller may have gone away; the write stands regardless.
+    let _ = reply.send(result);
+}
+
+enum Command {
+    Op(Box<dyn Op>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// The sending side, shared by every clone of the store.
+#[derive(Clone)]
+pub(crate) struct Writer {
+    tx: mpsc::Sender<Command>,
+}
+
+fn closed() -> StoreError {
+    StoreError::Unavailable("the store is closed".into())
+}
+
+impl Writer {
+    /// Starts the writer task on `conn`.
+    pub fn spawn(conn: SqliteConnection, max_batch: usize) -> Self {
+        let max_batch = max_batch.max(1);
+        let (tx, rx) = mpsc::channel(max_batch.saturating_mul(4));
+        let ctx = Ctx { conn, devices: HashMap::new() };
+        tokio::spawn(run(ctx, rx, max_batch));
+        Self { tx }
+    }
+
+    /// Queues `f(ctx, &input)` and waits until its batch is committed (or failed).
+    pub async fn call<I, T, F>(&self, input: I, f: F) -> StoreResult<T>
+    where
+        I: Send + Sync + 'static,
+        T: Send + 'static,
+        F: for<'a> Fn(&'a mut Ctx, &'a I) -> BoxFut<'a, Result<T, OpError>> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Job { input, f, out: None, reply };
+        self.tx.send(Command::Op(Box::new(job))).await.map_err(|_| closed())?;
+        answer.await.map_err(|_| StoreError::Unavailable("the writer stopped".into()))?
+    }
+
+    /// Queues an `insert_outbound` (coalesced with the other inserts of its batch).
+    pub async fn insert_outbound(&self, messages: Vec<NewOutbound>) -> StoreResult<Vec<InsertOutcome>> {
+        let (reply, answer) = oneshot::channel();
+        let op = OutboundOp { job: OutboundJob { messages, out: None }, reply };
+        self.tx.send(Command::Op(Box::new(op))).await.map_err(|_| closed())?;
+        answer.await.map_err(|_| StoreError::Unavailable("the writer stopped".into()))?
+    }
+
+    /// Lets every operation queued so far finish, then stops the writer and closes its connection.
+    pub async fn shutdown(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Command::Shutdown(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+async fn run(mut ctx: Ctx, mut rx: mpsc::Receiver<Command>, max_batch: usize) {
+    let mut commands = Vec::with_capacity(max_batch);
+    let mut stopping: Vec<oneshot::Sender<()>> = Vec::new();
+    while rx.recv_many(&mut commands, max_batch).await > 0 {
+        let mut ops = Vec::with_capacity(commands.len());
+        for command in commands.drain(..) {
+            match command {
+                Command::Op(op) if stopping.is_empty() => ops.push(op),
+                Command::Op(op) => op.finish(Some(closed())),
+                Command::Shutdown(done) => stopping.push(done),
+            }
+        }
+        commit(&mut ctx, ops).await;
+        if !stopping.is_empty() {
+            rx.close();
+        }
+        // Let the callers just answered run first: those that write again at once then join
+        // the next batch instead of waiting a whole commit for the one after it.
+        tokio::task::yield_now().await;
+    }
+    // Every sender is gone, or the channel was closed and drained.
+    if let Err(e) = ctx.conn.close().await {
+        tracing::warn!(error = %e, "closing the SQLite write connection failed");
+    }
+    for done in stopping {
+        let _ = done.send(());
+    }
+}
+
+/// Runs a batch in one transaction; on failure, runs each operation alone.
+async fn commit(ctx: &mut Ctx, mut ops: Vec<Box<dyn Op>>) {
+    if ops.is_empty() {
+        return;
+    }
+    let failure = match transaction(ctx, &mut ops).await {
+        Ok(()) => {
+            ops.into_iter().for_each(|op| op.finish(None));
+            return;
+        }
+        Err(e) => e,
+    };
+    if ops.len() == 1 {
+        tracing::warn!(error = %failure, "a SQLite write failed");
+        ops.into_iter().for_each(|op| op.finish(Some(store_error(&failure))));
+        return;
+    }
+    tracing::warn!(error = %failure, ops = ops.len(), "a SQLite write batch failed; retrying its operations one by one");
+    for op in ops {
+        let mut one = [op];
+        let result = transaction(ctx, &mut one).await;
+        let [op] = one;
+        match result {
+            Ok(()) => op.finish(None),
+            Err(e) => {
+                tracing::warn!(error = %e, "a SQLite write failed");
+                op.finish(Some(store_error(&e)));
+            }
+        }
+    }
+}
+
+async fn transaction(ctx: &mut Ctx, ops: &mut [Box<dyn Op>]) -> Result<(), sqlx::Error> {
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut ctx.conn).await?;
+    ctx.devices.clear();
+    let mut i = 0;
+    while i < ops.len() {
+        let run = ops[i..].iter().take_while(|op| op.is_outbound()).count();
+        let result = if run > 0 {
+            let mut group: Vec<&mut OutboundJob> = ops[i..i + run].iter_mut().filter_map(|op| op.outbound()).collect();
+            i += run;
+            outbound::insert_group(ctx, &mut group).await
+        } else {
+            i += 1;
+            ops[i - 1].run(ctx).await
+        };
+        if let Err(e) = result {
+            rollback(ctx).await;
+            return Err(e);
+        }
+    }
+    if let Err(e) = sqlx::query("COMMIT").execute(&mut ctx.conn).await {
+        rollback(ctx).await;
+        return Err(e);
+    }
+    Ok(())
+}
+
+async fn rollback(ctx: &mut Ctx) {
+    // SQLite may already have rolled back by itself (e.g. on a full disk); that error is moot.
+    let _ = sqlx::query("ROLLBACK").execute(&mut ctx.conn).await;
+}

@@ -1,0 +1,123 @@
+//! `kirim-bench accept`: the noop ceiling, the durable-insert ceiling and Kirim, one after
+//! the other, each driven by the same load generator at the same concurrency.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use crate::ceiling::{CeilingProcess, Mode};
+use crate::kirim_proc::{Kirim, locate_binary, random_token};
+use crate::loadgen::{self, LoadResult, LoadSpec, send_body};
+use crate::report::{Figures, Machine, Parameters, Report};
+
+#[derive(Args, Debug)]
+pub struct AcceptArgs {
+    /// Concurrent keep-alive connections (one closed-loop task each).
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
+    /// How long each target is measured.
+    #[arg(long, default_value = "10s", value_parser = crate::parse_duration)]
+    pub duration: Duration,
+    /// How long each target is loaded before measuring starts.
+    #[arg(long, default_value = "2s", value_parser = crate::parse_duration)]
+    pub warmup: Duration,
+    /// The kirim binary (default: `kirim` next to this executable).
+    #[arg(long)]
+    pub kirim_bin: Option<PathBuf>,
+    /// Measure only the two ceilings.
+    #[arg(long)]
+    pub skip_kirim: bool,
+    /// Print one JSON object with all figures instead of the table (progress goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(args: AcceptArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(args.connections > 0, "--connections must be at least 1");
+    anyhow::ensure!(!args.duration.is_zero(), "--duration must be more than 0");
+    anyhow::ensure!(
+        args.duration <= Duration::from_secs(600) && args.warmup <= Duration::from_secs(600),
+        "keep --duration and --warmup ≤ 10m"
+    );
+    // Find Kirim before spending time on the ceilings.
+    let kirim_bin = if args.skip_kirim { None } else { Some(locate_binary(args.kirim_bin.as_deref())?) };
+    let machine = Machine::detect();
+    eprintln!(
+        "kirim-bench accept: {} connections, {:?} warm-up + {:?} per target; load generator and server share {} cores",
+        args.connections, args.warmup, args.duration, machine.cores
+    );
+
+    let noop = Figures::new("noop ceiling", &measure_ceiling(Mode::Noop, &args).await?);
+    let insert = Figures::new("insert ceiling", &measure_ceiling(Mode::Insert, &args).await?);
+    let kirim = match &kirim_bin {
+        None => Err("--skip-kirim was given".to_string()),
+        Some(bin) => Ok(Figures::new("kirim", &measure_kirim(bin, &args).await?)),
+    };
+    let parameters = Parameters {
+        connections: args.connections,
+        duration_s: args.duration.as_secs_f64(),
+        warmup_s: args.warmup.as_secs_f64(),
+        kirim_bin: kirim_bin.map(|p| p.display().to_string()),
+    };
+    let report = Report::new(machine, parameters, noop, insert, kirim);
+    if args.json {
+        report.print_json()?;
+    } else {
+        report.print_table();
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn spec(args: &AcceptArgs, addr: std::net::SocketAddr, authorization: Option<String>, device_id: String) -> LoadSpec {
+    LoadSpec {
+        addr,
+        path: "/v1/messages".into(),
+        authorization,
+        body: Arc::new(move |conn| send_body(&device_id, conn)),
+        connections: args.connections,
+        warmup: args.warmup,
+        duration: args.duration,
+        grace: Duration::ZERO,
+        max_requests: None,
+        capture_ids: false,
+    }
+}
+
+async fn measure_ceiling(mode: Mode, args: &AcceptArgs) -> anyhow::Result<LoadResult> {
+    let name = crate::ceiling::mode_name(mode);
+    eprintln!("measuring the {name} ceiling…");
+    let server = CeilingProcess::start(mode).await.with_context(|| format!("starting the {name} ceiling"))?;
+    let auth = Some(format!("Bearer {}", random_token(32)));
+    let result = loadgen::run(spec(args, server.addr, auth, "dev_ceiling".into())).await;
+    server.stop().await?;
+    let result = result?;
+    eprintln!("  {name}: {:.0} requests/s, {} errors", result.rps(), result.errors());
+    Ok(result)
+}
+
+async fn measure_kirim(bin: &std::path::Path, args: &AcceptArgs) -> anyhow::Result<LoadResult> {
+    eprintln!("measuring kirim ({})…", bin.display());
+    let data = tempfile::Builder::new().prefix("kirim-bench-accept-").tempdir()?;
+    let admin = random_token(32);
+    let kirim = Kirim::start(bin, data.path(), &admin).await?;
+    let sender = match kirim.setup_sandbox(&admin).await {
+        Ok(s) => s,
+        Err(e) => {
+            let stderr = kirim.stderr();
+            let _ = kirim.stop().await;
+            return Err(e.context(format!("setting up a sandbox device; kirim's stderr:\n{stderr}")));
+        }
+    };
+    let auth = Some(format!("Bearer {}", sender.api_key));
+    let result = loadgen::run(spec(args, kirim.addr, auth, sender.device_id.clone())).await;
+    if let Err(e) = kirim.stop().await {
+        eprintln!("warning: {e:#}");
+    }
+    let result = result?;
+    eprintln!("  kirim: {:.0} requests/s, {} errors", result.rps(), result.errors());
+    Ok(result)
+}

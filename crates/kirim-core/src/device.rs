@@ -58,15 +58,8 @@ pub enum DeviceStatus {
 }
 
 impl DeviceStatus {
-    pub const ALL: [DeviceStatus; 7] = [
-        Self::Disconnected,
-        Self::Connecting,
-        Self::AwaitingScan,
-        Self::AwaitingPairCode,
-        Self::Connected,
-        Self::LoggedOut,
-        Self::Banned,
-    ];
+    pub const ALL: [DeviceStatus; 7] =
+        [Self::Disconnected, Self::Connecting, Self::AwaitingScan, Self::AwaitingPairCode, Self::Connected, Self::LoggedOut, Self::Banned];
 
     pub fn as_str(&self) -> &'static str {
         match self {

@@ -4,10 +4,10 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::Timestamp;
 use crate::device::{Device, DeviceStatus};
 use crate::id::{DeviceId, DevicePk, EventId, TenantPk};
 use crate::message::{Direction, Message, MessageStatus};
-use crate::Timestamp;
 
 pub mod types {
     pub const MESSAGE_QUEUED: &str = "message.queued";
@@ -96,10 +96,10 @@ pub fn for_message(message: &Message, event_type: &'static str, at: Timestamp) -
         Direction::Outbound => {
             map.insert("to".into(), json!(message.chat));
             map.insert("attempts".into(), json!(message.attempts));
-            if let Some(error) = &message.last_error {
-                if matches!(message.status, MessageStatus::Failed | MessageStatus::Pending) {
-                    map.insert("error".into(), json!(error));
-                }
+            if let Some(error) = &message.last_error
+                && matches!(message.status, MessageStatus::Failed | MessageStatus::Pending)
+            {
+                map.insert("error".into(), json!(error));
             }
             if message.status == MessageStatus::Pending {
                 map.insert("next_attempt_at".into(), json!(message.next_attempt_at));
@@ -112,14 +112,7 @@ pub fn for_message(message: &Message, event_type: &'static str, at: Timestamp) -
             map.insert("reply_to".into(), json!(message.reply_to));
         }
     }
-    NewEvent {
-        id: EventId::generate(),
-        tenant_pk: message.tenant_pk,
-        device_pk: Some(message.device_pk),
-        event_type,
-        data,
-        created_at: at,
-    }
+    NewEvent { id: EventId::generate(), tenant_pk: message.tenant_pk, device_pk: Some(message.device_pk), event_type, data, created_at: at }
 }
 
 /// The event for a device's status change.

@@ -24,9 +24,7 @@ fn encode_body(millis: u64, random: u128) -> String {
 
 fn valid_body(body: &str) -> bool {
     // The first character carries only 3 bits (128 = 25*5 + 3), so it is at most '7'.
-    body.len() == BODY_LEN
-        && body.bytes().all(|b| ALPHABET.contains(&b))
-        && body.as_bytes()[0] <= b'7'
+    body.len() == BODY_LEN && body.bytes().all(|b| ALPHABET.contains(&b)) && body.as_bytes()[0] <= b'7'
 }
 
 /// Generates a fresh id body for `now_millis`.

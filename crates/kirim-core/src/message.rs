@@ -219,10 +219,10 @@ impl Message {
             (MessageStatus::Cancelled, self.cancelled_at),
         ];
         for (status, at) in later {
-            if let Some(at) = at {
-                if status != first {
-                    steps.push(StatusChange { status, at });
-                }
+            if let Some(at) = at
+                && status != first
+            {
+                steps.push(StatusChange { status, at });
             }
         }
         steps.sort_by_key(|s| s.at);
@@ -266,10 +266,17 @@ pub struct NewInbound {
 /// How one attempt to send ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SendOutcome {
-    Sent { network_id: String },
+    Sent {
+        network_id: String,
+    },
     /// Back to pending, to be tried again at `at`.
-    Retry { at: Timestamp, error: String },
-    Failed { error: String },
+    Retry {
+        at: Timestamp,
+        error: String,
+    },
+    Failed {
+        error: String,
+    },
 }
 
 #[cfg(test)]

@@ -120,7 +120,8 @@ pub trait MessageStore: Send + Sync {
     async fn complete_send(&self, message: MessagePk, outcome: SendOutcome, at: Timestamp) -> StoreResult<Option<Message>>;
     /// Applies a receipt for the device's message with this network id, if it moves the status
     /// forward, with its event. Returns the message when it changed.
-    async fn apply_receipt(&self, device: DevicePk, network_id: &str, status: MessageStatus, at: Timestamp) -> StoreResult<Option<Message>>;
+    async fn apply_receipt(&self, device: DevicePk, network_id: &str, status: MessageStatus, at: Timestamp)
+    -> StoreResult<Option<Message>>;
     async fn cancel_message(&self, tenant: TenantPk, id: &MessageId, at: Timestamp) -> StoreResult<CancelOutcome>;
     /// Puts messages left `sending` by a stopped process back to `pending` (they keep their id,
     /// so the network recognises a repeat). `None` means every device. Returns how many.
@@ -159,4 +160,3 @@ pub trait EventStore: Send + Sync {
 pub trait Store: TenantStore + DeviceStore + MessageStore + EventStore {}
 
 impl<T: TenantStore + DeviceStore + MessageStore + EventStore> Store for T {}
-

@@ -13,9 +13,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, DatabaseUrl};
+use crate::connectors::Connectors;
 use crate::connectors::sandbox::{Sandbox, SandboxConfig};
 use crate::connectors::sink::AppSink;
-use crate::connectors::Connectors;
 use crate::http::auth::AuthCache;
 use crate::metrics::Metrics;
 use crate::runtime::{DeviceRegistry, InFlight};
@@ -165,10 +165,10 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Buil
 pub async fn start_devices(state: &AppState) {
     for entry in state.devices.all() {
         let device = entry.snapshot();
-        if let Some(connector) = state.connectors.get(device.connector) {
-            if let Err(error) = connector.start(&device).await {
-                tracing::warn!(device = %device.id, %error, "could not resume the device's session");
-            }
+        if let Some(connector) = state.connectors.get(device.connector)
+            && let Err(error) = connector.start(&device).await
+        {
+            tracing::warn!(device = %device.id, %error, "could not resume the device's session");
         }
         state.lanes.ensure(entry.pk);
     }

@@ -90,9 +90,10 @@ impl AuthCache {
 }
 
 fn bearer(parts: &Parts) -> Result<&str, ApiError> {
-    let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
-        ApiError::unauthorized("missing credentials; send `Authorization: Bearer <api key or device token>`")
-    })?;
+    let header = parts
+        .headers
+        .get(AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("missing credentials; send `Authorization: Bearer <api key or device token>`"))?;
     let value = header.to_str().map_err(|_| ApiError::unauthorized("the Authorization header is not readable text"))?;
     let token = value
         .strip_prefix("Bearer ")

@@ -1,22 +1,22 @@
 //! `/v1/devices`: create, inspect, change, link (QR or pairing code), unlink, delete.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use chrono::{DateTime, Utc};
+use kirim_core::PhoneNumber;
 use kirim_core::connector::LinkMethod;
 use kirim_core::device::{ConnectorKind, Device, DevicePatch, DeviceSettings, DeviceStatus};
 use kirim_core::id::DeviceId;
-use kirim_core::PhoneNumber;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::TenantAuth;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::ApiJson;
-use super::{qr, List};
+use super::{List, qr};
 use crate::app::AppState;
 use crate::services::devices;
 
@@ -120,7 +120,11 @@ fn device_id(raw: &str) -> ApiResult<DeviceId> {
 /// Create a device. The response carries its device token, shown once.
 #[utoipa::path(post, path = "/v1/devices", tag = "devices", request_body = CreateDevice,
     responses((status = 201, body = DeviceCreated), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn create(State(state): State<AppState>, auth: TenantAuth, body: ApiJson<CreateDevice>) -> ApiResult<(StatusCode, Json<DeviceCreated>)> {
+pub async fn create(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    body: ApiJson<CreateDevice>,
+) -> ApiResult<(StatusCode, Json<DeviceCreated>)> {
     let b = body.value;
     let created = devices::create(&state, &auth, &b.name, b.connector, b.settings, b.config.unwrap_or(serde_json::Value::Null)).await?;
     Ok((StatusCode::CREATED, Json(DeviceCreated { device: created.device.into(), token: created.token.expose().to_owned() })))
@@ -142,7 +146,12 @@ pub async fn get(State(state): State<AppState>, auth: TenantAuth, Path(id): Path
 
 #[utoipa::path(patch, path = "/v1/devices/{id}", tag = "devices", params(("id" = String, Path)), request_body = UpdateDevice,
     responses((status = 200, body = DeviceView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn update(State(state): State<AppState>, auth: TenantAuth, Path(id): Path<String>, body: ApiJson<UpdateDevice>) -> ApiResult<Json<DeviceView>> {
+pub async fn update(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    Path(id): Path<String>,
+    body: ApiJson<UpdateDevice>,
+) -> ApiResult<Json<DeviceView>> {
     let patch = DevicePatch { name: body.value.name, settings: body.value.settings, ..DevicePatch::default() };
     Ok(Json(devices::update(&state, &auth, &device_id(&id)?, patch).await?.into()))
 }
@@ -158,7 +167,12 @@ pub async fn delete(State(state): State<AppState>, auth: TenantAuth, Path(id): P
 /// Start linking: by QR (default) or pairing code. Follow progress on the device's status.
 #[utoipa::path(post, path = "/v1/devices/{id}/connect", tag = "devices", params(("id" = String, Path)), request_body = ConnectRequest,
     responses((status = 202, body = DeviceView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn connect(State(state): State<AppState>, auth: TenantAuth, Path(id): Path<String>, body: ApiJson<ConnectRequest>) -> ApiResult<(StatusCode, Json<DeviceView>)> {
+pub async fn connect(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    Path(id): Path<String>,
+    body: ApiJson<ConnectRequest>,
+) -> ApiResult<(StatusCode, Json<DeviceView>)> {
     let id = device_id(&id)?;
     let method = match body.value.method.as_deref().unwrap_or("qr") {
         "qr" => LinkMethod::Qr,
@@ -179,7 +193,12 @@ fn parse_phone(state: &AppState, raw: &str) -> ApiResult<PhoneNumber> {
 /// Link by pairing code: the phone with this number enters the code shown in the response.
 #[utoipa::path(post, path = "/v1/devices/{id}/pair-code", tag = "devices", params(("id" = String, Path)), request_body = PairCodeRequest,
     responses((status = 202, body = DeviceView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn pair_code(State(state): State<AppState>, auth: TenantAuth, Path(id): Path<String>, body: ApiJson<PairCodeRequest>) -> ApiResult<(StatusCode, Json<DeviceView>)> {
+pub async fn pair_code(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    Path(id): Path<String>,
+    body: ApiJson<PairCodeRequest>,
+) -> ApiResult<(StatusCode, Json<DeviceView>)> {
     let phone = parse_phone(&state, &body.value.phone)?;
     let device = devices::connect(&state, &auth, &device_id(&id)?, LinkMethod::PairCode { phone }).await?;
     Ok((StatusCode::ACCEPTED, Json(device.into())))

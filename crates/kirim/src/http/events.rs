@@ -1,7 +1,7 @@
 //! `/v1/events`: the tenant's event log, read in order by cursor.
 
-use axum::extract::State;
 use axum::Json;
+use axum::extract::State;
 use kirim_core::event::Event;
 use kirim_core::id::DeviceId;
 use kirim_core::store::EventFilter;
@@ -42,10 +42,13 @@ pub async fn list(State(state): State<AppState>, auth: TenantAuth, ApiQuery(q): 
         Some(raw) => Some(raw.parse::<i64>().map_err(|_| ApiError::field("after", "`after` must be a sequence number from `next_after`"))?),
         None => None,
     };
-    if let Some(t) = &q.event_type {
-        if !kirim_core::event::types::ALL.contains(&t.as_str()) {
-            return Err(ApiError::field("type", format!("`type` `{t}` is not an event type; known: {}", kirim_core::event::types::ALL.join(", "))));
-        }
+    if let Some(t) = &q.event_type
+        && !kirim_core::event::types::ALL.contains(&t.as_str())
+    {
+        return Err(ApiError::field(
+            "type",
+            format!("`type` `{t}` is not an event type; known: {}", kirim_core::event::types::ALL.join(", ")),
+        ));
     }
     let device_id = q.device_id.or_else(|| auth.device.as_ref().map(|(_, id)| id.to_string()));
     let device = match device_id {

@@ -1,21 +1,21 @@
 //! `/v1/messages`: send (202 once committed), inspect with history, list, cancel.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use chrono::{DateTime, Utc};
+use kirim_core::MessageId;
 use kirim_core::id::DeviceId;
 use kirim_core::message::{Direction, Message, MessageContent, MessageStatus, StatusChange, TextContent};
 use kirim_core::store::MessageFilter;
-use kirim_core::MessageId;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::List;
 use super::auth::TenantAuth;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{ApiJson, ApiQuery};
-use super::List;
 use crate::app::AppState;
 use crate::services::messages::{self, SendInput};
 
@@ -117,7 +117,8 @@ impl MessageView {
 fn content(body: &SendMessage) -> ApiResult<MessageContent> {
     match body.kind.as_str() {
         "text" => {
-            let text = body.text.clone().ok_or_else(|| ApiError::field("text", "`text` is required when `type` is `text`: {\"body\": \"…\"}"))?;
+            let text =
+                body.text.clone().ok_or_else(|| ApiError::field("text", "`text` is required when `type` is `text`: {\"body\": \"…\"}"))?;
             Ok(MessageContent::Text { text })
         }
         other => Err(ApiError::field("type", format!("`type` `{other}` is not supported; use `text`"))),
@@ -225,7 +226,14 @@ pub async fn list(State(state): State<AppState>, auth: TenantAuth, ApiQuery(q): 
         let entry = state.devices.get_for_tenant(auth.tenant_pk(), &id);
         let device = match entry {
             Some(e) => e.pk,
-            None => state.store.get_device(auth.tenant_pk(), &id).await?.ok_or_else(|| ApiError::not_found("device").with_field("device_id"))?.pk,
+            None => {
+                state
+                    .store
+                    .get_device(auth.tenant_pk(), &id)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("device").with_field("device_id"))?
+                    .pk
+            }
         };
         filter.device = Some(device);
     }
@@ -240,7 +248,8 @@ pub async fn list(State(state): State<AppState>, auth: TenantAuth, ApiQuery(q): 
         filter.until = Some(parse_time("until", u)?);
     }
     if let Some(b) = &q.before {
-        filter.before = Some(b.parse().map_err(|_| ApiError::field("before", "`before` must be a message id from a previous page's `next`"))?);
+        filter.before =
+            Some(b.parse().map_err(|_| ApiError::field("before", "`before` must be a message id from a previous page's `next`"))?);
     }
     let rows = state.store.list_messages(auth.tenant_pk(), &filter).await?;
     let next = (rows.len() == filter.limit as usize).then(|| rows.last().map(|m| m.id.to_string())).flatten();

@@ -14,12 +14,12 @@ pub mod tenants;
 
 use std::time::{Duration, Instant};
 
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use axum::Router;
 use serde::{Deserializer, Serialize};
 use utoipa::ToSchema;
 
@@ -127,10 +127,6 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     let route = request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let response = next.run(request).await;
     let status = response.status().as_u16();
-    state
-        .metrics
-        .http
-        .get_or_create(&HttpLabels { method, route, status })
-        .observe(started.elapsed().as_secs_f64());
+    state.metrics.http.get_or_create(&HttpLabels { method, route, status }).observe(started.elapsed().as_secs_f64());
     response
 }

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{devices, error, events, messages, sandbox, tenants, List};
+use super::{List, devices, error, events, messages, sandbox, tenants};
 
 #[derive(OpenApi)]
 #[openapi(

@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
 use axum::Json;
+use axum::extract::{Path, State};
+use kirim_core::PhoneNumber;
 use kirim_core::device::{ConnectorKind, Device};
 use kirim_core::message::{MessageContent, TextContent};
-use kirim_core::PhoneNumber;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -25,7 +25,8 @@ async fn sandbox_device(state: &AppState, auth: &TenantAuth, id: &str) -> ApiRes
     if device.connector != ConnectorKind::Sandbox {
         return Err(ApiError::conflict("not_a_sandbox_device", "this device is not on the sandbox network"));
     }
-    let sandbox = state.sandbox.clone().ok_or_else(|| ApiError::conflict("connector_disabled", "the sandbox is disabled on this server"))?;
+    let sandbox =
+        state.sandbox.clone().ok_or_else(|| ApiError::conflict("connector_disabled", "the sandbox is disabled on this server"))?;
     Ok((sandbox, device))
 }
 
@@ -53,10 +54,17 @@ pub struct ScanResult {
 /// The simulated phone scans the device's QR code (or enters its pairing code).
 #[utoipa::path(post, path = "/v1/sandbox/devices/{id}/scan", tag = "sandbox", params(("id" = String, Path)), request_body = ScanRequest,
     responses((status = 200, body = ScanResult), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn scan(State(state): State<AppState>, auth: TenantAuth, Path(id): Path<String>, body: ApiJson<ScanRequest>) -> ApiResult<Json<ScanResult>> {
+pub async fn scan(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    Path(id): Path<String>,
+    body: ApiJson<ScanRequest>,
+) -> ApiResult<Json<ScanResult>> {
     let (sandbox, device) = sandbox_device(&state, &auth, &id).await?;
     let phone = match body.value.phone {
-        Some(raw) => Some(PhoneNumber::parse(&raw, state.config.default_country).map_err(|e| ApiError::field("phone", format!("`phone` {e}")))?),
+        Some(raw) => {
+            Some(PhoneNumber::parse(&raw, state.config.default_country).map_err(|e| ApiError::field("phone", format!("`phone` {e}")))?)
+        }
         None => None,
     };
     let linked = sandbox.scan(&device, phone).await.map_err(sandbox_error)?;
@@ -87,7 +95,12 @@ pub struct InboundResult {
 /// Someone writes to the device. Returns once Kirim has stored the message.
 #[utoipa::path(post, path = "/v1/sandbox/devices/{id}/inbound", tag = "sandbox", params(("id" = String, Path)), request_body = InboundRequest,
     responses((status = 200, body = InboundResult), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn inbound(State(state): State<AppState>, auth: TenantAuth, Path(id): Path<String>, body: ApiJson<InboundRequest>) -> ApiResult<Json<InboundResult>> {
+pub async fn inbound(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    Path(id): Path<String>,
+    body: ApiJson<InboundRequest>,
+) -> ApiResult<Json<InboundResult>> {
     let (sandbox, device) = sandbox_device(&state, &auth, &id).await?;
     let b = body.value;
     let from = PhoneNumber::parse(&b.from, state.config.default_country).map_err(|e| ApiError::field("from", format!("`from` {e}")))?;

@@ -1,10 +1,10 @@
 //! Health, readiness, metrics, the OpenAPI document and its docs page.
 
-use axum::extract::State;
-use axum::http::header::CONTENT_TYPE;
-use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{Html, IntoResponse, Response};
 use kirim_core::device::DeviceStatus;
 use kirim_core::message::MessageStatus;
 use serde_json::json;

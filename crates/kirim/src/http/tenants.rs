@@ -1,18 +1,18 @@
 //! `/v1/tenants` and `/v1/keys`: the operator creates tenants; tenants manage their keys.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
 use chrono::{DateTime, Utc};
 use kirim_core::id::{KeyId, TenantId};
 use kirim_core::tenant::{ApiKey, Tenant};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::List;
 use super::auth::{AdminAuth, AnyAuth, Principal};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{ApiJson, ApiQuery};
-use super::List;
 use crate::app::AppState;
 use crate::services::tenants;
 
@@ -90,7 +90,11 @@ pub struct TenantListQuery {
 /// Create a tenant (admin token). The response carries its first API key, shown once.
 #[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = CreateTenant,
     responses((status = 201, body = TenantCreated), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn create(State(state): State<AppState>, _: AdminAuth, body: ApiJson<CreateTenant>) -> ApiResult<(StatusCode, Json<TenantCreated>)> {
+pub async fn create(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    body: ApiJson<CreateTenant>,
+) -> ApiResult<(StatusCode, Json<TenantCreated>)> {
     let (tenant, key, secret) = tenants::create(&state, &body.value.name).await?;
     Ok((
         StatusCode::CREATED,
@@ -107,7 +111,11 @@ pub async fn create(State(state): State<AppState>, _: AdminAuth, body: ApiJson<C
 /// List tenants (admin token), oldest first.
 #[utoipa::path(get, path = "/v1/tenants", tag = "tenants", params(TenantListQuery),
     responses((status = 200, body = List<TenantView>)), security(("bearer" = [])))]
-pub async fn list(State(state): State<AppState>, _: AdminAuth, ApiQuery(q): ApiQuery<TenantListQuery>) -> ApiResult<Json<List<TenantView>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    ApiQuery(q): ApiQuery<TenantListQuery>,
+) -> ApiResult<Json<List<TenantView>>> {
     let limit = super::parse_limit(q.limit.as_deref(), 100, 500)?;
     let rows = state.store.list_tenants(q.after.as_ref(), limit).await?;
     let next = (rows.len() == limit as usize).then(|| rows.last().map(|t| t.id.to_string())).flatten();
@@ -153,7 +161,11 @@ pub async fn create_key(
 /// List a tenant's API keys (never the keys themselves).
 #[utoipa::path(get, path = "/v1/tenants/{id}/keys", tag = "tenants", params(("id" = String, Path)),
     responses((status = 200, body = List<KeyView>)), security(("bearer" = [])))]
-pub async fn list_keys(State(state): State<AppState>, AnyAuth(principal): AnyAuth, Path(id): Path<String>) -> ApiResult<Json<List<KeyView>>> {
+pub async fn list_keys(
+    State(state): State<AppState>,
+    AnyAuth(principal): AnyAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<List<KeyView>>> {
     let id: TenantId = id.parse().map_err(|_| ApiError::not_found("tenant"))?;
     let tenant = visible_tenant(&state, &principal, &id).await?;
     let keys = state.store.list_api_keys(tenant.pk).await?;

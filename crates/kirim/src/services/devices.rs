@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
+use kirim_core::Secret;
 use kirim_core::connector::{Connector, ConnectorError, LinkMethod};
 use kirim_core::device::{ConnectorKind, Device, DevicePatch, DeviceSettings, NewDevice};
 use kirim_core::id::DeviceId;
-use kirim_core::Secret;
 
 use crate::app::AppState;
 use crate::http::auth::{DEVICE_TOKEN_PREFIX, TenantAuth};
@@ -105,11 +105,8 @@ pub async fn update(state: &AppState, auth: &TenantAuth, id: &DeviceId, patch: D
         validate_settings(settings)?;
     }
     get(state, auth, id).await?;
-    let device = state
-        .store
-        .update_device(auth.tenant_pk(), id, patch, state.clock.now())
-        .await?
-        .ok_or_else(|| ApiError::not_found("device"))?;
+    let device =
+        state.store.update_device(auth.tenant_pk(), id, patch, state.clock.now()).await?.ok_or_else(|| ApiError::not_found("device"))?;
     state.devices.upsert(device.clone());
     Ok(device)
 }
@@ -125,9 +122,7 @@ pub async fn rotate_token(state: &AppState, auth: &TenantAuth, id: &DeviceId) ->
 
 fn connector_error(e: ConnectorError) -> ApiError {
     match e {
-        ConnectorError::Unsupported(what) => {
-            ApiError::conflict("capability_unsupported", format!("this device's connector cannot {what}"))
-        }
+        ConnectorError::Unsupported(what) => ApiError::conflict("capability_unsupported", format!("this device's connector cannot {what}")),
         ConnectorError::Banned => ApiError::conflict("device_banned", "WhatsApp has banned this number"),
         other => ApiError::new(axum::http::StatusCode::BAD_GATEWAY, "connector_error", other.to_string()),
     }
@@ -150,11 +145,7 @@ pub async fn logout(state: &AppState, auth: &TenantAuth, id: &DeviceId) -> ApiRe
 
 pub async fn delete(state: &AppState, auth: &TenantAuth, id: &DeviceId) -> ApiResult<Device> {
     auth.require_tenant_key()?;
-    let device = state
-        .store
-        .delete_device(auth.tenant_pk(), id, state.clock.now())
-        .await?
-        .ok_or_else(|| ApiError::not_found("device"))?;
+    let device = state.store.delete_device(auth.tenant_pk(), id, state.clock.now()).await?.ok_or_else(|| ApiError::not_found("device"))?;
     state.lanes.stop(device.pk);
     if let Some(connector) = state.connectors.get(device.connector) {
         connector.stop(device.pk).await;

@@ -1,8 +1,8 @@
 //! Tenants and their API keys. Keys are shown once and stored as SHA-256.
 
+use kirim_core::Secret;
 use kirim_core::id::{KeyId, TenantId};
 use kirim_core::tenant::{ApiKey, NewApiKey, NewTenant, Tenant};
-use kirim_core::Secret;
 
 use crate::app::AppState;
 use crate::http::auth::API_KEY_PREFIX;
@@ -18,10 +18,7 @@ pub fn validate_name(field: &str, name: &str) -> ApiResult<String> {
 
 pub async fn create(state: &AppState, name: &str) -> ApiResult<(Tenant, ApiKey, Secret)> {
     let name = validate_name("name", name)?;
-    let tenant = state
-        .store
-        .create_tenant(NewTenant { id: TenantId::generate(), name, created_at: state.clock.now() })
-        .await?;
+    let tenant = state.store.create_tenant(NewTenant { id: TenantId::generate(), name, created_at: state.clock.now() }).await?;
     let (key, secret) = create_key(state, &tenant, "default").await?;
     Ok((tenant, key, secret))
 }

@@ -27,7 +27,9 @@ pub enum Step {
     /// The device is not connected; nothing was claimed.
     NotConnected,
     /// Nothing is due; the earliest pending message becomes due then.
-    Idle { next_due: Option<Timestamp> },
+    Idle {
+        next_due: Option<Timestamp>,
+    },
     Sent,
     Retrying,
     Failed,
@@ -182,9 +184,9 @@ async fn run_lane(worker: Arc<SendWorker>, entry: Arc<DeviceEntry>, cancel: Canc
                 continue;
             }
             Ok(Step::NotConnected) => None,
-            Ok(Step::Idle { next_due }) => next_due.map(|due| {
-                (due - worker.clock.now()).to_std().unwrap_or(Duration::ZERO).max(Duration::from_millis(1))
-            }),
+            Ok(Step::Idle { next_due }) => {
+                next_due.map(|due| (due - worker.clock.now()).to_std().unwrap_or(Duration::ZERO).max(Duration::from_millis(1)))
+            }
             Err(error) => {
                 tracing::warn!(device = %entry.id, %error, "send lane could not reach the store; retrying in 1 s");
                 Some(Duration::from_secs(1))

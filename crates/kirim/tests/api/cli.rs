@@ -25,7 +25,8 @@ fn config_example_prints_the_documented_defaults_and_check_validates() {
     // The printed example is itself a valid configuration file.
     let file = dir.path().join("kirim.toml");
     std::fs::write(&file, &text).unwrap();
-    let out = kirim(dir.path(), &["--config", file.to_str().unwrap(), "config", "check"], &[("KIRIM_ADMIN_TOKEN", "a-very-secret-admin-token")]);
+    let out =
+        kirim(dir.path(), &["--config", file.to_str().unwrap(), "config", "check"], &[("KIRIM_ADMIN_TOKEN", "a-very-secret-admin-token")]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let shown = String::from_utf8(out.stdout).unwrap();
     assert!(!shown.contains("a-very-secret-admin-token"), "secrets are never printed");

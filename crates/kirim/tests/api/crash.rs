@@ -40,10 +40,10 @@ async fn start(dir: &std::path::Path) -> Proc {
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     for _ in 0..600 {
-        if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
-            if r.status().is_success() {
-                return Proc { child, base };
-            }
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
+            && r.status().is_success()
+        {
+            return Proc { child, base };
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
@@ -64,7 +64,8 @@ async fn sigkill_during_accept_load_loses_nothing_and_sends_each_id_once() {
     let mut proc = start(dir.path()).await;
     let (_, tenant) = call(&client, reqwest::Method::POST, format!("{}/v1/tenants", proc.base), ADMIN, json!({"name": "crash"})).await;
     let key = tenant["api_key"].as_str().unwrap().to_owned();
-    let (_, device) = call(&client, reqwest::Method::POST, format!("{}/v1/devices", proc.base), &key, json!({"name": "d", "connector": "sandbox"})).await;
+    let (_, device) =
+        call(&client, reqwest::Method::POST, format!("{}/v1/devices", proc.base), &key, json!({"name": "d", "connector": "sandbox"})).await;
     let device = device["id"].as_str().unwrap().to_owned();
     call(&client, reqwest::Method::POST, format!("{}/v1/devices/{device}/connect", proc.base), &key, json!({})).await;
     let (s, _) = call(&client, reqwest::Method::POST, format!("{}/v1/sandbox/devices/{device}/scan", proc.base), &key, json!({})).await;
@@ -85,10 +86,10 @@ async fn sigkill_during_accept_load_loses_nothing_and_sends_each_id_once() {
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     let body = json!({"device_id": device, "to": "+60123456789", "text": {"body": format!("r{round} w{worker} n{n}")}});
                     let Ok(r) = client.post(format!("{base}/v1/messages")).bearer_auth(&key).json(&body).send().await else { break };
-                    if r.status() == StatusCode::ACCEPTED {
-                        if let Ok(v) = r.json::<Value>().await {
-                            accepted.lock().unwrap().insert(v["id"].as_str().unwrap().to_owned());
-                        }
+                    if r.status() == StatusCode::ACCEPTED
+                        && let Ok(v) = r.json::<Value>().await
+                    {
+                        accepted.lock().unwrap().insert(v["id"].as_str().unwrap().to_owned());
                     }
                     n += 1;
                 }
@@ -110,8 +111,10 @@ async fn sigkill_during_accept_load_loses_nothing_and_sends_each_id_once() {
     // Wait until the queue has drained.
     let mut drained = false;
     for _ in 0..1200 {
-        let (_, pending) = call(&client, reqwest::Method::GET, format!("{}/v1/messages?status=pending&limit=1", proc.base), &key, Value::Null).await;
-        let (_, sending) = call(&client, reqwest::Method::GET, format!("{}/v1/messages?status=sending&limit=1", proc.base), &key, Value::Null).await;
+        let (_, pending) =
+            call(&client, reqwest::Method::GET, format!("{}/v1/messages?status=pending&limit=1", proc.base), &key, Value::Null).await;
+        let (_, sending) =
+            call(&client, reqwest::Method::GET, format!("{}/v1/messages?status=sending&limit=1", proc.base), &key, Value::Null).await;
         if pending["data"].as_array().is_some_and(Vec::is_empty) && sending["data"].as_array().is_some_and(Vec::is_empty) {
             drained = true;
             break;
@@ -125,7 +128,8 @@ async fn sigkill_during_accept_load_loses_nothing_and_sends_each_id_once() {
     let mut before: Option<String> = None;
     loop {
         let cursor = before.as_ref().map(|b| format!("&before={b}")).unwrap_or_default();
-        let (_, page) = call(&client, reqwest::Method::GET, format!("{}/v1/messages?limit=500{cursor}", proc.base), &key, Value::Null).await;
+        let (_, page) =
+            call(&client, reqwest::Method::GET, format!("{}/v1/messages?limit=500{cursor}", proc.base), &key, Value::Null).await;
         for m in page["data"].as_array().unwrap() {
             assert!(["sent", "delivered", "read"].contains(&m["status"].as_str().unwrap()), "{m}");
             stored.insert(m["id"].as_str().unwrap().to_owned());
@@ -139,7 +143,8 @@ async fn sigkill_during_accept_load_loses_nothing_and_sends_each_id_once() {
     assert!(lost.is_empty(), "{} messages got a 202 and were lost: {:?}", lost.len(), &lost[..lost.len().min(5)]);
 
     // The network saw each id exactly once, and every accepted one.
-    let (_, received) = call(&client, reqwest::Method::GET, format!("{}/v1/sandbox/devices/{device}/received", proc.base), &key, Value::Null).await;
+    let (_, received) =
+        call(&client, reqwest::Method::GET, format!("{}/v1/sandbox/devices/{device}/received", proc.base), &key, Value::Null).await;
     let mut counts: HashMap<String, usize> = HashMap::new();
     for m in received["data"].as_array().unwrap() {
         *counts.entry(m["network_id"].as_str().unwrap().to_owned()).or_default() += 1;

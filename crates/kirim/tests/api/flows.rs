@@ -20,10 +20,24 @@ async fn quickstart_send_goes_pending_sent_delivered_read() {
     assert_eq!(status, StatusCode::OK, "{qr}");
     assert!(qr["qr"].as_str().unwrap().len() > 20);
     assert!(qr["image"].as_str().unwrap().starts_with("data:image/png;base64,"));
-    let png = app.client.get(format!("{}/v1/devices/{device}/qr", app.base)).bearer_auth(&key).header("accept", "image/png").send().await.unwrap();
+    let png = app
+        .client
+        .get(format!("{}/v1/devices/{device}/qr", app.base))
+        .bearer_auth(&key)
+        .header("accept", "image/png")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(png.headers()["content-type"], "image/png");
     assert_eq!(&png.bytes().await.unwrap()[1..4], b"PNG");
-    let svg = app.client.get(format!("{}/v1/devices/{device}/qr", app.base)).bearer_auth(&key).header("accept", "image/svg+xml").send().await.unwrap();
+    let svg = app
+        .client
+        .get(format!("{}/v1/devices/{device}/qr", app.base))
+        .bearer_auth(&key)
+        .header("accept", "image/svg+xml")
+        .send()
+        .await
+        .unwrap();
     assert!(svg.text().await.unwrap().contains("<svg"));
 
     let (status, scanned) = app.post(&format!("/v1/sandbox/devices/{device}/scan"), &key, json!({})).await;
@@ -214,7 +228,10 @@ async fn operations_endpoints_describe_the_service() {
     let docs = app.client.get(format!("{}/docs", app.base)).send().await.unwrap();
     assert!(docs.text().await.unwrap().contains("/openapi.json"));
     let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("kirim_queue_depth{status=\"pending\"}") || metrics.contains("kirim_queue_depth{status=\"sent\"}"), "{metrics}");
+    assert!(
+        metrics.contains("kirim_queue_depth{status=\"pending\"}") || metrics.contains("kirim_queue_depth{status=\"sent\"}"),
+        "{metrics}"
+    );
     assert!(metrics.contains("kirim_devices{status=\"connected\"} 1"), "{metrics}");
     assert!(metrics.contains("route=\"/v1/messages\""), "latency by matched route: {metrics}");
     assert!(!metrics.contains("msg_"), "raw paths never become labels");
@@ -248,14 +265,19 @@ async fn pacing_spaces_out_a_devices_sends() {
     let app = TestApp::spawn().await;
     let (_, key) = app.tenant("t").await;
     let (status, body) = app
-        .post("/v1/devices", &key, json!({"name": "paced", "connector": "sandbox", "settings": {"pacing_ms": 300, "pacing_jitter_ms": 0, "max_attempts": 3}}))
+        .post(
+            "/v1/devices",
+            &key,
+            json!({"name": "paced", "connector": "sandbox", "settings": {"pacing_ms": 300, "pacing_jitter_ms": 0, "max_attempts": 3}}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let device = body["id"].as_str().unwrap().to_owned();
     app.link(&key, &device).await;
     let mut ids = Vec::new();
     for i in 0..3 {
-        let (_, m) = app.post("/v1/messages", &key, json!({"device_id": device, "to": "+60123456789", "text": {"body": format!("n{i}")}})).await;
+        let (_, m) =
+            app.post("/v1/messages", &key, json!({"device_id": device, "to": "+60123456789", "text": {"body": format!("n{i}")}})).await;
         ids.push(m["id"].as_str().unwrap().to_owned());
     }
     app.wait_message(&key, &ids[2], "read").await;

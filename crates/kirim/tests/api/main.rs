@@ -1,7 +1,7 @@
 //! One integration test binary: every test drives the real app over HTTP on port 0.
 
-mod common;
 mod cli;
+mod common;
 mod crash;
 mod flows;
 mod tenancy;

@@ -30,7 +30,11 @@ async fn sending_rejects_bad_input_naming_the_field() {
         (json!({"to": "+60123456789", "text": {"body": "x"}, "priority": 99}), unprocessable, "priority"),
         (json!({"to": "+60123456789", "text": {"body": "x"}, "priority": "high"}), unprocessable, "priority"),
         (json!({"to": "+60123456789", "text": {"body": "x"}, "device_id": "nope"}), unprocessable, "device_id"),
-        (json!({"to": "+60123456789", "text": {"body": "x"}, "device_id": "dev_01jd3w5x8mq2v7h4k9r6t0b1cz"}), StatusCode::NOT_FOUND, "device_id"),
+        (
+            json!({"to": "+60123456789", "text": {"body": "x"}, "device_id": "dev_01jd3w5x8mq2v7h4k9r6t0b1cz"}),
+            StatusCode::NOT_FOUND,
+            "device_id",
+        ),
         (json!({"to": "+60123456789", "text": {"body": "x"}, "ref_id": "x".repeat(300)}), unprocessable, "ref_id"),
         (json!({"to": "+60123456789", "text": {"body": "x"}, "colour": "red"}), unprocessable, "colour"),
         (json!(["not", "an", "object"]), unprocessable, "body"),
@@ -48,10 +52,26 @@ async fn sending_rejects_bad_input_naming_the_field() {
     app2.stop().await;
 
     // Not JSON, wrong content type, too large, wrong method, unknown route.
-    let not_json = app.client.post(format!("{}/v1/messages", app.base)).bearer_auth(&key).header("content-type", "application/json").body("{\"to\": ").send().await.unwrap();
+    let not_json = app
+        .client
+        .post(format!("{}/v1/messages", app.base))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body("{\"to\": ")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(not_json.status(), StatusCode::BAD_REQUEST);
     assert_eq!(not_json.json::<Value>().await.unwrap()["error"]["code"], "invalid_json");
-    let form = app.client.post(format!("{}/v1/messages", app.base)).bearer_auth(&key).header("content-type", "text/plain").body("hi").send().await.unwrap();
+    let form = app
+        .client
+        .post(format!("{}/v1/messages", app.base))
+        .bearer_auth(&key)
+        .header("content-type", "text/plain")
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(form.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let huge = json!({"to": "+60123456789", "text": {"body": "x".repeat(2_000_000)}});
     let too_big = app.client.post(format!("{}/v1/messages", app.base)).bearer_auth(&key).json(&huge).send().await.unwrap();
@@ -77,9 +97,21 @@ async fn other_endpoints_reject_bad_input_naming_the_field() {
     field(&app.post("/v1/devices", &key, json!({"name": "x"})).await, unprocessable, "connector");
     field(&app.post("/v1/devices", &key, json!({"name": "x", "connector": "telegram"})).await, unprocessable, "connector");
     field(&app.post("/v1/devices", &key, json!({"name": "x", "connector": "whatsapp-web"})).await, unprocessable, "connector");
-    field(&app.post("/v1/devices", &key, json!({"name": "x", "connector": "sandbox", "settings": {"max_attempts": 0}})).await, unprocessable, "settings.max_attempts");
-    field(&app.post("/v1/devices", &key, json!({"name": "x", "connector": "sandbox", "settings": {"pacing_ms": -1}})).await, unprocessable, "settings.pacing_ms");
-    field(&app.post("/v1/devices", &key, json!({"name": "x", "connector": "sandbox", "settings": {"speed": 1}})).await, unprocessable, "settings.speed");
+    field(
+        &app.post("/v1/devices", &key, json!({"name": "x", "connector": "sandbox", "settings": {"max_attempts": 0}})).await,
+        unprocessable,
+        "settings.max_attempts",
+    );
+    field(
+        &app.post("/v1/devices", &key, json!({"name": "x", "connector": "sandbox", "settings": {"pacing_ms": -1}})).await,
+        unprocessable,
+        "settings.pacing_ms",
+    );
+    field(
+        &app.post("/v1/devices", &key, json!({"name": "x", "connector": "sandbox", "settings": {"speed": 1}})).await,
+        unprocessable,
+        "settings.speed",
+    );
     let (device, _) = app.device(&key, "d").await;
     field(&app.call(Method::PATCH, &format!("/v1/devices/{device}"), Some(&key), Some(json!({"name": ""}))).await, unprocessable, "name");
     field(&app.post(&format!("/v1/devices/{device}/connect"), &key, json!({"method": "smoke-signal"})).await, unprocessable, "method");
@@ -104,7 +136,11 @@ async fn other_endpoints_reject_bad_input_naming_the_field() {
     field(&app.get("/v1/events?after=abc", &key).await, unprocessable, "after");
     field(&app.get("/v1/events?type=message.exploded", &key).await, unprocessable, "type");
     field(&app.get("/v1/tenants?limit=9999", ADMIN).await, unprocessable, "limit");
-    field(&app.post(&format!("/v1/sandbox/devices/{device}/inbound"), &key, json!({"from": "x", "text": "hi"})).await, unprocessable, "from");
+    field(
+        &app.post(&format!("/v1/sandbox/devices/{device}/inbound"), &key, json!({"from": "x", "text": "hi"})).await,
+        unprocessable,
+        "from",
+    );
     assert_error(&app.post(&format!("/v1/sandbox/devices/{device}/scan"), &key, json!({})).await, StatusCode::CONFLICT, "not_linking");
     app.stop().await;
 }

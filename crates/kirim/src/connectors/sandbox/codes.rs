@@ -26,23 +26,13 @@ pub(super) struct QrKeys {
 
 impl QrKeys {
     pub(super) fn generate() -> Self {
-        Self {
-            noise: random_base64(32),
-            identity: random_base64(32),
-            secret: random_base64(16),
-        }
+        Self { noise: random_base64(32), identity: random_base64(32), secret: random_base64(16) }
     }
 
     /// A QR payload as WhatsApp shows it: `2@<ref>,<noise key>,<identity key>,<secret>`, with a
     /// fresh ref each time.
     pub(super) fn code(&self) -> String {
-        format!(
-            "2@{},{},{},{}",
-            random_base64(36),
-            self.noise,
-            self.identity,
-            self.secret
-        )
+        format!("2@{},{},{},{}", random_base64(36), self.noise, self.identity, self.secret)
     }
 }
 
@@ -87,23 +77,12 @@ mod tests {
     fn qr_codes_look_like_whatsapp_and_keep_their_keys() {
         let keys = QrKeys::generate();
         let (a, b) = (keys.code(), keys.code());
-        let parts: Vec<&str> = a
-            .strip_prefix("2@")
-            .expect("starts with 2@")
-            .split(',')
-            .collect();
+        let parts: Vec<&str> = a.strip_prefix("2@").expect("starts with 2@").split(',').collect();
         assert_eq!(parts.len(), 4);
-        let sizes: Vec<usize> = parts
-            .iter()
-            .map(|p| STANDARD.decode(p).expect("base64").len())
-            .collect();
+        let sizes: Vec<usize> = parts.iter().map(|p| STANDARD.decode(p).expect("base64").len()).collect();
         assert_eq!(sizes[1..], [32, 32, 16]);
         assert_ne!(a, b, "each refresh gets a new ref");
-        assert_eq!(
-            a.split_once(',').unwrap().1,
-            b.split_once(',').unwrap().1,
-            "same keys while linking"
-        );
+        assert_eq!(a.split_once(',').unwrap().1, b.split_once(',').unwrap().1, "same keys while linking");
     }
 
     #[test]
@@ -112,11 +91,7 @@ mod tests {
             let code = pair_code();
             assert_eq!(code.len(), 9);
             assert_eq!(&code[4..5], "-");
-            assert!(
-                code.chars()
-                    .filter(|c| *c != '-')
-                    .all(|c| PAIR_ALPHABET.contains(&(c as u8)))
-            );
+            assert!(code.chars().filter(|c| *c != '-').all(|c| PAIR_ALPHABET.contains(&(c as u8))));
         }
     }
 
@@ -125,10 +100,7 @@ mod tests {
         for i in 0..200 {
             let id = format!("dev_{i:026}");
             let phone = phone_for(&id, 0).expect("a valid number");
-            assert!(
-                phone.as_str().starts_with("+6011") && phone.as_str().len() == 13,
-                "{phone}"
-            );
+            assert!(phone.as_str().starts_with("+6011") && phone.as_str().len() == 13, "{phone}");
             assert_eq!(phone_for(&id, 0), Some(phone));
         }
         assert_ne!(phone_for("dev_a", 0), phone_for("dev_a", 1));

@@ -88,27 +88,9 @@ impl Inner {
             Record::Unlinked { device, .. } => {
                 sessions.remove(&device);
             }
-            Record::Accepted {
-                id,
-                device,
-                from,
-                to,
-                content,
-                reply_to,
-                at,
-            } => {
-                let message = NetworkMessage {
-                    network_id: id,
-                    from_device: device,
-                    to: Recipient::from_stored(to),
-                    content,
-                    at,
-                };
-                let accepted = Accepted {
-                    message,
-                    from_phone: PhoneNumber::from_stored(from),
-                    reply_to,
-                };
+            Record::Accepted { id, device, from, to, content, reply_to, at } => {
+                let message = NetworkMessage { network_id: id, from_device: device, to: Recipient::from_stored(to), content, at };
+                let accepted = Accepted { message, from_phone: PhoneNumber::from_stored(from), reply_to };
                 self.insert(Arc::new(accepted), false);
             }
             Record::Progress { id, stage } => {
@@ -125,18 +107,8 @@ impl Inner {
         if self.messages.contains_key(id) {
             return false;
         }
-        self.by_device
-            .entry(accepted.message.from_device)
-            .or_default()
-            .push(accepted.clone());
-        self.messages.insert(
-            id.clone(),
-            Entry {
-                accepted,
-                stage: Stage::Accepted,
-                claimed,
-            },
-        );
+        self.by_device.entry(accepted.message.from_device).or_default().push(accepted.clone());
+        self.messages.insert(id.clone(), Entry { accepted, stage: Stage::Accepted, claimed });
         true
     }
 }
@@ -166,16 +138,8 @@ impl Ledger {
     pub(super) fn open(dir: &Path) -> io::Result<Loaded> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(FILE_NAME);
-        let mut file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(&path)?;
-        let mut inner = Inner {
-            out: BufWriter::new(file.try_clone()?),
-            messages: HashMap::new(),
-            by_device: HashMap::new(),
-        };
+        let mut file = OpenOptions::new().create(true).read(true).append(true).open(&path)?;
+        let mut inner = Inner { out: BufWriter::new(file.try_clone()?), messages: HashMap::new(), by_device: HashMap::new() };
         let mut sessions = HashMap::new();
         let mut skipped = 0;
         let mut ends_with_newline = true;
@@ -201,13 +165,7 @@ impl Ledger {
             inner.out.write_all(b"\n")?;
             inner.out.flush()?;
         }
-        Ok(Loaded {
-            ledger: Ledger {
-                inner: Mutex::new(inner),
-            },
-            sessions,
-            skipped,
-        })
+        Ok(Loaded { ledger: Ledger { inner: Mutex::new(inner) }, sessions, skipped })
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -222,27 +180,16 @@ impl Ledger {
     }
 
     pub(super) fn link(&self, device: DevicePk, phone: &PhoneNumber) -> io::Result<()> {
-        self.append_durably(&Record::Linked {
-            device,
-            phone: phone.as_str().to_owned(),
-            at: chrono::Utc::now(),
-        })
+        self.append_durably(&Record::Linked { device, phone: phone.as_str().to_owned(), at: chrono::Utc::now() })
     }
 
     pub(super) fn unlink(&self, device: DevicePk) -> io::Result<()> {
-        self.append_durably(&Record::Unlinked {
-            device,
-            at: chrono::Utc::now(),
-        })
+        self.append_durably(&Record::Unlinked { device, at: chrono::Utc::now() })
     }
 
     /// Records an accepted message before returning. `None` if its id was accepted before (it
     /// is then not written again); otherwise the indexed message, claimed for delivery if `claim`.
-    pub(super) fn accept(
-        &self,
-        accepted: Accepted,
-        claim: bool,
-    ) -> io::Result<Option<Arc<Accepted>>> {
+    pub(super) fn accept(&self, accepted: Accepted, claim: bool) -> io::Result<Option<Arc<Accepted>>> {
         let message = &accepted.message;
         let line = line(&Record::Accepted {
             id: message.network_id.clone(),
@@ -266,10 +213,7 @@ impl Ledger {
 
     /// Records that a message reached `stage`; reaching `Read` ends its delivery.
     pub(super) fn advance(&self, id: &str, stage: Stage) {
-        let line = line(&Record::Progress {
-            id: id.to_owned(),
-            stage,
-        });
+        let line = line(&Record::Progress { id: id.to_owned(), stage });
         let mut inner = self.lock();
         if let Some(entry) = inner.messages.get_mut(id) {
             entry.stage = entry.stage.max(stage);
@@ -293,12 +237,7 @@ impl Ledger {
     /// Claims `device`'s messages accepted since `since` whose delivery did not finish (no
     /// task works on them), e.g. because the process stopped. With `receipts` off, only
     /// undelivered ones still have something to do.
-    pub(super) fn claim_unfinished(
-        &self,
-        device: DevicePk,
-        since: Timestamp,
-        receipts: bool,
-    ) -> Vec<(Arc<Accepted>, Stage)> {
+    pub(super) fn claim_unfinished(&self, device: DevicePk, since: Timestamp, receipts: bool) -> Vec<(Arc<Accepted>, Stage)> {
         let mut guard = self.lock();
         let inner = &mut *guard;
         let Some(sent) = inner.by_device.get(&device) else {
@@ -309,11 +248,7 @@ impl Ledger {
             let Some(entry) = inner.messages.get_mut(&accepted.message.network_id) else {
                 continue;
             };
-            let unfinished = if receipts {
-                entry.stage < Stage::Read
-            } else {
-                entry.stage == Stage::Accepted
-            };
+            let unfinished = if receipts { entry.stage < Stage::Read } else { entry.stage == Stage::Accepted };
             if unfinished && !entry.claimed {
                 entry.claimed = true;
                 claimed.push((entry.accepted.clone(), entry.stage));
@@ -324,20 +259,13 @@ impl Ledger {
 
     /// A message and how far it got.
     pub(super) fn get(&self, id: &str) -> Option<(Arc<Accepted>, Stage)> {
-        self.lock()
-            .messages
-            .get(id)
-            .map(|e| (e.accepted.clone(), e.stage))
+        self.lock().messages.get(id).map(|e| (e.accepted.clone(), e.stage))
     }
 
     /// What the network accepted from `device`, in order.
     pub(super) fn received(&self, device: DevicePk) -> Vec<NetworkMessage> {
         let inner = self.lock();
-        inner
-            .by_device
-            .get(&device)
-            .map(|sent| sent.iter().map(|a| a.message.clone()).collect())
-            .unwrap_or_default()
+        inner.by_device.get(&device).map(|sent| sent.iter().map(|a| a.message.clone()).collect()).unwrap_or_default()
     }
 
     pub(super) fn flush(&self) {

@@ -21,35 +21,20 @@ pub(super) const PAIR_CODE_EXPIRED: &str = "the pairing code expired without bei
 pub(super) const CONNECTION_LOST: &str = "connection lost";
 
 fn after(delay: Duration) -> Timestamp {
-    chrono::Utc::now()
-        + chrono::Duration::from_std(delay).unwrap_or_else(|_| chrono::Duration::days(3650))
+    chrono::Utc::now() + chrono::Duration::from_std(delay).unwrap_or_else(|_| chrono::Duration::days(3650))
 }
 
 fn connected(phone: &PhoneNumber) -> LinkState {
-    LinkState {
-        phone: Some(phone.clone()),
-        ..LinkState::status(DeviceStatus::Connected)
-    }
+    LinkState { phone: Some(phone.clone()), ..LinkState::status(DeviceStatus::Connected) }
 }
 
 fn awaiting_scan(keys: &QrKeys, lifetime: Duration) -> LinkState {
-    LinkState {
-        qr: Some(LinkCode {
-            code: keys.code(),
-            expires_at: after(lifetime),
-        }),
-        ..LinkState::status(DeviceStatus::AwaitingScan)
-    }
+    LinkState { qr: Some(LinkCode { code: keys.code(), expires_at: after(lifetime) }), ..LinkState::status(DeviceStatus::AwaitingScan) }
 }
 
 impl Network {
     /// Starts linking; a device whose session is still linked just reconnects.
-    pub(super) async fn connect(
-        self: &Arc<Self>,
-        device: DevicePk,
-        device_id: &str,
-        method: LinkMethod,
-    ) {
+    pub(super) async fn connect(self: &Arc<Self>, device: DevicePk, device_id: &str, method: LinkMethod) {
         let slot = self.slot(device);
         let guard = slot.transition.lock().await;
         if let Some(phone) = self.session(device) {
@@ -64,55 +49,29 @@ impl Network {
             LinkMethod::Qr => None,
             LinkMethod::PairCode { phone } => Some(phone.clone()),
         };
-        slot.set(Conn::Linking {
-            pair_phone,
-            timers: timers.clone(),
-        });
-        self.report(device, state(DeviceStatus::Connecting, None))
-            .await;
+        slot.set(Conn::Linking { pair_phone, timers: timers.clone() });
+        self.report(device, state(DeviceStatus::Connecting, None)).await;
         match method {
             LinkMethod::Qr => {
                 let keys = QrKeys::generate();
-                self.report(device, awaiting_scan(&keys, self.config.qr_refresh))
-                    .await;
-                tokio::spawn(
-                    self.clone()
-                        .refresh_qr(slot.clone(), device, keys, timers.clone()),
-                );
+                self.report(device, awaiting_scan(&keys, self.config.qr_refresh)).await;
+                tokio::spawn(self.clone().refresh_qr(slot.clone(), device, keys, timers.clone()));
             }
             LinkMethod::PairCode { .. } => {
-                let code = LinkCode {
-                    code: codes::pair_code(),
-                    expires_at: after(PAIR_CODE_LIFETIME),
-                };
-                let awaiting = LinkState {
-                    pair_code: Some(code),
-                    ..LinkState::status(DeviceStatus::AwaitingPairCode)
-                };
+                let code = LinkCode { code: codes::pair_code(), expires_at: after(PAIR_CODE_LIFETIME) };
+                let awaiting = LinkState { pair_code: Some(code), ..LinkState::status(DeviceStatus::AwaitingPairCode) };
                 self.report(device, awaiting).await;
-                tokio::spawn(
-                    self.clone()
-                        .expire_pair_code(slot.clone(), device, timers.clone()),
-                );
+                tokio::spawn(self.clone().expire_pair_code(slot.clone(), device, timers.clone()));
             }
         }
         drop(guard);
         if let Some(delay) = self.config.auto_scan_after {
-            tokio::spawn(
-                self.clone()
-                    .auto_scan(device, device_id.to_owned(), delay, timers),
-            );
+            tokio::spawn(self.clone().auto_scan(device, device_id.to_owned(), delay, timers));
         }
     }
 
     /// Shows a new QR code every `qr_refresh`, and gives up after `qr_max_codes` of them.
-    async fn refresh_qr(
-        self: Arc<Self>,
-        slot: Arc<Slot>,
-        device: DevicePk,
-        keys: QrKeys,
-        timers: CancellationToken,
-    ) {
+    async fn refresh_qr(self: Arc<Self>, slot: Arc<Slot>, device: DevicePk, keys: QrKeys, timers: CancellationToken) {
         let lifetime = self.config.qr_refresh;
         for shown in 1..=self.config.qr_max_codes {
             tokio::select! {
@@ -125,20 +84,14 @@ impl Network {
             }
             if shown == self.config.qr_max_codes {
                 slot.set(Conn::Offline);
-                self.report(device, state(DeviceStatus::Disconnected, Some(QR_EXPIRED)))
-                    .await;
+                self.report(device, state(DeviceStatus::Disconnected, Some(QR_EXPIRED))).await;
                 return;
             }
             self.report(device, awaiting_scan(&keys, lifetime)).await;
         }
     }
 
-    async fn expire_pair_code(
-        self: Arc<Self>,
-        slot: Arc<Slot>,
-        device: DevicePk,
-        timers: CancellationToken,
-    ) {
+    async fn expire_pair_code(self: Arc<Self>, slot: Arc<Slot>, device: DevicePk, timers: CancellationToken) {
         tokio::select! {
             _ = timers.cancelled() => return,
             _ = tokio::time::sleep(PAIR_CODE_LIFETIME) => {}
@@ -146,22 +99,12 @@ impl Network {
         let _guard = slot.transition.lock().await;
         if !timers.is_cancelled() {
             slot.set(Conn::Offline);
-            self.report(
-                device,
-                state(DeviceStatus::Disconnected, Some(PAIR_CODE_EXPIRED)),
-            )
-            .await;
+            self.report(device, state(DeviceStatus::Disconnected, Some(PAIR_CODE_EXPIRED))).await;
         }
     }
 
     /// The simulated phone scanning by itself (`auto_scan_after`).
-    async fn auto_scan(
-        self: Arc<Self>,
-        device: DevicePk,
-        device_id: String,
-        delay: Duration,
-        timers: CancellationToken,
-    ) {
+    async fn auto_scan(self: Arc<Self>, device: DevicePk, device_id: String, delay: Duration, timers: CancellationToken) {
         tokio::select! {
             _ = timers.cancelled() => return,
             _ = tokio::time::sleep(delay) => {}
@@ -187,9 +130,7 @@ impl Network {
             Some(phone) => phone,
             None => self.generated_phone(device, device_id),
         };
-        self.ledger
-            .link(device, &phone)
-            .map_err(|e| SandboxError::Io(e.to_string()))?;
+        self.ledger.link(device, &phone).map_err(|e| SandboxError::Io(e.to_string()))?;
         self.add_session(device, phone.clone());
         slot.set(Conn::Connected(phone.clone()));
         self.report(device, connected(&phone)).await;
@@ -204,16 +145,13 @@ impl Network {
         (0..1000)
             .filter_map(|attempt| codes::phone_for(device_id, attempt))
             .find(|phone| !self.linked_elsewhere(phone, device) && !self.is_not_on_whatsapp(phone))
-            .unwrap_or_else(|| {
-                PhoneNumber::from_stored(format!("+60112{:07}", device.0.rem_euclid(10_000_000)))
-            })
+            .unwrap_or_else(|| PhoneNumber::from_stored(format!("+60112{:07}", device.0.rem_euclid(10_000_000))))
     }
 
     /// Reports a linked session coming back: connecting, then connected. The caller holds
     /// the slot's transition lock.
     async fn go_online(&self, slot: &Slot, device: DevicePk, phone: &PhoneNumber) {
-        self.report(device, state(DeviceStatus::Connecting, None))
-            .await;
+        self.report(device, state(DeviceStatus::Connecting, None)).await;
         slot.set(Conn::Connected(phone.clone()));
         self.report(device, connected(phone)).await;
     }
@@ -242,11 +180,7 @@ impl Network {
             return Err(SandboxError::NotConnected);
         }
         slot.set(Conn::Offline);
-        self.report(
-            device,
-            state(DeviceStatus::Disconnected, Some(CONNECTION_LOST)),
-        )
-        .await;
+        self.report(device, state(DeviceStatus::Disconnected, Some(CONNECTION_LOST))).await;
         Ok(())
     }
 
@@ -255,14 +189,11 @@ impl Network {
         let slot = self.slot(device);
         let _guard = slot.transition.lock().await;
         if self.session(device).is_some() {
-            self.ledger.unlink(device).map_err(|e| {
-                ConnectorError::Transient(format!("the sandbox could not record the logout: {e}"))
-            })?;
+            self.ledger.unlink(device).map_err(|e| ConnectorError::Transient(format!("the sandbox could not record the logout: {e}")))?;
             self.remove_session(device);
         }
         slot.set(Conn::Offline);
-        self.report(device, state(DeviceStatus::LoggedOut, None))
-            .await;
+        self.report(device, state(DeviceStatus::LoggedOut, None)).await;
         Ok(())
     }
 

@@ -29,9 +29,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use async_trait::async_trait;
 use kirim_core::PhoneNumber;
-use kirim_core::connector::{
-    Connector, ConnectorError, LinkMethod, OutboundMessage, SendReceipt, SharedSink,
-};
+use kirim_core::connector::{Connector, ConnectorError, LinkMethod, OutboundMessage, SendReceipt, SharedSink};
 use kirim_core::device::{ConnectorKind, Device};
 use kirim_core::id::DevicePk;
 
@@ -52,12 +50,7 @@ impl Sandbox {
         let loaded = tokio::task::spawn_blocking(move || Ledger::open(&dir))
             .await
             .context("opening the sandbox network state")?
-            .with_context(|| {
-                format!(
-                    "opening the sandbox network state in {}",
-                    config.state_dir.display()
-                )
-            })?;
+            .with_context(|| format!("opening the sandbox network state in {}", config.state_dir.display()))?;
         if loaded.skipped > 0 {
             tracing::warn!(
                 skipped = loaded.skipped,
@@ -66,33 +59,21 @@ impl Sandbox {
             );
         }
         let network = Network::new(config, sink, loaded.ledger, loaded.sessions);
-        Ok(Arc::new(Self {
-            network: Arc::new(network),
-        }))
+        Ok(Arc::new(Self { network: Arc::new(network) }))
     }
 
     /// The phone scans the device's current QR code, or enters its pairing code. The device
     /// must be linking (after `connect`). It is linked to the pairing code's number, else to
     /// `phone`, else to a number generated for it (`+6011…`, the same for the same device).
     /// Returns the linked number.
-    pub async fn scan(
-        &self,
-        device: &Device,
-        phone: Option<PhoneNumber>,
-    ) -> Result<PhoneNumber, SandboxError> {
-        self.network
-            .scan(device.pk, device.id.as_str(), phone)
-            .await
+    pub async fn scan(&self, device: &Device, phone: Option<PhoneNumber>) -> Result<PhoneNumber, SandboxError> {
+        self.network.scan(device.pk, device.id.as_str(), phone).await
     }
 
     /// `message.from` writes to the device (in `message.group`, if given). Returns the
     /// message's network id once the app has stored it; a `Sink` error means it was not
     /// stored, and the same `network_id` can be given again.
-    pub async fn inbound(
-        &self,
-        device: &Device,
-        message: SimulatedInbound,
-    ) -> Result<String, SandboxError> {
+    pub async fn inbound(&self, device: &Device, message: SimulatedInbound) -> Result<String, SandboxError> {
         self.network.inbound(device.pk, message).await
     }
 
@@ -128,9 +109,7 @@ impl Connector for Sandbox {
     }
 
     async fn connect(&self, device: &Device, method: LinkMethod) -> Result<(), ConnectorError> {
-        self.network
-            .connect(device.pk, device.id.as_str(), method)
-            .await;
+        self.network.connect(device.pk, device.id.as_str(), method).await;
         Ok(())
     }
 
@@ -142,11 +121,7 @@ impl Connector for Sandbox {
         self.network.stop(device).await;
     }
 
-    async fn send(
-        &self,
-        device: &Device,
-        message: &OutboundMessage,
-    ) -> Result<SendReceipt, ConnectorError> {
+    async fn send(&self, device: &Device, message: &OutboundMessage) -> Result<SendReceipt, ConnectorError> {
         self.network.send(device.pk, message).await
     }
 }

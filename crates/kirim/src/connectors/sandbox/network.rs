@@ -43,10 +43,7 @@ pub(super) struct Slot {
 
 impl Slot {
     fn new() -> Self {
-        Self {
-            transition: tokio::sync::Mutex::new(()),
-            conn: Mutex::new(Conn::Offline),
-        }
+        Self { transition: tokio::sync::Mutex::new(()), conn: Mutex::new(Conn::Offline) }
     }
 
     /// Replaces the connection state; leaving a linking attempt stops its timers.
@@ -92,19 +89,10 @@ pub(super) struct Network {
 }
 
 impl Network {
-    pub(super) fn new(
-        config: SandboxConfig,
-        sink: SharedSink,
-        ledger: Ledger,
-        linked: HashMap<DevicePk, PhoneNumber>,
-    ) -> Self {
+    pub(super) fn new(config: SandboxConfig, sink: SharedSink, ledger: Ledger, linked: HashMap<DevicePk, PhoneNumber>) -> Self {
         let mut sessions = Sessions::default();
         for (device, phone) in linked {
-            sessions
-                .by_phone
-                .entry(phone.clone())
-                .or_default()
-                .push(device);
+            sessions.by_phone.entry(phone.clone()).or_default().push(device);
             sessions.by_device.insert(device, phone);
         }
         Self {
@@ -124,52 +112,30 @@ impl Network {
             return slot;
         }
         let mut slots = self.slots.write().unwrap_or_else(PoisonError::into_inner);
-        slots
-            .entry(device)
-            .or_insert_with(|| Arc::new(Slot::new()))
-            .clone()
+        slots.entry(device).or_insert_with(|| Arc::new(Slot::new())).clone()
     }
 
     pub(super) fn find_slot(&self, device: DevicePk) -> Option<Arc<Slot>> {
-        self.slots
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&device)
-            .cloned()
+        self.slots.read().unwrap_or_else(PoisonError::into_inner).get(&device).cloned()
     }
 
     pub(super) fn remove_slot(&self, device: DevicePk) -> Option<Arc<Slot>> {
-        self.slots
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&device)
+        self.slots.write().unwrap_or_else(PoisonError::into_inner).remove(&device)
     }
 
     /// The number the device is connected as, if it is connected.
     pub(super) fn connected_phone(&self, device: DevicePk) -> Option<PhoneNumber> {
-        self.find_slot(device)
-            .and_then(|slot| slot.connected_phone())
+        self.find_slot(device).and_then(|slot| slot.connected_phone())
     }
 
     /// The number the device's session is linked to (connected or not).
     pub(super) fn session(&self, device: DevicePk) -> Option<PhoneNumber> {
-        self.sessions
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .by_device
-            .get(&device)
-            .cloned()
+        self.sessions.read().unwrap_or_else(PoisonError::into_inner).by_device.get(&device).cloned()
     }
 
     /// The devices linked to `phone` (a number may have several linked devices).
     pub(super) fn devices_of(&self, phone: &PhoneNumber) -> Vec<DevicePk> {
-        self.sessions
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .by_phone
-            .get(phone)
-            .cloned()
-            .unwrap_or_default()
+        self.sessions.read().unwrap_or_else(PoisonError::into_inner).by_phone.get(phone).cloned().unwrap_or_default()
     }
 
     /// Whether a device other than `device` is linked to `phone`.
@@ -178,10 +144,7 @@ impl Network {
     }
 
     pub(super) fn add_session(&self, device: DevicePk, phone: PhoneNumber) {
-        let mut sessions = self
-            .sessions
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut sessions = self.sessions.write().unwrap_or_else(PoisonError::into_inner);
         Self::unindex(&mut sessions, device);
         let devices = sessions.by_phone.entry(phone.clone()).or_default();
         devices.push(device);
@@ -189,10 +152,7 @@ impl Network {
     }
 
     pub(super) fn remove_session(&self, device: DevicePk) {
-        let mut sessions = self
-            .sessions
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut sessions = self.sessions.write().unwrap_or_else(PoisonError::into_inner);
         Self::unindex(&mut sessions, device);
     }
 
@@ -208,10 +168,7 @@ impl Network {
     }
 
     pub(super) fn is_not_on_whatsapp(&self, phone: &PhoneNumber) -> bool {
-        self.config
-            .not_on_whatsapp
-            .iter()
-            .any(|prefix| phone.as_str().starts_with(prefix.as_str()))
+        self.config.not_on_whatsapp.iter().any(|prefix| phone.as_str().starts_with(prefix.as_str()))
     }
 
     /// Tells the app about a link change. A sink failure is logged: the network moves on.

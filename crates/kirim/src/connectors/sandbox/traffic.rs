@@ -5,9 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use kirim_core::connector::{
-    ConnectorError, InboundMessage, OutboundMessage, Receipt, SendReceipt,
-};
+use kirim_core::connector::{ConnectorError, InboundMessage, OutboundMessage, Receipt, SendReceipt};
 use kirim_core::id::DevicePk;
 use kirim_core::message::MessageStatus;
 use kirim_core::{PhoneNumber, Recipient};
@@ -32,14 +30,8 @@ async fn pause(delay: Duration) {
 }
 
 impl Network {
-    pub(super) async fn send(
-        self: &Arc<Self>,
-        device: DevicePk,
-        message: &OutboundMessage,
-    ) -> Result<SendReceipt, ConnectorError> {
-        let phone = self
-            .connected_phone(device)
-            .ok_or(ConnectorError::NotConnected)?;
+    pub(super) async fn send(self: &Arc<Self>, device: DevicePk, message: &OutboundMessage) -> Result<SendReceipt, ConnectorError> {
+        let phone = self.connected_phone(device).ok_or(ConnectorError::NotConnected)?;
         if let Recipient::Phone(to) = &message.to
             && self.is_not_on_whatsapp(to)
         {
@@ -47,9 +39,7 @@ impl Network {
         }
         let rate = self.config.failure_rate;
         if rate > 0.0 && rand::thread_rng().gen_bool(rate) {
-            return Err(ConnectorError::Transient(
-                "the connection to the sandbox network failed (simulated)".into(),
-            ));
+            return Err(ConnectorError::Transient("the connection to the sandbox network failed (simulated)".into()));
         }
         let network_id = message.id.as_str().to_owned();
         let accepted = Accepted {
@@ -64,16 +54,13 @@ impl Network {
             reply_to: message.reply_to.clone(),
         };
         // Without receipts there is only work to do for messages between sandbox devices.
-        let deliver = self.config.receipts
-            || matches!(&message.to, Recipient::Phone(to) if !self.devices_of(to).is_empty());
+        let deliver = self.config.receipts || matches!(&message.to, Recipient::Phone(to) if !self.devices_of(to).is_empty());
         match self.ledger.accept(accepted, deliver) {
             Ok(Some(accepted)) if deliver => self.spawn_delivery(accepted, Stage::Accepted, true),
             // New without anything to deliver, or a repeat: the network already has it.
             Ok(_) => {}
             Err(error) => {
-                return Err(ConnectorError::Transient(format!(
-                    "the sandbox network could not record the message: {error}"
-                )));
+                return Err(ConnectorError::Transient(format!("the sandbox network could not record the message: {error}")));
             }
         }
         Ok(SendReceipt { network_id })
@@ -81,12 +68,7 @@ impl Network {
 
     /// Delivers a claimed message from `stage` on, in the background, until the sandbox closes.
     /// `wait`: first wait `delivered_after` (false when a waiting recipient just came online).
-    pub(super) fn spawn_delivery(
-        self: &Arc<Self>,
-        accepted: Arc<Accepted>,
-        stage: Stage,
-        wait: bool,
-    ) {
+    pub(super) fn spawn_delivery(self: &Arc<Self>, accepted: Arc<Accepted>, stage: Stage, wait: bool) {
         let network = self.clone();
         tokio::spawn(async move {
             let closed = network.closed.clone();
@@ -119,22 +101,10 @@ impl Network {
     /// Reports a receipt (if receipts are on), then records it.
     async fn emit(&self, accepted: &Accepted, stage: Stage) {
         let id = &accepted.message.network_id;
-        let status = if stage == Stage::Read {
-            MessageStatus::Read
-        } else {
-            MessageStatus::Delivered
-        };
+        let status = if stage == Stage::Read { MessageStatus::Read } else { MessageStatus::Delivered };
         if self.config.receipts {
-            let receipt = Receipt {
-                network_id: id.clone(),
-                status,
-                at: Utc::now(),
-            };
-            if let Err(error) = self
-                .sink
-                .receipt(accepted.message.from_device, receipt)
-                .await
-            {
+            let receipt = Receipt { network_id: id.clone(), status, at: Utc::now() };
+            if let Err(error) = self.sink.receipt(accepted.message.from_device, receipt).await {
                 tracing::warn!(%error, id, %status, "sandbox: could not report a receipt");
             }
         }
@@ -149,11 +119,7 @@ impl Network {
         let Recipient::Phone(to) = &message.to else {
             return true;
         };
-        let mut pending: Vec<DevicePk> = self
-            .devices_of(to)
-            .into_iter()
-            .filter(|d| *d != message.from_device)
-            .collect();
+        let mut pending: Vec<DevicePk> = self.devices_of(to).into_iter().filter(|d| *d != message.from_device).collect();
         if pending.is_empty() {
             return true; // a phone outside the sandbox's devices: the simulated world received it
         }
@@ -171,16 +137,9 @@ impl Network {
                 // Checked under the mailbox lock: a device coming online empties the mailbox
                 // after it is marked connected, so nothing is left behind.
                 let mut mailbox = lock(&self.mailbox);
-                let online: Vec<DevicePk> = pending
-                    .iter()
-                    .copied()
-                    .filter(|d| self.connected_phone(*d).is_some())
-                    .collect();
+                let online: Vec<DevicePk> = pending.iter().copied().filter(|d| self.connected_phone(*d).is_some()).collect();
                 if online.is_empty() {
-                    mailbox
-                        .entry(to.clone())
-                        .or_default()
-                        .push(message.network_id.clone());
+                    mailbox.entry(to.clone()).or_default().push(message.network_id.clone());
                     return false;
                 }
                 online
@@ -200,10 +159,7 @@ impl Network {
                 backoff *= 2;
             }
         }
-        lock(&self.mailbox)
-            .entry(to.clone())
-            .or_default()
-            .push(message.network_id.clone());
+        lock(&self.mailbox).entry(to.clone()).or_default().push(message.network_id.clone());
         false
     }
 
@@ -217,35 +173,21 @@ impl Network {
             }
         }
         let since = Utc::now() - RESUME_WINDOW;
-        for (accepted, stage) in self
-            .ledger
-            .claim_unfinished(device, since, self.config.receipts)
-        {
+        for (accepted, stage) in self.ledger.claim_unfinished(device, since, self.config.receipts) {
             self.spawn_delivery(accepted, stage, true);
         }
     }
 
     /// Someone writes to the device; returns once the app stored the message.
-    pub(super) async fn inbound(
-        &self,
-        device: DevicePk,
-        message: SimulatedInbound,
-    ) -> Result<String, SandboxError> {
+    pub(super) async fn inbound(&self, device: DevicePk, message: SimulatedInbound) -> Result<String, SandboxError> {
         if self.connected_phone(device).is_none() {
             return Err(SandboxError::NotConnected);
         }
         let network_id = message.network_id.unwrap_or_else(codes::inbound_id);
         let (chat, sender) = match message.group {
             Some(group) => {
-                let jid = if group.ends_with("@g.us") {
-                    group
-                } else {
-                    format!("{group}@g.us")
-                };
-                (
-                    Recipient::Group(jid),
-                    Some(message.from.as_str().to_owned()),
-                )
+                let jid = if group.ends_with("@g.us") { group } else { format!("{group}@g.us") };
+                (Recipient::Group(jid), Some(message.from.as_str().to_owned()))
             }
             None => (Recipient::Phone(message.from), None),
         };
@@ -257,10 +199,7 @@ impl Network {
             reply_to: message.reply_to,
             at: Utc::now(),
         };
-        self.sink
-            .inbound(device, inbound)
-            .await
-            .map_err(|e| SandboxError::Sink(e.0))?;
+        self.sink.inbound(device, inbound).await.map_err(|e| SandboxError::Sink(e.0))?;
         Ok(network_id)
     }
 }

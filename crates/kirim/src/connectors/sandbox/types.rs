@@ -53,24 +53,14 @@ impl Default for SandboxConfig {
 impl SandboxConfig {
     /// Brings out-of-range values back to something the network can use.
     pub(super) fn sanitized(mut self) -> Self {
-        self.failure_rate = if self.failure_rate.is_nan() {
-            0.0
-        } else {
-            self.failure_rate.clamp(0.0, 1.0)
-        };
+        self.failure_rate = if self.failure_rate.is_nan() { 0.0 } else { self.failure_rate.clamp(0.0, 1.0) };
         self.qr_max_codes = self.qr_max_codes.max(1);
         self.not_on_whatsapp = self
             .not_on_whatsapp
             .iter()
             .map(|p| p.trim())
             .filter(|p| !p.is_empty())
-            .map(|p| {
-                if p.starts_with('+') {
-                    p.to_owned()
-                } else {
-                    format!("+{p}")
-                }
-            })
+            .map(|p| if p.starts_with('+') { p.to_owned() } else { format!("+{p}") })
             .collect();
         self
     }
@@ -103,17 +93,11 @@ pub struct NetworkMessage {
 /// Why an operation of the simulated world failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SandboxError {
-    #[error(
-        "the device is not waiting to be linked; start linking with connect (QR code or pairing code), then scan"
-    )]
+    #[error("the device is not waiting to be linked; start linking with connect (QR code or pairing code), then scan")]
     NotLinking,
-    #[error(
-        "the device is not connected to the sandbox network; link it (connect, then scan) or reconnect it first"
-    )]
+    #[error("the device is not connected to the sandbox network; link it (connect, then scan) or reconnect it first")]
     NotConnected,
-    #[error(
-        "the device could not store the message, so it was not delivered; retry with the same network_id ({0})"
-    )]
+    #[error("the device could not store the message, so it was not delivered; retry with the same network_id ({0})")]
     Sink(String),
     #[error("the sandbox network could not write its state: {0}")]
     Io(String),

@@ -20,52 +20,23 @@ async fn qr_codes_refresh_then_run_out() {
     net.sandbox.connect(&dev, LinkMethod::Qr).await.unwrap();
     assert_eq!(net.sink.statuses(dev.pk), [Connecting, AwaitingScan]);
     let first = net.sink.last_link(dev.pk).qr.expect("a QR code to show");
-    assert!(
-        first.code.starts_with("2@") && first.code.split(',').count() == 4,
-        "{}",
-        first.code
-    );
+    assert!(first.code.starts_with("2@") && first.code.split(',').count() == 4, "{}", first.code);
     let lifetime = first.expires_at - chrono::Utc::now();
-    assert!(
-        lifetime > chrono::Duration::milliseconds(100)
-            && lifetime <= chrono::Duration::milliseconds(200)
-    );
+    assert!(lifetime > chrono::Duration::milliseconds(100) && lifetime <= chrono::Duration::milliseconds(200));
 
     eventually("a new code", || net.sink.statuses(dev.pk).len() == 3).await;
     let second = net.sink.last_link(dev.pk).qr.expect("a new QR code");
     assert_ne!(second.code, first.code, "a refresh replaces the code");
 
-    eventually("linking gives up", || {
-        net.sink.last_link(dev.pk).status == Disconnected
-    })
-    .await;
-    assert_eq!(
-        net.sink.statuses(dev.pk),
-        [
-            Connecting,
-            AwaitingScan,
-            AwaitingScan,
-            AwaitingScan,
-            Disconnected
-        ]
-    );
+    eventually("linking gives up", || net.sink.last_link(dev.pk).status == Disconnected).await;
+    assert_eq!(net.sink.statuses(dev.pk), [Connecting, AwaitingScan, AwaitingScan, AwaitingScan, Disconnected]);
     let last = net.sink.last_link(dev.pk);
-    assert_eq!(
-        last.detail.as_deref(),
-        Some("QR codes expired without a scan")
-    );
+    assert_eq!(last.detail.as_deref(), Some("QR codes expired without a scan"));
     assert_eq!(last.qr, None, "the dead code is cleared");
-    assert_eq!(
-        net.sandbox.scan(&dev, None).await,
-        Err(SandboxError::NotLinking)
-    );
+    assert_eq!(net.sandbox.scan(&dev, None).await, Err(SandboxError::NotLinking));
 
     sleep(500).await;
-    assert_eq!(
-        net.sink.links(dev.pk).len(),
-        5,
-        "nothing more after giving up"
-    );
+    assert_eq!(net.sink.links(dev.pk).len(), 5, "nothing more after giving up");
 }
 
 #[tokio::test]
@@ -74,35 +45,17 @@ async fn scanning_links_the_device_to_a_valid_number() {
     let dev = device(1);
     net.sandbox.connect(&dev, LinkMethod::Qr).await.unwrap();
     let linked = net.sandbox.scan(&dev, None).await.unwrap();
-    assert_eq!(
-        PhoneNumber::parse(linked.as_str(), None),
-        Ok(linked.clone()),
-        "a real, valid number"
-    );
+    assert_eq!(PhoneNumber::parse(linked.as_str(), None), Ok(linked.clone()), "a real, valid number");
     assert!(linked.as_str().starts_with("+6011"));
 
     let state = net.sink.last_link(dev.pk);
-    assert_eq!(
-        (state.status, state.phone.as_ref()),
-        (Connected, Some(&linked))
-    );
+    assert_eq!((state.status, state.phone.as_ref()), (Connected, Some(&linked)));
     assert_eq!((state.qr, state.pair_code), (None, None));
-    assert_eq!(
-        net.sandbox.scan(&dev, None).await,
-        Err(SandboxError::NotLinking),
-        "nothing left to scan"
-    );
+    assert_eq!(net.sandbox.scan(&dev, None).await, Err(SandboxError::NotLinking), "nothing left to scan");
 
     sleep(300).await;
-    assert_eq!(
-        net.sink.statuses(dev.pk),
-        [Connecting, AwaitingScan, Connected],
-        "QR refresh stopped"
-    );
-    net.sandbox
-        .send(&dev, &text_to(&phone("+60123456789"), "hi"))
-        .await
-        .expect("a linked device sends");
+    assert_eq!(net.sink.statuses(dev.pk), [Connecting, AwaitingScan, Connected], "QR refresh stopped");
+    net.sandbox.send(&dev, &text_to(&phone("+60123456789"), "hi")).await.expect("a linked device sends");
 
     // Each device gets its own number; a scan may also name the phone.
     let other = device(2);
@@ -114,10 +67,7 @@ async fn scanning_links_the_device_to_a_valid_number() {
 #[tokio::test]
 async fn scanning_needs_a_linking_device() {
     let net = Net::new(|_| {}).await;
-    assert_eq!(
-        net.sandbox.scan(&device(1), None).await,
-        Err(SandboxError::NotLinking)
-    );
+    assert_eq!(net.sandbox.scan(&device(1), None).await, Err(SandboxError::NotLinking));
 }
 
 #[tokio::test]
@@ -125,41 +75,18 @@ async fn a_pairing_code_links_the_number_it_was_asked_for() {
     let net = Net::new(|_| {}).await;
     let dev = device(1);
     let number = phone("+60123456789");
-    net.sandbox
-        .connect(
-            &dev,
-            LinkMethod::PairCode {
-                phone: number.clone(),
-            },
-        )
-        .await
-        .unwrap();
+    net.sandbox.connect(&dev, LinkMethod::PairCode { phone: number.clone() }).await.unwrap();
     assert_eq!(net.sink.statuses(dev.pk), [Connecting, AwaitingPairCode]);
-    let code = net
-        .sink
-        .last_link(dev.pk)
-        .pair_code
-        .expect("a pairing code to show");
+    let code = net.sink.last_link(dev.pk).pair_code.expect("a pairing code to show");
     assert_eq!(code.code.len(), 9);
     assert_eq!(code.code.as_bytes()[4], b'-');
-    assert!(
-        code.code
-            .chars()
-            .all(|c| c == '-' || c.is_ascii_uppercase() || c.is_ascii_digit())
-    );
-    assert!(
-        !code.code.contains(['0', 'O', '1', 'I']),
-        "no look-alike characters: {}",
-        code.code
-    );
+    assert!(code.code.chars().all(|c| c == '-' || c.is_ascii_uppercase() || c.is_ascii_digit()));
+    assert!(!code.code.contains(['0', 'O', '1', 'I']), "no look-alike characters: {}", code.code);
     assert!(code.expires_at - chrono::Utc::now() > chrono::Duration::seconds(170));
 
     assert_eq!(net.sandbox.scan(&dev, None).await, Ok(number.clone()));
     let state = net.sink.last_link(dev.pk);
-    assert_eq!(
-        (state.status, state.phone, state.pair_code),
-        (Connected, Some(number), None)
-    );
+    assert_eq!((state.status, state.phone, state.pair_code), (Connected, Some(number), None));
 }
 
 #[tokio::test]
@@ -173,23 +100,10 @@ async fn connecting_again_restarts_the_qr_cycle() {
     net.sandbox.connect(&dev, LinkMethod::Qr).await.unwrap();
     sleep(50).await;
     net.sandbox.connect(&dev, LinkMethod::Qr).await.unwrap();
-    eventually("linking gives up", || {
-        net.sink.last_link(dev.pk).status == Disconnected
-    })
-    .await;
+    eventually("linking gives up", || net.sink.last_link(dev.pk).status == Disconnected).await;
     sleep(1_000).await; // past the end the first cycle would have had
     // The first cycle shows no more codes and does not give up on its own.
-    assert_eq!(
-        net.sink.statuses(dev.pk),
-        [
-            Connecting,
-            AwaitingScan,
-            Connecting,
-            AwaitingScan,
-            AwaitingScan,
-            Disconnected
-        ]
-    );
+    assert_eq!(net.sink.statuses(dev.pk), [Connecting, AwaitingScan, Connecting, AwaitingScan, AwaitingScan, Disconnected]);
 }
 
 #[tokio::test]
@@ -198,10 +112,7 @@ async fn the_phone_can_scan_by_itself() {
     let dev = device(1);
     net.sandbox.connect(&dev, LinkMethod::Qr).await.unwrap();
     assert_eq!(net.sink.last_link(dev.pk).status, AwaitingScan);
-    eventually("the phone scans", || {
-        net.sink.last_link(dev.pk).status == Connected
-    })
-    .await;
+    eventually("the phone scans", || net.sink.last_link(dev.pk).status == Connected).await;
     assert!(net.sink.last_link(dev.pk).phone.is_some());
 }
 
@@ -212,37 +123,18 @@ async fn a_dropped_connection_resumes_without_a_new_code() {
     let linked = net.link(&dev).await;
     net.sandbox.drop_connection(&dev).await.unwrap();
     let state = net.sink.last_link(dev.pk);
-    assert_eq!(
-        (state.status, state.detail.as_deref()),
-        (Disconnected, Some("connection lost"))
-    );
+    assert_eq!((state.status, state.detail.as_deref()), (Disconnected, Some("connection lost")));
     let to = phone("+60123456789");
-    assert_eq!(
-        net.sandbox.send(&dev, &text_to(&to, "hi")).await,
-        Err(ConnectorError::NotConnected)
-    );
-    assert_eq!(
-        net.sandbox.drop_connection(&dev).await,
-        Err(SandboxError::NotConnected)
-    );
+    assert_eq!(net.sandbox.send(&dev, &text_to(&to, "hi")).await, Err(ConnectorError::NotConnected));
+    assert_eq!(net.sandbox.drop_connection(&dev).await, Err(SandboxError::NotConnected));
 
     let before = net.sink.links(dev.pk).len();
     net.sandbox.connect(&dev, LinkMethod::Qr).await.unwrap();
     let resumed = &net.sink.links(dev.pk)[before..];
-    assert_eq!(
-        resumed.iter().map(|s| s.status).collect::<Vec<_>>(),
-        [Connecting, Connected]
-    );
-    assert_eq!(
-        resumed[1].phone,
-        Some(linked),
-        "the same number, no QR code"
-    );
+    assert_eq!(resumed.iter().map(|s| s.status).collect::<Vec<_>>(), [Connecting, Connected]);
+    assert_eq!(resumed[1].phone, Some(linked), "the same number, no QR code");
     assert_eq!(resumed[1].qr, None);
-    net.sandbox
-        .send(&dev, &text_to(&to, "hi"))
-        .await
-        .expect("sends again");
+    net.sandbox.send(&dev, &text_to(&to, "hi")).await.expect("sends again");
 }
 
 #[tokio::test]
@@ -253,20 +145,13 @@ async fn logging_out_forgets_the_session() {
     net.sandbox.logout(&dev).await.unwrap();
     assert_eq!(net.sink.last_link(dev.pk).status, LoggedOut);
     let to = phone("+60123456789");
-    assert_eq!(
-        net.sandbox.send(&dev, &text_to(&to, "hi")).await,
-        Err(ConnectorError::NotConnected)
-    );
+    assert_eq!(net.sandbox.send(&dev, &text_to(&to, "hi")).await, Err(ConnectorError::NotConnected));
 
     let before = net.sink.links(dev.pk).len();
     net.sandbox.start(&dev).await.unwrap();
     assert_eq!(net.sink.links(dev.pk).len(), before, "nothing to resume");
     net.sandbox.connect(&dev, LinkMethod::Qr).await.unwrap();
-    assert_eq!(
-        net.sink.last_link(dev.pk).status,
-        AwaitingScan,
-        "linking starts over"
-    );
+    assert_eq!(net.sink.last_link(dev.pk).status, AwaitingScan, "linking starts over");
 }
 
 #[tokio::test]
@@ -276,10 +161,7 @@ async fn starting_a_device_that_was_never_linked_does_nothing() {
     net.sandbox.start(&dev).await.unwrap();
     assert!(net.sink.links(dev.pk).is_empty());
     let to = phone("+60123456789");
-    assert_eq!(
-        net.sandbox.send(&dev, &text_to(&to, "hi")).await,
-        Err(ConnectorError::NotConnected)
-    );
+    assert_eq!(net.sandbox.send(&dev, &text_to(&to, "hi")).await, Err(ConnectorError::NotConnected));
 }
 
 #[tokio::test]
@@ -290,8 +172,5 @@ async fn stopping_a_linking_device_stops_its_codes() {
     net.sandbox.stop(dev.pk).await;
     sleep(400).await;
     assert_eq!(net.sink.statuses(dev.pk), [Connecting, AwaitingScan]);
-    assert_eq!(
-        net.sandbox.scan(&dev, None).await,
-        Err(SandboxError::NotLinking)
-    );
+    assert_eq!(net.sandbox.scan(&dev, None).await, Err(SandboxError::NotLinking));
 }

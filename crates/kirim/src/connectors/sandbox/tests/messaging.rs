@@ -12,13 +12,7 @@ use super::{Net, device, eventually, phone, sleep, text_to};
 use crate::connectors::sandbox::{SandboxError, SimulatedInbound};
 
 fn written_by(from: &PhoneNumber, body: &str) -> SimulatedInbound {
-    SimulatedInbound {
-        from: from.clone(),
-        group: None,
-        content: MessageContent::text(body),
-        reply_to: None,
-        network_id: None,
-    }
+    SimulatedInbound { from: from.clone(), group: None, content: MessageContent::text(body), reply_to: None, network_id: None }
 }
 
 #[tokio::test]
@@ -32,34 +26,17 @@ async fn a_sent_message_is_delivered_then_read() {
     net.link(&dev).await;
     let msg = text_to(&phone("+60123456789"), "hello");
     let receipt = net.sandbox.send(&dev, &msg).await.unwrap();
-    assert_eq!(
-        receipt.network_id,
-        msg.id.as_str(),
-        "the network uses Kirim's id"
-    );
+    assert_eq!(receipt.network_id, msg.id.as_str(), "the network uses Kirim's id");
 
     let received = net.sandbox.received(dev.pk);
     assert_eq!(received.len(), 1);
-    assert_eq!(
-        (received[0].to.clone(), received[0].content.clone()),
-        (msg.to.clone(), msg.content.clone())
-    );
+    assert_eq!((received[0].to.clone(), received[0].content.clone()), (msg.to.clone(), msg.content.clone()));
     assert!(net.sink.receipts(dev.pk).is_empty(), "not delivered yet");
 
     eventually("delivered", || !net.sink.receipts(dev.pk).is_empty()).await;
-    assert_eq!(
-        net.sink.receipts(dev.pk),
-        [(receipt.network_id.clone(), Delivered)],
-        "read comes later"
-    );
+    assert_eq!(net.sink.receipts(dev.pk), [(receipt.network_id.clone(), Delivered)], "read comes later");
     eventually("read", || net.sink.receipts(dev.pk).len() == 2).await;
-    assert_eq!(
-        net.sink.receipts(dev.pk),
-        [
-            (receipt.network_id.clone(), Delivered),
-            (receipt.network_id, Read)
-        ]
-    );
+    assert_eq!(net.sink.receipts(dev.pk), [(receipt.network_id.clone(), Delivered), (receipt.network_id, Read)]);
 }
 
 #[tokio::test]
@@ -69,28 +46,13 @@ async fn a_repeated_message_id_is_accepted_once() {
     net.link(&dev).await;
     let msg = text_to(&phone("+60123456789"), "hello");
     let first = net.sandbox.send(&dev, &msg).await.unwrap();
-    let retry = kirim_core::connector::OutboundMessage {
-        attempt: 2,
-        ..msg.clone()
-    };
-    assert_eq!(
-        net.sandbox.send(&dev, &retry).await.unwrap(),
-        first,
-        "a retry gets the same receipt"
-    );
-    assert_eq!(
-        net.sandbox.received(dev.pk).len(),
-        1,
-        "the network has it once"
-    );
+    let retry = kirim_core::connector::OutboundMessage { attempt: 2, ..msg.clone() };
+    assert_eq!(net.sandbox.send(&dev, &retry).await.unwrap(), first, "a retry gets the same receipt");
+    assert_eq!(net.sandbox.received(dev.pk).len(), 1, "the network has it once");
 
     eventually("read", || net.sink.receipts(dev.pk).len() >= 2).await;
     sleep(200).await;
-    assert_eq!(
-        net.sink.receipts(dev.pk).len(),
-        2,
-        "one delivered and one read, not two of each"
-    );
+    assert_eq!(net.sink.receipts(dev.pk).len(), 2, "one delivered and one read, not two of each");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,17 +78,10 @@ async fn numbers_not_on_whatsapp_are_refused() {
     net.link(&dev).await;
     for number in ["+60199998888", "+601000001234"] {
         let msg = text_to(&PhoneNumber::from_stored(number.into()), "hi");
-        assert_eq!(
-            net.sandbox.send(&dev, &msg).await,
-            Err(ConnectorError::NotOnWhatsapp),
-            "{number}"
-        );
+        assert_eq!(net.sandbox.send(&dev, &msg).await, Err(ConnectorError::NotOnWhatsapp), "{number}");
     }
     assert!(net.sandbox.received(dev.pk).is_empty());
-    net.sandbox
-        .send(&dev, &text_to(&phone("+60123456789"), "hi"))
-        .await
-        .expect("other numbers are fine");
+    net.sandbox.send(&dev, &text_to(&phone("+60123456789"), "hi")).await.expect("other numbers are fine");
 }
 
 #[tokio::test]
@@ -135,18 +90,11 @@ async fn a_failing_network_fails_sends_temporarily() {
     let dev = device(1);
     net.link(&dev).await;
     for _ in 0..10 {
-        let error = net
-            .sandbox
-            .send(&dev, &text_to(&phone("+60123456789"), "hi"))
-            .await
-            .unwrap_err();
+        let error = net.sandbox.send(&dev, &text_to(&phone("+60123456789"), "hi")).await.unwrap_err();
         assert!(matches!(error, ConnectorError::Transient(_)), "{error:?}");
         assert!(error.is_retryable());
     }
-    assert!(
-        net.sandbox.received(dev.pk).is_empty(),
-        "a failed send is not on the network"
-    );
+    assert!(net.sandbox.received(dev.pk).is_empty(), "a failed send is not on the network");
 }
 
 #[tokio::test]
@@ -156,14 +104,8 @@ async fn the_network_carries_on_when_the_app_cannot_record_a_report() {
     let dev = device(1);
     net.link(&dev).await;
     let msg = text_to(&phone("+60123456789"), "hello");
-    net.sandbox
-        .send(&dev, &msg)
-        .await
-        .expect("linked although the app missed the reports");
-    eventually("both receipts attempted", || {
-        net.sink.receipts(dev.pk).len() == 2
-    })
-    .await;
+    net.sandbox.send(&dev, &msg).await.expect("linked although the app missed the reports");
+    eventually("both receipts attempted", || net.sink.receipts(dev.pk).len() == 2).await;
 }
 
 #[tokio::test]
@@ -171,10 +113,7 @@ async fn without_receipts_nothing_is_reported() {
     let net = Net::new(|c| c.receipts = false).await;
     let dev = device(1);
     net.link(&dev).await;
-    net.sandbox
-        .send(&dev, &text_to(&phone("+60123456789"), "hi"))
-        .await
-        .unwrap();
+    net.sandbox.send(&dev, &text_to(&phone("+60123456789"), "hi")).await.unwrap();
     sleep(300).await;
     assert!(net.sink.receipts(dev.pk).is_empty());
     assert_eq!(net.sandbox.received(dev.pk).len(), 1);
@@ -193,32 +132,16 @@ async fn two_sandbox_devices_write_to_each_other() {
     eventually("bob receives", || !net.sink.inbound(bob.pk).is_empty()).await;
     let at_bob = net.sink.inbound(bob.pk);
     assert_eq!(at_bob.len(), 1);
-    assert_eq!(
-        at_bob[0].chat,
-        Recipient::Phone(alice_phone.clone()),
-        "the chat is the sender's number"
-    );
-    assert_eq!(
-        (at_bob[0].network_id.as_str(), at_bob[0].content.body()),
-        (hello.id.as_str(), Some("hi bob"))
-    );
-    eventually("alice learns it was delivered", || {
-        !net.sink.receipts(alice.pk).is_empty()
-    })
-    .await;
-    assert_eq!(
-        net.sink.receipts(alice.pk)[0],
-        (hello.id.to_string(), Delivered)
-    );
+    assert_eq!(at_bob[0].chat, Recipient::Phone(alice_phone.clone()), "the chat is the sender's number");
+    assert_eq!((at_bob[0].network_id.as_str(), at_bob[0].content.body()), (hello.id.as_str(), Some("hi bob")));
+    eventually("alice learns it was delivered", || !net.sink.receipts(alice.pk).is_empty()).await;
+    assert_eq!(net.sink.receipts(alice.pk)[0], (hello.id.to_string(), Delivered));
 
     let mut reply = text_to(&alice_phone, "hi alice");
     reply.reply_to = Some(hello.id.to_string());
     net.sandbox.send(&bob, &reply).await.unwrap();
     eventually("alice receives", || !net.sink.inbound(alice.pk).is_empty()).await;
-    eventually("bob learns it was read", || {
-        net.sink.receipts(bob.pk).len() == 2
-    })
-    .await;
+    eventually("bob learns it was read", || net.sink.receipts(bob.pk).len() == 2).await;
     let at_alice = net.sink.inbound(alice.pk);
     assert_eq!(at_alice.len(), 1);
     assert_eq!(at_alice[0].chat, Recipient::Phone(bob_phone));
@@ -238,22 +161,13 @@ async fn a_message_to_an_offline_device_waits_until_it_connects() {
     net.sandbox.send(&alice, &msg).await.unwrap();
     sleep(300).await;
     assert!(net.sink.inbound(bob.pk).is_empty());
-    assert!(
-        net.sink.receipts(alice.pk).is_empty(),
-        "sent, but not delivered while bob is offline"
-    );
+    assert!(net.sink.receipts(alice.pk).is_empty(), "sent, but not delivered while bob is offline");
 
     net.sandbox.connect(&bob, LinkMethod::Qr).await.unwrap();
     eventually("bob receives", || !net.sink.inbound(bob.pk).is_empty()).await;
     assert_eq!(net.sink.inbound(bob.pk)[0].network_id, msg.id.as_str());
-    eventually("alice learns it was delivered", || {
-        !net.sink.receipts(alice.pk).is_empty()
-    })
-    .await;
-    assert_eq!(
-        net.sink.receipts(alice.pk)[0],
-        (msg.id.to_string(), Delivered)
-    );
+    eventually("alice learns it was delivered", || !net.sink.receipts(alice.pk).is_empty()).await;
+    assert_eq!(net.sink.receipts(alice.pk)[0], (msg.id.to_string(), Delivered));
 }
 
 #[tokio::test]
@@ -262,35 +176,20 @@ async fn someone_writes_to_the_device() {
     let dev = device(1);
     net.link(&dev).await;
     let friend = phone("+60123456789");
-    let id = net
-        .sandbox
-        .inbound(&dev, written_by(&friend, "hello there"))
-        .await
-        .unwrap();
+    let id = net.sandbox.inbound(&dev, written_by(&friend, "hello there")).await.unwrap();
     let got = net.sink.inbound(dev.pk);
     assert_eq!(got.len(), 1, "stored before inbound() returned");
     assert_eq!(
-        (
-            got[0].network_id.as_str(),
-            &got[0].chat,
-            got[0].sender.as_deref()
-        ),
+        (got[0].network_id.as_str(), &got[0].chat, got[0].sender.as_deref()),
         (id.as_str(), &Recipient::Phone(friend.clone()), None)
     );
     assert_eq!(got[0].content.body(), Some("hello there"));
 
-    let in_group = SimulatedInbound {
-        group: Some("120363025246125888".into()),
-        ..written_by(&friend, "hi all")
-    };
+    let in_group = SimulatedInbound { group: Some("120363025246125888".into()), ..written_by(&friend, "hi all") };
     net.sandbox.inbound(&dev, in_group).await.unwrap();
     let got = net.sink.inbound(dev.pk).pop().unwrap();
     assert_eq!(got.chat, Recipient::Group("120363025246125888@g.us".into()));
-    assert_eq!(
-        got.sender.as_deref(),
-        Some(friend.as_str()),
-        "the member who wrote it"
-    );
+    assert_eq!(got.sender.as_deref(), Some(friend.as_str()), "the member who wrote it");
     assert_ne!(got.network_id, id);
 }
 
@@ -299,27 +198,13 @@ async fn an_inbound_message_the_app_cannot_store_is_an_error() {
     let net = Net::new(|_| {}).await;
     let dev = device(1);
     net.link(&dev).await;
-    let message = SimulatedInbound {
-        network_id: Some("3EB0AAAABBBBCCCCDDDD".into()),
-        ..written_by(&phone("+60123456789"), "hi")
-    };
+    let message = SimulatedInbound { network_id: Some("3EB0AAAABBBBCCCCDDDD".into()), ..written_by(&phone("+60123456789"), "hi") };
     net.sink.fail_inbound.store(true, Ordering::SeqCst);
-    let error = net
-        .sandbox
-        .inbound(&dev, message.clone())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(error, SandboxError::Sink(ref e) if e.contains("database is locked")),
-        "{error:?}"
-    );
+    let error = net.sandbox.inbound(&dev, message.clone()).await.unwrap_err();
+    assert!(matches!(error, SandboxError::Sink(ref e) if e.contains("database is locked")), "{error:?}");
 
     net.sink.fail_inbound.store(false, Ordering::SeqCst);
-    assert_eq!(
-        net.sandbox.inbound(&dev, message).await.as_deref(),
-        Ok("3EB0AAAABBBBCCCCDDDD"),
-        "a retry keeps its id"
-    );
+    assert_eq!(net.sandbox.inbound(&dev, message).await.as_deref(), Ok("3EB0AAAABBBBCCCCDDDD"), "a retry keeps its id");
     assert_eq!(net.sink.inbound(dev.pk).len(), 1);
 }
 
@@ -328,15 +213,9 @@ async fn only_connected_devices_receive() {
     let net = Net::new(|_| {}).await;
     let dev = device(1);
     let written = written_by(&phone("+60123456789"), "hi");
-    assert_eq!(
-        net.sandbox.inbound(&dev, written.clone()).await,
-        Err(SandboxError::NotConnected)
-    );
+    assert_eq!(net.sandbox.inbound(&dev, written.clone()).await, Err(SandboxError::NotConnected));
     net.link(&dev).await;
     net.sandbox.drop_connection(&dev).await.unwrap();
-    assert_eq!(
-        net.sandbox.inbound(&dev, written).await,
-        Err(SandboxError::NotConnected)
-    );
+    assert_eq!(net.sandbox.inbound(&dev, written).await, Err(SandboxError::NotConnected));
     assert!(net.sink.inbound(dev.pk).is_empty());
 }

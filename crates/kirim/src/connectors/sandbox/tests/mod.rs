@@ -9,10 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use kirim_core::connector::{
-    Connector, ConnectorSink, InboundMessage, LinkMethod, OutboundMessage, Receipt, SharedSink,
-    SinkError,
-};
+use kirim_core::connector::{Connector, ConnectorSink, InboundMessage, LinkMethod, OutboundMessage, Receipt, SharedSink, SinkError};
 use kirim_core::device::{ConnectorKind, Device, DeviceSettings, DeviceStatus, LinkState};
 use kirim_core::id::{DevicePk, TenantPk};
 use kirim_core::message::{MessageContent, MessageStatus};
@@ -43,13 +40,7 @@ impl Recorder {
 
 impl Recorder {
     pub fn links(&self, device: DevicePk) -> Vec<LinkState> {
-        self.links
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(d, _)| *d == device)
-            .map(|(_, s)| s.clone())
-            .collect()
+        self.links.lock().unwrap().iter().filter(|(d, _)| *d == device).map(|(_, s)| s.clone()).collect()
     }
 
     pub fn statuses(&self, device: DevicePk) -> Vec<DeviceStatus> {
@@ -62,21 +53,11 @@ impl Recorder {
 
     pub fn receipts(&self, device: DevicePk) -> Vec<(String, MessageStatus)> {
         let receipts = self.receipts.lock().unwrap();
-        receipts
-            .iter()
-            .filter(|(d, _)| *d == device)
-            .map(|(_, r)| (r.network_id.clone(), r.status))
-            .collect()
+        receipts.iter().filter(|(d, _)| *d == device).map(|(_, r)| (r.network_id.clone(), r.status)).collect()
     }
 
     pub fn inbound(&self, device: DevicePk) -> Vec<InboundMessage> {
-        self.inbound
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(d, _)| *d == device)
-            .map(|(_, m)| m.clone())
-            .collect()
+        self.inbound.lock().unwrap().iter().filter(|(d, _)| *d == device).map(|(_, m)| m.clone()).collect()
     }
 }
 
@@ -138,14 +119,7 @@ impl Net {
     /// Links the device to a given number.
     pub async fn link_as(&self, device: &Device, phone: &PhoneNumber) {
         self.sandbox.connect(device, LinkMethod::Qr).await.unwrap();
-        assert_eq!(
-            &self
-                .sandbox
-                .scan(device, Some(phone.clone()))
-                .await
-                .unwrap(),
-            phone
-        );
+        assert_eq!(&self.sandbox.scan(device, Some(phone.clone())).await.unwrap(), phone);
     }
 }
 
@@ -192,10 +166,7 @@ pub(super) async fn sleep(ms: u64) {
 pub(super) async fn eventually(what: &str, done: impl Fn() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !done() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
         sleep(5).await;
     }
 }

@@ -18,41 +18,22 @@ async fn a_restarted_network_resumes_sessions_and_remembers_messages() {
     let (first, second) = (text_to(&to, "one"), text_to(&to, "two"));
     before.sandbox.send(&dev, &first).await.unwrap();
     before.sandbox.send(&dev, &second).await.unwrap();
-    eventually("all receipts reported", || {
-        before.sink.receipts(dev.pk).len() == 4
-    })
-    .await;
+    eventually("all receipts reported", || before.sink.receipts(dev.pk).len() == 4).await;
     let dir = before.dir.clone();
     drop(before);
 
     let after = Net::on(dir, |_| {}).await;
     after.sandbox.start(&dev).await.unwrap();
-    assert_eq!(
-        after.sink.statuses(dev.pk),
-        [Connecting, Connected],
-        "no new QR code"
-    );
+    assert_eq!(after.sink.statuses(dev.pk), [Connecting, Connected], "no new QR code");
     assert_eq!(after.sink.last_link(dev.pk).phone, Some(linked));
-    let ids: Vec<String> = after
-        .sandbox
-        .received(dev.pk)
-        .into_iter()
-        .map(|m| m.network_id)
-        .collect();
+    let ids: Vec<String> = after.sandbox.received(dev.pk).into_iter().map(|m| m.network_id).collect();
     assert_eq!(ids, [first.id.to_string(), second.id.to_string()]);
 
     let resent = after.sandbox.send(&dev, &first).await.unwrap();
     assert_eq!(resent.network_id, first.id.as_str());
-    assert_eq!(
-        after.sandbox.received(dev.pk).len(),
-        2,
-        "a resent id is still recognised"
-    );
+    assert_eq!(after.sandbox.received(dev.pk).len(), 2, "a resent id is still recognised");
     sleep(300).await;
-    assert!(
-        after.sink.receipts(dev.pk).is_empty(),
-        "finished receipts are not reported again"
-    );
+    assert!(after.sink.receipts(dev.pk).is_empty(), "finished receipts are not reported again");
 }
 
 #[tokio::test]
@@ -79,19 +60,10 @@ async fn receipts_pending_at_a_crash_are_reported_after_restart() {
 
     let after = Net::on(dir, |_| {}).await;
     sleep(300).await;
-    assert!(
-        after.sink.receipts(dev.pk).is_empty(),
-        "reported for resumed devices only"
-    );
+    assert!(after.sink.receipts(dev.pk).is_empty(), "reported for resumed devices only");
     after.sandbox.start(&dev).await.unwrap();
-    eventually("receipts reported", || {
-        after.sink.receipts(dev.pk).len() >= 2
-    })
-    .await;
-    assert_eq!(
-        after.sink.receipts(dev.pk),
-        [(msg.id.to_string(), Delivered), (msg.id.to_string(), Read)]
-    );
+    eventually("receipts reported", || after.sink.receipts(dev.pk).len() >= 2).await;
+    assert_eq!(after.sink.receipts(dev.pk), [(msg.id.to_string(), Delivered), (msg.id.to_string(), Read)]);
 }
 
 #[tokio::test]
@@ -120,10 +92,7 @@ async fn a_line_cut_short_by_a_crash_is_skipped() {
     let dir = before.dir.clone();
     drop(before);
     let path = dir.path().join("network.jsonl");
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&path)
-        .unwrap();
+    let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
     file.write_all(br#"{"t":"accepted","id":"msg_01"#).unwrap();
     drop(file);
 
@@ -134,15 +103,6 @@ async fn a_line_cut_short_by_a_crash_is_skipped() {
     drop(middle);
 
     let after = Net::on(dir, |c| c.receipts = false).await;
-    let ids: Vec<String> = after
-        .sandbox
-        .received(dev.pk)
-        .into_iter()
-        .map(|m| m.network_id)
-        .collect();
-    assert_eq!(
-        ids,
-        [first.id.to_string(), second.id.to_string()],
-        "both survive the torn line"
-    );
+    let ids: Vec<String> = after.sandbox.received(dev.pk).into_iter().map(|m| m.network_id).collect();
+    assert_eq!(ids, [first.id.to_string(), second.id.to_string()], "both survive the torn line");
 }

@@ -1,11 +1,11 @@
 //! The `kirim` command line: serve, migrate, config, openapi and offline admin commands.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use kirim_core::SystemClock;
+use kirim_core::store::TenantStore;
+use kirim_core::{Clock, SystemClock};
 
 use crate::config::{Config, Overrides};
 
@@ -117,28 +117,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Admin(admin) => {
+            // Only the store: an operator may run these beside a live server, which owns the
+            // queue and the connectors (and prints the admin token on its own first start).
             let config = load(&cli, None)?;
             std::fs::create_dir_all(&config.data_dir).context("creating the data folder")?;
-            let built = crate::app::build(config, Arc::new(SystemClock)).await?;
-            let result = admin_command(&built.state, admin).await;
-            built.state.shutdown.cancel();
-            built.close().await;
+            let store = crate::app::open_store(&config).await?;
+            let result = admin_command(&store, admin).await;
+            store.close().await;
             result
         }
     }
 }
 
-async fn admin_command(state: &crate::app::AppState, command: &AdminCommand) -> anyhow::Result<()> {
+async fn admin_command(store: &kirim_store_sqlite::SqliteStore, command: &AdminCommand) -> anyhow::Result<()> {
+    let clock = SystemClock;
     let api = |e: crate::http::error::ApiError| anyhow::anyhow!("{}", e.detail.message);
     match command {
         AdminCommand::Tenant(TenantCommand::Create { name }) => {
-            let (tenant, key, secret) = crate::services::tenants::create(state, name).await.map_err(api)?;
+            let (tenant, key, secret) = crate::services::tenants::create(store, &clock, name).await.map_err(api)?;
             println!("tenant  {}  {}\napi key {}  (id {}; shown only now)", tenant.id, tenant.name, secret.expose(), key.id);
         }
         AdminCommand::Tenant(TenantCommand::List) => {
             let mut after = None;
             loop {
-                let page = state.store.list_tenants(after.as_ref(), 500).await?;
+                let page = store.list_tenants(after.as_ref(), 500).await?;
                 for t in &page {
                     println!("{}  {}  {}", t.id, t.created_at.to_rfc3339(), t.name);
                 }
@@ -150,13 +152,13 @@ async fn admin_command(state: &crate::app::AppState, command: &AdminCommand) -> 
         }
         AdminCommand::Key(KeyCommand::Create { tenant, name }) => {
             let id = tenant.parse().map_err(|e| anyhow::anyhow!("`{tenant}`: {e}"))?;
-            let tenant = state.store.get_tenant(&id).await?.with_context(|| format!("no tenant {id}"))?;
-            let (key, secret) = crate::services::tenants::create_key(state, &tenant, name).await.map_err(api)?;
+            let tenant = store.get_tenant(&id).await?.with_context(|| format!("no tenant {id}"))?;
+            let (key, secret) = crate::services::tenants::create_key(store, &clock, &tenant, name).await.map_err(api)?;
             println!("api key {}  (id {}; shown only now)", secret.expose(), key.id);
         }
         AdminCommand::Key(KeyCommand::Revoke { key }) => {
             let id = key.parse().map_err(|e| anyhow::anyhow!("`{key}`: {e}"))?;
-            if !state.store.revoke_api_key(None, &id, state.clock.now()).await? {
+            if !store.revoke_api_key(None, &id, clock.now()).await? {
                 anyhow::bail!("no live key {id}");
             }
             println!("revoked {id}");

@@ -95,7 +95,7 @@ pub async fn create(
     _: AdminAuth,
     body: ApiJson<CreateTenant>,
 ) -> ApiResult<(StatusCode, Json<TenantCreated>)> {
-    let (tenant, key, secret) = tenants::create(&state, &body.value.name).await?;
+    let (tenant, key, secret) = tenants::create(state.store.as_ref(), state.clock.as_ref(), &body.value.name).await?;
     Ok((
         StatusCode::CREATED,
         Json(TenantCreated {
@@ -154,7 +154,7 @@ pub async fn create_key(
     let id: TenantId = id.parse().map_err(|_| ApiError::not_found("tenant"))?;
     let tenant = visible_tenant(&state, &principal, &id).await?;
     let name = body.value.name.unwrap_or_else(|| "key".to_owned());
-    let (key, secret) = tenants::create_key(&state, &tenant, &name).await?;
+    let (key, secret) = tenants::create_key(state.store.as_ref(), state.clock.as_ref(), &tenant, &name).await?;
     Ok((StatusCode::CREATED, Json(KeyCreated { key: key.into(), api_key: secret.expose().to_owned() })))
 }
 

@@ -4,7 +4,9 @@ use kirim_core::Secret;
 use kirim_core::id::{KeyId, TenantId};
 use kirim_core::tenant::{ApiKey, NewApiKey, NewTenant, Tenant};
 
-use crate::app::AppState;
+use kirim_core::Clock;
+use kirim_core::store::Store;
+
 use crate::http::auth::API_KEY_PREFIX;
 use crate::http::error::{ApiError, ApiResult};
 
@@ -16,25 +18,25 @@ pub fn validate_name(field: &str, name: &str) -> ApiResult<String> {
     Ok(name.to_owned())
 }
 
-pub async fn create(state: &AppState, name: &str) -> ApiResult<(Tenant, ApiKey, Secret)> {
+/// Takes the store and clock rather than the whole app, so offline admin commands can use it.
+pub async fn create(store: &dyn Store, clock: &dyn Clock, name: &str) -> ApiResult<(Tenant, ApiKey, Secret)> {
     let name = validate_name("name", name)?;
-    let tenant = state.store.create_tenant(NewTenant { id: TenantId::generate(), name, created_at: state.clock.now() }).await?;
-    let (key, secret) = create_key(state, &tenant, "default").await?;
+    let tenant = store.create_tenant(NewTenant { id: TenantId::generate(), name, created_at: clock.now() }).await?;
+    let (key, secret) = create_key(store, clock, &tenant, "default").await?;
     Ok((tenant, key, secret))
 }
 
-pub async fn create_key(state: &AppState, tenant: &Tenant, name: &str) -> ApiResult<(ApiKey, Secret)> {
+pub async fn create_key(store: &dyn Store, clock: &dyn Clock, tenant: &Tenant, name: &str) -> ApiResult<(ApiKey, Secret)> {
     let name = validate_name("name", name)?;
     let secret = Secret::generate(API_KEY_PREFIX);
-    let key = state
-        .store
+    let key = store
         .create_api_key(NewApiKey {
             id: KeyId::generate(),
             tenant_pk: tenant.pk,
             name,
             prefix: format!("{}…", &secret.expose()[..API_KEY_PREFIX.len() + 4]),
             hash: secret.hash(),
-            created_at: state.clock.now(),
+            created_at: clock.now(),
         })
         .await?;
     Ok((key, secret))

@@ -139,6 +139,9 @@ fn first_start_generates_an_admin_token_once() {
         std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
         err
     };
+    // Offline admin commands run first must not swallow the token the first `serve` prints.
+    assert!(kirim(dir.path(), &["migrate"], &[]).status.success());
+    assert!(kirim(dir.path(), &["admin", "tenant", "create", "Early"], &[]).status.success());
     let first = spawn();
     wait_ready();
     let printed = stop(first);

@@ -93,9 +93,11 @@ pub struct SinkError(pub String);
 /// Where connectors report what they observe. `inbound` returns only after the message is
 /// stored, so a connector acknowledges to the network only what Kirim will not lose.
 ///
-/// A receipt may be reported before the `send` that produced it returns (networks are fast);
-/// the sink holds it until the send's outcome is stored. So a connector must never await a
-/// sink call inside `send` — report from a task of its own. Inbound messages may be reported
+/// A receipt may be reported before the `send` that produced it returns (networks are fast),
+/// or under an id the network chose that Kirim learns only from `send`'s result; the sink then
+/// holds it until the device's send in flight has its outcome stored. So a connector must never
+/// await a sink call inside `send`, nor on a task that `send` waits for — report from a task of
+/// its own. Inbound messages may be reported
 /// more than once; the sink de-duplicates them by device, chat, sender and network id.
 /// `InboundMessage::sender` is an E.164 number.
 #[async_trait]

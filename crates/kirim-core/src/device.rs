@@ -118,6 +118,32 @@ impl Default for DeviceSettings {
     }
 }
 
+/// Settings as a request gives them: the fields present replace the device's current ones
+/// (or the server defaults, for a new device); absent fields are left as they are.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct SettingsPatch {
+    /// Minimum pause between two sends, in milliseconds (0 to 3600000).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pacing_ms: Option<u64>,
+    /// A random extra pause of up to this many milliseconds (0 to 3600000).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pacing_jitter_ms: Option<u64>,
+    /// Attempts before a message is marked failed (1 to 100).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+}
+
+impl SettingsPatch {
+    pub fn apply_to(&self, base: &DeviceSettings) -> DeviceSettings {
+        DeviceSettings {
+            pacing_ms: self.pacing_ms.unwrap_or(base.pacing_ms),
+            pacing_jitter_ms: self.pacing_jitter_ms.unwrap_or(base.pacing_jitter_ms),
+            max_attempts: self.max_attempts.unwrap_or(base.max_attempts),
+        }
+    }
+}
+
 /// A short-lived linking code shown to the user (a QR string or a pairing code).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LinkCode {

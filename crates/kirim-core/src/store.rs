@@ -27,6 +27,9 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The most events one `prune_events` call deletes.
+pub const PRUNE_BATCH: u64 = 5_000;
+
 #[async_trait]
 pub trait TenantStore: Send + Sync {
     async fn create_tenant(&self, tenant: NewTenant) -> StoreResult<Tenant>;
@@ -101,6 +104,20 @@ pub enum CancelOutcome {
     NotFound,
 }
 
+/// What a delivery receipt did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReceiptOutcome {
+    /// The message moved forward; its event was written.
+    Applied(Message),
+    /// The message exists, but the receipt does not move it forward (late or repeated).
+    Stale,
+    /// The message is being sent right now: its outcome, and maybe the id the network gave
+    /// it, is not stored yet. Apply the receipt again once the send has ended.
+    InFlight,
+    /// The device has no message with this id (yet).
+    Unknown,
+}
+
 #[async_trait]
 pub trait MessageStore: Send + Sync {
     /// Inserts outbound messages and their `message.queued` events in one transaction.
@@ -118,10 +135,11 @@ pub trait MessageStore: Send + Sync {
     /// Records how an attempt ended, with `message.sent`, `message.retrying` or `message.failed`.
     /// Applies only to a message that is `sending`; otherwise returns `None`.
     async fn complete_send(&self, message: MessagePk, outcome: SendOutcome, at: Timestamp) -> StoreResult<Option<Message>>;
-    /// Applies a receipt for the device's message with this network id, if it moves the status
-    /// forward, with its event. Returns the message when it changed.
-    async fn apply_receipt(&self, device: DevicePk, network_id: &str, status: MessageStatus, at: Timestamp)
-    -> StoreResult<Option<Message>>;
+    /// Applies a receipt for the device's message with this network id (or, for a message
+    /// whose network id was never recorded, with this Kirim id), if it moves the status forward,
+    /// with its event. A receipt for a `pending` message means an earlier attempt reached the
+    /// network before a crash: the message takes the receipt's status and leaves the queue.
+    async fn apply_receipt(&self, device: DevicePk, network_id: &str, status: MessageStatus, at: Timestamp) -> StoreResult<ReceiptOutcome>;
     async fn cancel_message(&self, tenant: TenantPk, id: &MessageId, at: Timestamp) -> StoreResult<CancelOutcome>;
     /// Puts messages left `sending` by a stopped process back to `pending` (they keep their id,
     /// so the network recognises a repeat). `None` means every device. Returns how many.
@@ -133,8 +151,9 @@ pub trait MessageStore: Send + Sync {
     /// has one with this chat, sender and network id (then the stored one is returned).
     async fn insert_inbound(&self, message: NewInbound) -> StoreResult<InsertOutcome>;
 
-    /// Message counts by status, for metrics.
-    async fn count_by_status(&self) -> StoreResult<Vec<(MessageStatus, u64)>>;
+    /// How many messages wait in the queue (`pending`) and are being sent (`sending`), across
+    /// tenants, for metrics. Cheap enough for every scrape: it never scans finished messages.
+    async fn queue_depth(&self) -> StoreResult<Vec<(MessageStatus, u64)>>;
 }
 
 #[derive(Debug, Clone, Default)]
@@ -152,7 +171,8 @@ pub trait EventStore: Send + Sync {
     async fn list_events(&self, tenant: TenantPk, filter: &EventFilter) -> StoreResult<Vec<Event>>;
     /// The newest sequence number in the whole log (0 when empty).
     async fn last_event_seq(&self) -> StoreResult<i64>;
-    /// Deletes events older than `before`; returns how many.
+    /// Deletes up to [`PRUNE_BATCH`] of the oldest events older than `before`; returns how
+    /// many. Call again while it returns a full batch: small batches keep the writer free.
     async fn prune_events(&self, before: Timestamp) -> StoreResult<u64>;
 }
 

@@ -58,7 +58,12 @@ pub(crate) async fn append_many(ctx: &mut Ctx, events: &[NewEvent]) -> Result<()
 }
 
 async fn prune(ctx: &mut Ctx, before: &Timestamp) -> Result<u64, OpError> {
-    let done = sqlx::query("DELETE FROM events WHERE created_at < ?").bind(ms(*before)).execute(&mut ctx.conn).await?;
+    // Sequence numbers grow with time, so the oldest events are the lowest `seq`s.
+    let done = sqlx::query("DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE created_at < ? ORDER BY seq LIMIT ?)")
+        .bind(ms(*before))
+        .bind(kirim_core::store::PRUNE_BATCH as i64)
+        .execute(&mut ctx.conn)
+        .await?;
     Ok(done.rows_affected())
 }
 

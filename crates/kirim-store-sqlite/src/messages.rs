@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use kirim_core::event::{self, types};
 use kirim_core::id::{DevicePk, MessagePk, TenantPk};
 use kirim_core::message::{Message, MessageStatus, NewInbound, NewOutbound, SendOutcome};
-use kirim_core::store::{CancelOutcome, InsertOutcome, MessageFilter, MessageStore, StoreError, StoreResult};
+use kirim_core::store::{CancelOutcome, InsertOutcome, MessageFilter, MessageStore, ReceiptOutcome, StoreError, StoreResult};
 use kirim_core::{MessageId, Timestamp};
 use sqlx::Row;
 
@@ -30,7 +30,9 @@ async fn insert_inbound(ctx: &mut Ctx, m: &NewInbound) -> Result<InsertOutcome, 
     match ctx.device(m.device_pk).await? {
         Some(d) if d.live && d.tenant == m.tenant_pk => {}
         _ => {
-            return Err(OpError::Refuse(StoreError::Conflict(format!("device {} is not a live device of this tenant", m.device_pk.0))));
+            return Err(OpError::Refuse(StoreError::Conflict(
+                "the device was deleted, or is not one of this account's devices; send from another device".into(),
+            )));
         }
     }
     let at = ms(m.received_at);
@@ -164,15 +166,9 @@ impl MessageStore for SqliteStore {
         self.writer().call((message, outcome, at), |c, i| Box::pin(queue::complete_send(c, i))).await
     }
 
-    async fn apply_receipt(
-        &self,
-        device: DevicePk,
-        network_id: &str,
-        status: MessageStatus,
-        at: Timestamp,
-    ) -> StoreResult<Option<Message>> {
+    async fn apply_receipt(&self, device: DevicePk, network_id: &str, status: MessageStatus, at: Timestamp) -> StoreResult<ReceiptOutcome> {
         if !matches!(status, MessageStatus::Sent | MessageStatus::Delivered | MessageStatus::Read | MessageStatus::Played) {
-            return Ok(None);
+            return Ok(ReceiptOutcome::Stale);
         }
         self.writer().call((device, network_id.to_owned(), status, at), |c, i| Box::pin(queue::apply_receipt(c, i))).await
     }
@@ -193,7 +189,7 @@ impl MessageStore for SqliteStore {
         self.writer().call(message, |c, m| Box::pin(insert_inbound(c, m))).await
     }
 
-    async fn count_by_status(&self) -> StoreResult<Vec<(MessageStatus, u64)>> {
-        queue::count_by_status(self).await
+    async fn queue_depth(&self) -> StoreResult<Vec<(MessageStatus, u64)>> {
+        queue::queue_depth(self).await
     }
 }

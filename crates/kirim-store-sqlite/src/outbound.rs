@@ -95,7 +95,9 @@ pub(crate) async fn insert_group(ctx: &mut Ctx, jobs: &mut [&mut OutboundJob]) -
         for m in &j.messages {
             let device = ctx.device(m.device_pk).await?;
             let Some(d) = device.filter(|d| d.live && d.tenant == m.tenant_pk) else {
-                refusal = Some(StoreError::Conflict(format!("device {} is not a live device of this tenant", m.device_pk.0)));
+                refusal = Some(StoreError::Conflict(
+                    "the device was deleted, or is not one of this account's devices; send from another device".into(),
+                ));
                 break;
             };
             match serde_json::to_string(&m.content) {

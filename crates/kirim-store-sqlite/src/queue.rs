@@ -6,7 +6,7 @@ use kirim_core::device::Device;
 use kirim_core::event::{self, message_event_type, types};
 use kirim_core::id::{DevicePk, MessagePk, TenantPk};
 use kirim_core::message::{Message, MessageStatus, SendOutcome};
-use kirim_core::store::{CancelOutcome, StoreResult};
+use kirim_core::store::{CancelOutcome, ReceiptOutcome, StoreResult};
 use kirim_core::{MessageId, Timestamp};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -67,6 +67,22 @@ pub(crate) async fn complete_send(
     (pk, outcome, at): &(MessagePk, SendOutcome, Timestamp),
 ) -> Result<Option<Message>, OpError> {
     let at_ms = ms(*at);
+    if let SendOutcome::Retry { error, .. } = outcome
+        && device_deleted(ctx, *pk).await?
+    {
+        // Its device was deleted during the attempt: no lane will ever try it again.
+        let rows = sqlx::query(
+            "UPDATE messages SET status = 'cancelled', cancelled_at = ?, last_error = ?, next_attempt_at = NULL, updated_at = ? \
+             WHERE pk = ? AND status = 'sending' RETURNING *",
+        )
+        .bind(at_ms)
+        .bind(format!("{error}; not retried: the device was deleted"))
+        .bind(at_ms)
+        .bind(pk.0)
+        .fetch_all(&mut ctx.conn)
+        .await?;
+        return Ok(announce(ctx, rows, types::MESSAGE_CANCELLED, *at).await?.pop());
+    }
     let (query, event_type) = match outcome {
         SendOutcome::Sent { network_id } => (
             sqlx::query("UPDATE messages SET status = 'sent', sent_at = ?, network_id = ?, updated_at = ? WHERE pk = ? AND status = 'sending' RETURNING *")
@@ -91,38 +107,76 @@ pub(crate) async fn complete_send(
     Ok(announce(ctx, rows, event_type, *at).await?.pop())
 }
 
+async fn device_deleted(ctx: &mut Ctx, message: MessagePk) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query("SELECT d.deleted_at IS NOT NULL AS gone FROM messages m JOIN devices d ON d.pk = m.device_pk WHERE m.pk = ?")
+        .bind(message.0)
+        .fetch_optional(&mut ctx.conn)
+        .await?;
+    Ok(match row {
+        Some(row) => row.try_get::<bool, _>("gone")?,
+        None => false,
+    })
+}
+
 pub(crate) async fn apply_receipt(
     ctx: &mut Ctx,
     (device, network_id, status, at): &(DevicePk, String, MessageStatus, Timestamp),
-) -> Result<Option<Message>, OpError> {
-    let current = sqlx::query("SELECT pk, status FROM messages WHERE device_pk = ? AND network_id = ? ORDER BY pk DESC LIMIT 1")
+) -> Result<ReceiptOutcome, OpError> {
+    let mut current =
+        sqlx::query("SELECT pk, status, network_id FROM messages WHERE device_pk = ? AND network_id = ? ORDER BY pk DESC LIMIT 1")
+            .bind(device.0)
+            .bind(network_id.as_str())
+            .fetch_optional(&mut ctx.conn)
+            .await?;
+    if current.is_none() {
+        // Networks that take Kirim's id as theirs (the sandbox, WhatsApp Web) report receipts
+        // under it, also for an attempt whose outcome a crash kept from being recorded.
+        current = sqlx::query(
+            "SELECT pk, status, network_id FROM messages WHERE device_pk = ? AND id = ? AND direction = 'outbound' AND network_id IS NULL",
+        )
         .bind(device.0)
         .bind(network_id.as_str())
         .fetch_optional(&mut ctx.conn)
         .await?;
+    }
     let Some(current) = current else {
-        return Ok(None);
+        return Ok(ReceiptOutcome::Unknown);
     };
     let raw: String = current.try_get("status")?;
     let was: MessageStatus = raw.parse().map_err(|_| decode(format!("unknown message status `{raw}`")))?;
-    if !was.accepts_receipt(*status) {
-        return Ok(None);
+    if was == MessageStatus::Sending {
+        return Ok(ReceiptOutcome::InFlight);
     }
-    let sql = match status {
-        MessageStatus::Sent => "UPDATE messages SET status = ?, sent_at = ?, updated_at = ? WHERE pk = ? RETURNING *",
-        MessageStatus::Delivered => "UPDATE messages SET status = ?, delivered_at = ?, updated_at = ? WHERE pk = ? RETURNING *",
-        MessageStatus::Read => "UPDATE messages SET status = ?, read_at = ?, updated_at = ? WHERE pk = ? RETURNING *",
-        MessageStatus::Played => "UPDATE messages SET status = ?, played_at = ?, updated_at = ? WHERE pk = ? RETURNING *",
-        _ => return Ok(None),
+    let recovered = was == MessageStatus::Pending;
+    if !recovered && !was.accepts_receipt(*status) {
+        return Ok(ReceiptOutcome::Stale);
+    }
+    let column = match status {
+        MessageStatus::Sent => "sent_at",
+        MessageStatus::Delivered => "delivered_at",
+        MessageStatus::Read => "read_at",
+        MessageStatus::Played => "played_at",
+        _ => return Ok(ReceiptOutcome::Stale),
     };
-    let rows = sqlx::query(sql)
+    // A pending message that gets a receipt was sent before a crash: it leaves the queue,
+    // and its sent time and network id are filled in.
+    let recovery = if recovered && *status != MessageStatus::Sent { ", sent_at = coalesce(sent_at, ?2)" } else { "" };
+    let sql = format!(
+        "UPDATE messages SET status = ?1, {column} = ?2, network_id = coalesce(network_id, ?3), next_attempt_at = NULL, \
+         updated_at = ?2{recovery} WHERE pk = ?4 RETURNING *"
+    );
+    // Built from fixed fragments only; every value is bound.
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(status.as_str())
         .bind(ms(*at))
-        .bind(ms(*at))
+        .bind(network_id.as_str())
         .bind(current.try_get::<i64, _>("pk")?)
         .fetch_all(&mut ctx.conn)
         .await?;
-    Ok(announce(ctx, rows, message_event_type(*status), *at).await?.pop())
+    Ok(match announce(ctx, rows, message_event_type(*status), *at).await?.pop() {
+        Some(message) => ReceiptOutcome::Applied(message),
+        None => ReceiptOutcome::Unknown,
+    })
 }
 
 pub(crate) async fn cancel(ctx: &mut Ctx, (tenant, id, at): &(TenantPk, MessageId, Timestamp)) -> Result<CancelOutcome, OpError> {
@@ -200,16 +254,15 @@ pub(crate) async fn devices_with_pending(store: &SqliteStore) -> StoreResult<Vec
 }
 
 /// Every status with its count (zero included, so metrics gauges fall back to 0).
-pub(crate) async fn count_by_status(store: &SqliteStore) -> StoreResult<Vec<(MessageStatus, u64)>> {
-    let rows = sqlx::query("SELECT status, count(*) AS n FROM messages GROUP BY status").fetch_all(store.read()).await.read()?;
-    let mut counts: Vec<(MessageStatus, u64)> = MessageStatus::ALL.iter().map(|s| (*s, 0)).collect();
-    for row in &rows {
-        let raw: String = row.try_get("status").read()?;
-        let n: i64 = row.try_get("n").read()?;
-        let status: MessageStatus = raw.parse().map_err(|_| decode(format!("unknown message status `{raw}`"))).read()?;
-        if let Some(slot) = counts.iter_mut().find(|(s, _)| *s == status) {
-            slot.1 = u64::try_from(n).unwrap_or(0);
-        }
+pub(crate) async fn queue_depth(store: &SqliteStore) -> StoreResult<Vec<(MessageStatus, u64)>> {
+    let mut counts = Vec::with_capacity(2);
+    // One query per status, each answered from its partial index alone.
+    for (status, sql) in [
+        (MessageStatus::Pending, "SELECT count(*) AS n FROM messages WHERE status = 'pending'"),
+        (MessageStatus::Sending, "SELECT count(*) AS n FROM messages WHERE status = 'sending'"),
+    ] {
+        let n: i64 = sqlx::query(sql).fetch_one(store.read()).await.read()?.try_get("n").read()?;
+        counts.push((status, u64::try_from(n).unwrap_or(0)));
     }
     Ok(counts)
 }

@@ -70,7 +70,7 @@ pub async fn group_commit_under_concurrency(h: Arc<dyn Harness>) {
         assert!(ids.insert(m.id.clone()));
     }
     assert_eq!(ids.len(), 1000);
-    let pending = store.count_by_status().await.unwrap().into_iter().find(|(s, _)| *s == MessageStatus::Pending).map(|(_, n)| n);
+    let pending = store.queue_depth().await.unwrap().into_iter().find(|(s, _)| *s == MessageStatus::Pending).map(|(_, n)| n);
     assert_eq!(pending, Some(1000));
     let mut listed = HashSet::new();
     let mut cursor = None;

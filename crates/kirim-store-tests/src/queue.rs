@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use kirim_core::event::types;
 use kirim_core::id::MessagePk;
-use kirim_core::message::{Direction, MessageStatus, SendOutcome};
-use kirim_core::store::{CancelOutcome, InsertOutcome};
+use kirim_core::message::{Direction, Message, MessageStatus, SendOutcome};
+use kirim_core::store::{CancelOutcome, InsertOutcome, ReceiptOutcome};
 use kirim_core::{MessageId, Recipient};
 use serde_json::json;
 
@@ -85,24 +85,36 @@ pub async fn receipts_only_move_forward(h: Arc<dyn Harness>) {
     let d = device(&*store, &a, "a").await;
     let other = device(&*store, &a, "other").await;
     let m = insert(&*store, outbound(&d, "one")).await;
-    assert_eq!(store.apply_receipt(d.pk, "net-1", MessageStatus::Delivered, at(1)).await.unwrap(), None, "no such network id yet");
+    assert_eq!(
+        store.apply_receipt(d.pk, "net-1", MessageStatus::Delivered, at(1)).await.unwrap(),
+        ReceiptOutcome::Unknown,
+        "no such network id yet"
+    );
     let c = store.claim_next(d.pk, at(1)).await.unwrap().unwrap();
     store.complete_send(c.pk, sent("net-1"), at(2)).await.unwrap().unwrap();
-    assert_eq!(store.apply_receipt(other.pk, "net-1", MessageStatus::Delivered, at(3)).await.unwrap(), None, "another device's id");
+    assert_eq!(
+        store.apply_receipt(other.pk, "net-1", MessageStatus::Delivered, at(3)).await.unwrap(),
+        ReceiptOutcome::Unknown,
+        "another device's id"
+    );
 
-    let delivered = store.apply_receipt(d.pk, "net-1", MessageStatus::Delivered, at(3)).await.unwrap().expect("delivered");
+    let delivered = applied(store.apply_receipt(d.pk, "net-1", MessageStatus::Delivered, at(3)).await.unwrap(), "delivered");
     assert_eq!((delivered.status, delivered.delivered_at), (MessageStatus::Delivered, Some(at(3))));
     assert_eq!(events(&*store, &a).await.pop().unwrap().event_type, types::MESSAGE_DELIVERED);
-    let read = store.apply_receipt(d.pk, "net-1", MessageStatus::Read, at(4)).await.unwrap().expect("read");
+    let read = applied(store.apply_receipt(d.pk, "net-1", MessageStatus::Read, at(4)).await.unwrap(), "read");
     assert_eq!((read.status, read.read_at, read.delivered_at), (MessageStatus::Read, Some(at(4)), Some(at(3))));
     let count = events(&*store, &a).await.len();
-    assert_eq!(store.apply_receipt(d.pk, "net-1", MessageStatus::Delivered, at(5)).await.unwrap(), None, "a late delivered");
-    assert_eq!(store.apply_receipt(d.pk, "net-1", MessageStatus::Read, at(5)).await.unwrap(), None, "a repeated read");
-    assert_eq!(store.apply_receipt(d.pk, "net-1", MessageStatus::Failed, at(5)).await.unwrap(), None, "not a receipt");
+    assert_eq!(
+        store.apply_receipt(d.pk, "net-1", MessageStatus::Delivered, at(5)).await.unwrap(),
+        ReceiptOutcome::Stale,
+        "a late delivered"
+    );
+    assert_eq!(store.apply_receipt(d.pk, "net-1", MessageStatus::Read, at(5)).await.unwrap(), ReceiptOutcome::Stale, "a repeated read");
+    assert_eq!(store.apply_receipt(d.pk, "net-1", MessageStatus::Failed, at(5)).await.unwrap(), ReceiptOutcome::Stale, "not a receipt");
     assert_eq!(events(&*store, &a).await.len(), count, "ignored receipts write no event");
     let stored = store.get_message(a.pk, &m.id).await.unwrap().unwrap();
     assert_eq!(stored, read);
-    let played = store.apply_receipt(d.pk, "net-1", MessageStatus::Played, at(6)).await.unwrap().expect("played");
+    let played = applied(store.apply_receipt(d.pk, "net-1", MessageStatus::Played, at(6)).await.unwrap(), "played");
     assert_eq!((played.status, played.played_at), (MessageStatus::Played, Some(at(6))));
     assert_eq!(events(&*store, &a).await.pop().unwrap().event_type, types::MESSAGE_PLAYED);
 
@@ -111,7 +123,7 @@ pub async fn receipts_only_move_forward(h: Arc<dyn Harness>) {
     let c2 = store.claim_next(d.pk, at(7)).await.unwrap().unwrap();
     assert_eq!(c2.id, m2.id);
     store.complete_send(c2.pk, sent("net-2"), at(8)).await.unwrap();
-    let read = store.apply_receipt(d.pk, "net-2", MessageStatus::Read, at(9)).await.unwrap().expect("read");
+    let read = applied(store.apply_receipt(d.pk, "net-2", MessageStatus::Read, at(9)).await.unwrap(), "read");
     assert_eq!((read.status, read.read_at, read.delivered_at), (MessageStatus::Read, Some(at(9)), None));
     let ev = events(&*store, &a).await.pop().unwrap();
     assert_eq!((ev.event_type.as_str(), ev.data["status"].clone()), (types::MESSAGE_READ, json!("read")));
@@ -202,4 +214,51 @@ pub async fn inbound_is_stored_once(h: Arc<dyn Harness>) {
     assert_eq!(events(&*store, &a).await.len(), count + 2);
     let other = store.insert_inbound(inbound(&d, phone(8), None, "net-in-1")).await.unwrap();
     assert!(matches!(other, InsertOutcome::Inserted(_)));
+}
+
+fn applied(outcome: ReceiptOutcome, what: &str) -> Message {
+    match outcome {
+        ReceiptOutcome::Applied(message) => message,
+        other => panic!("expected the {what} receipt to apply, got {other:?}"),
+    }
+}
+
+pub async fn receipts_wait_for_the_send_and_recover_a_crashed_attempt(h: Arc<dyn Harness>) {
+    let store = h.fresh().await;
+    let a = tenant(&*store, "a").await;
+    let d = device(&*store, &a, "a").await;
+    let m = insert(&*store, outbound(&d, "one")).await;
+    let c = store.claim_next(d.pk, at(1)).await.unwrap().unwrap();
+    assert_eq!(
+        store.apply_receipt(d.pk, m.id.as_str(), MessageStatus::Delivered, at(2)).await.unwrap(),
+        ReceiptOutcome::InFlight,
+        "a receipt that overtakes the send must be applied again after it"
+    );
+    // The process dies before the outcome is stored; the next start requeues the message.
+    assert_eq!(store.release_in_flight(None).await.unwrap(), 1);
+    assert_eq!(c.id, m.id);
+    let recovered = applied(store.apply_receipt(d.pk, m.id.as_str(), MessageStatus::Delivered, at(3)).await.unwrap(), "delivered");
+    assert_eq!(recovered.status, MessageStatus::Delivered);
+    assert_eq!((recovered.sent_at, recovered.delivered_at), (Some(at(3)), Some(at(3))));
+    assert_eq!(recovered.network_id.as_deref(), Some(m.id.as_str()));
+    assert!(store.claim_next(d.pk, at(4)).await.unwrap().is_none(), "a delivered message is not sent again");
+    assert_eq!(store.next_due_at(d.pk).await.unwrap(), None);
+    let read = applied(store.apply_receipt(d.pk, m.id.as_str(), MessageStatus::Read, at(5)).await.unwrap(), "read");
+    assert_eq!(read.status, MessageStatus::Read);
+}
+
+pub async fn a_retry_after_the_device_is_deleted_cancels(h: Arc<dyn Harness>) {
+    let store = h.fresh().await;
+    let a = tenant(&*store, "a").await;
+    let d = device(&*store, &a, "a").await;
+    let m = insert(&*store, outbound(&d, "one")).await;
+    let c = store.claim_next(d.pk, at(1)).await.unwrap().unwrap();
+    store.delete_device(a.pk, &d.id, at(2)).await.unwrap().expect("deleted");
+    let retry = SendOutcome::Retry { at: at(10), error: "timeout".into() };
+    let done = store.complete_send(c.pk, retry, at(3)).await.unwrap().expect("recorded");
+    assert_eq!(done.status, MessageStatus::Cancelled);
+    assert!(done.last_error.unwrap().contains("device was deleted"));
+    let stored = store.get_message(a.pk, &m.id).await.unwrap().unwrap();
+    assert_eq!((stored.status, stored.next_attempt_at), (MessageStatus::Cancelled, None));
+    assert_eq!(events(&*store, &a).await.pop().unwrap().event_type, types::MESSAGE_CANCELLED);
 }

@@ -108,6 +108,7 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Buil
         clock: clock.clone(),
         metrics: metrics.clone(),
         in_flight: in_flight.clone(),
+        receipt_wait: Duration::from_millis(config.sending.send_timeout_ms) + Duration::from_secs(30),
     });
 
     let mut connectors = Connectors::default();

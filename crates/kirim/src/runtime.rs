@@ -2,10 +2,12 @@
 //! notifier that wakes its send lane. The store stays the source of truth; this avoids
 //! a database read on every accepted message.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
-use kirim_core::device::{Device, DeviceStatus};
+use kirim_core::device::{Device, DeviceSettings, DeviceStatus};
 use kirim_core::id::{DeviceId, DevicePk, TenantPk};
 use tokio::sync::Notify;
 
@@ -27,24 +29,54 @@ impl DeviceEntry {
         self.snapshot.read().expect("device lock").status
     }
 
-    pub fn replace(&self, device: Device) {
-        *self.snapshot.write().expect("device lock") = device;
+    /// Takes a newer copy from the store. Copies can arrive out of order (a PATCH and a
+    /// link-state change race), so an older copy never replaces a newer one.
+    fn replace(&self, device: Device) {
+        let mut current = self.snapshot.write().expect("device lock");
+        if device.updated_at >= current.updated_at {
+            *current = device;
+        }
+    }
+
+    /// Applies the fields a PATCH changes, leaving the link state to the connector's reports.
+    pub fn set_profile(&self, name: &str, settings: &DeviceSettings) {
+        let mut current = self.snapshot.write().expect("device lock");
+        current.name = name.to_owned();
+        current.settings = settings.clone();
     }
 }
 
 #[derive(Default)]
+struct Index {
+    by_pk: HashMap<DevicePk, Arc<DeviceEntry>>,
+    by_id: HashMap<DeviceId, DevicePk>,
+    /// Each tenant's devices in creation order, for picking one without scanning everybody's.
+    by_tenant: HashMap<TenantPk, Vec<DevicePk>>,
+    /// Deleted devices: a late report about one must not bring it back.
+    removed: HashSet<DevicePk>,
+}
+
+#[derive(Default)]
 pub struct DeviceRegistry {
-    by_pk: RwLock<HashMap<DevicePk, Arc<DeviceEntry>>>,
-    by_id: RwLock<HashMap<DeviceId, DevicePk>>,
-    round_robin: std::sync::atomic::AtomicUsize,
+    index: RwLock<Index>,
+    /// Per-tenant turn counters for spreading sends over connected devices.
+    turns: Mutex<HashMap<TenantPk, Arc<AtomicUsize>>>,
 }
 
 impl DeviceRegistry {
-    /// Adds or refreshes a device; returns its entry.
-    pub fn upsert(&self, device: Device) -> Arc<DeviceEntry> {
+    /// Adds or refreshes a device; returns its entry, or `None` for a deleted device.
+    pub fn upsert(&self, device: Device) -> Option<Arc<DeviceEntry>> {
         if let Some(entry) = self.get(device.pk) {
             entry.replace(device);
-            return entry;
+            return Some(entry);
+        }
+        let mut index = self.index.write().expect("registry lock");
+        if index.removed.contains(&device.pk) {
+            return None;
+        }
+        if let Some(entry) = index.by_pk.get(&device.pk) {
+            entry.replace(device);
+            return Some(entry.clone());
         }
         let entry = Arc::new(DeviceEntry {
             pk: device.pk,
@@ -53,90 +85,149 @@ impl DeviceRegistry {
             snapshot: RwLock::new(device),
             wake: Notify::new(),
         });
-        self.by_id.write().expect("registry lock").insert(entry.id.clone(), entry.pk);
-        self.by_pk.write().expect("registry lock").insert(entry.pk, entry.clone());
-        entry
+        index.by_id.insert(entry.id.clone(), entry.pk);
+        index.by_pk.insert(entry.pk, entry.clone());
+        let own = index.by_tenant.entry(entry.tenant_pk).or_default();
+        let at = own.partition_point(|pk| *pk < entry.pk);
+        own.insert(at, entry.pk);
+        Some(entry)
     }
 
     pub fn remove(&self, pk: DevicePk) -> Option<Arc<DeviceEntry>> {
-        let entry = self.by_pk.write().expect("registry lock").remove(&pk)?;
-        self.by_id.write().expect("registry lock").remove(&entry.id);
+        let mut index = self.index.write().expect("registry lock");
+        index.removed.insert(pk);
+        let entry = index.by_pk.remove(&pk)?;
+        index.by_id.remove(&entry.id);
+        if let Some(own) = index.by_tenant.get_mut(&entry.tenant_pk) {
+            own.retain(|p| *p != pk);
+        }
         Some(entry)
     }
 
     pub fn get(&self, pk: DevicePk) -> Option<Arc<DeviceEntry>> {
-        self.by_pk.read().expect("registry lock").get(&pk).cloned()
+        self.index.read().expect("registry lock").by_pk.get(&pk).cloned()
     }
 
     /// The tenant's device with this id; another tenant's device is `None`.
     pub fn get_for_tenant(&self, tenant: TenantPk, id: &DeviceId) -> Option<Arc<DeviceEntry>> {
-        let pk = *self.by_id.read().expect("registry lock").get(id)?;
-        self.get(pk).filter(|e| e.tenant_pk == tenant)
+        let index = self.index.read().expect("registry lock");
+        let pk = index.by_id.get(id)?;
+        index.by_pk.get(pk).filter(|e| e.tenant_pk == tenant).cloned()
     }
 
     /// The device to send from when the request names none: a connected device, taking turns
     /// between them; failing that, a device that was linked and is only offline for now (the
     /// message waits for it). Never a device that was logged out or banned.
     pub fn pick_for_send(&self, tenant: TenantPk) -> Option<Arc<DeviceEntry>> {
-        let map = self.by_pk.read().expect("registry lock");
-        let mut own: Vec<&Arc<DeviceEntry>> = map.values().filter(|e| e.tenant_pk == tenant).collect();
-        own.sort_by_key(|e| e.pk);
-        let connected: Vec<_> = own.iter().filter(|e| e.status() == DeviceStatus::Connected).collect();
+        let own: Vec<Arc<DeviceEntry>> = {
+            let index = self.index.read().expect("registry lock");
+            let pks = index.by_tenant.get(&tenant)?;
+            pks.iter().filter_map(|pk| index.by_pk.get(pk).cloned()).collect()
+        };
+        let connected: Vec<&Arc<DeviceEntry>> = own.iter().filter(|e| e.status() == DeviceStatus::Connected).collect();
         if !connected.is_empty() {
-            let turn = self.round_robin.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            return Some((*connected[turn % connected.len()]).clone());
+            let counter = self.turns.lock().expect("registry lock").entry(tenant).or_default().clone();
+            let turn = counter.fetch_add(1, Ordering::Relaxed);
+            return Some(connected[turn % connected.len()].clone());
         }
-        own.into_iter()
-            .find(|e| {
-                let d = e.snapshot.read().expect("device lock");
-                d.phone.is_some() && !matches!(d.status, DeviceStatus::LoggedOut | DeviceStatus::Banned)
-            })
-            .cloned()
+        own.into_iter().find(|e| {
+            let d = e.snapshot.read().expect("device lock");
+            d.phone.is_some() && !matches!(d.status, DeviceStatus::LoggedOut | DeviceStatus::Banned)
+        })
     }
 
     pub fn all(&self) -> Vec<Arc<DeviceEntry>> {
-        self.by_pk.read().expect("registry lock").values().cloned().collect()
+        self.index.read().expect("registry lock").by_pk.values().cloned().collect()
     }
 
     pub fn count_by_status(&self) -> HashMap<DeviceStatus, u64> {
         let mut counts = HashMap::new();
-        for entry in self.by_pk.read().expect("registry lock").values() {
+        for entry in self.index.read().expect("registry lock").by_pk.values() {
             *counts.entry(entry.status()).or_insert(0) += 1;
         }
         counts
     }
 }
 
-/// Messages handed to a connector whose outcome is not recorded yet. A network may report a
-/// receipt before `send` returns; the sink waits here so the receipt finds the message `sent`
-/// (with its network id) instead of being lost.
+/// Sends handed to a connector whose outcome is not recorded yet, one per device (a lane
+/// has at most one send in flight). A network may report a receipt before `send` returns,
+/// and with an id the store does not know yet (the Cloud API names messages itself); such a
+/// receipt waits here until the outcome, with the network's id, is stored.
 #[derive(Default)]
 pub struct InFlight {
-    ids: Mutex<HashMap<String, Arc<Notify>>>,
+    devices: Mutex<HashMap<DevicePk, Arc<Notify>>>,
+}
+
+/// Marks a device's send in flight until dropped, so the mark is cleared however the send
+/// ends (outcome stored, error, panic, cancelled future).
+pub struct InFlightGuard<'a> {
+    in_flight: &'a InFlight,
+    device: DevicePk,
+    done: Arc<Notify>,
+}
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        let mut devices = self.in_flight.devices.lock().expect("in-flight lock");
+        if devices.get(&self.device).is_some_and(|n| Arc::ptr_eq(n, &self.done)) {
+            devices.remove(&self.device);
+        }
+        drop(devices);
+        self.done.notify_waiters();
+    }
 }
 
 impl InFlight {
-    pub fn begin(&self, id: &str) {
-        self.ids.lock().expect("in-flight lock").insert(id.to_owned(), Arc::new(Notify::new()));
+    pub fn begin(&self, device: DevicePk) -> InFlightGuard<'_> {
+        let done = Arc::new(Notify::new());
+        self.devices.lock().expect("in-flight lock").insert(device, done.clone());
+        InFlightGuard { in_flight: self, device, done }
     }
 
-    pub fn end(&self, id: &str) {
-        if let Some(done) = self.ids.lock().expect("in-flight lock").remove(id) {
-            done.notify_waiters();
-        }
+    pub fn is_busy(&self, device: DevicePk) -> bool {
+        self.devices.lock().expect("in-flight lock").contains_key(&device)
     }
 
-    /// Returns once the message with this id is not in flight.
-    pub async fn settled(&self, id: &str) {
-        loop {
-            let Some(done) = self.ids.lock().expect("in-flight lock").get(id).cloned() else { return };
-            let notified = done.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if !self.ids.lock().expect("in-flight lock").contains_key(id) {
-                return;
-            }
-            notified.await;
+    /// Returns once the send that is in flight on the device now has ended, or after `limit`.
+    /// Later sends are not waited for.
+    pub async fn settled(&self, device: DevicePk, limit: Duration) {
+        let Some(done) = self.devices.lock().expect("in-flight lock").get(&device).cloned() else { return };
+        let notified = done.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let still = self.devices.lock().expect("in-flight lock").get(&device).is_some_and(|n| Arc::ptr_eq(n, &done));
+        if still {
+            let _ = tokio::time::timeout(limit, notified).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_receipt_waits_only_for_the_send_in_flight_when_it_arrived() {
+        let in_flight = Arc::new(InFlight::default());
+        let device = DevicePk(7);
+        let first = in_flight.begin(device);
+        let waiter = {
+            let in_flight = in_flight.clone();
+            tokio::spawn(async move { in_flight.settled(device, Duration::from_secs(30)).await })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        drop(first);
+        let _second = in_flight.begin(device);
+        tokio::time::timeout(Duration::from_secs(5), waiter).await.expect("not held by the next send").unwrap();
+        assert!(in_flight.is_busy(device));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stuck_send_holds_a_receipt_only_up_to_the_limit() {
+        let in_flight = InFlight::default();
+        let _stuck = in_flight.begin(DevicePk(1));
+        in_flight.settled(DevicePk(1), Duration::from_secs(5)).await;
+        in_flight.settled(DevicePk(2), Duration::from_secs(5)).await;
     }
 }

@@ -52,6 +52,7 @@ pub(super) fn resolve(layers: Layers) -> Result<(Config, Vec<String>), ConfigErr
             max_attempts: r.get("sending.max_attempts", |s| small(s, "attempts", 1, 100))?,
             retry_base_ms: r.get("sending.retry_base_ms", |s| whole(s, "milliseconds", 0, u64::MAX))?,
             retry_max_ms: r.get("sending.retry_max_ms", |s| whole(s, "milliseconds", 0, u64::MAX))?,
+            send_timeout_ms: r.get("sending.send_timeout_ms", |s| whole(s, "milliseconds", 1000, 3_600_000))?,
         },
         events: EventsConfig { retention_days: r.get("events.retention_days", |s| small(s, "days", 0, MAX_RETENTION_DAYS))? },
         metrics: MetricsConfig { enabled: r.get("metrics.enabled", boolean)? },

@@ -96,6 +96,8 @@ pub struct SendingConfig {
     pub retry_base_ms: u64,
     /// The longest retry delay (at least `retry_base_ms`).
     pub retry_max_ms: u64,
+    /// How long one connector send may take before it counts as a temporary failure.
+    pub send_timeout_ms: u64,
 }
 
 /// `[events]`
@@ -168,7 +170,14 @@ impl Default for HttpConfig {
 
 impl Default for SendingConfig {
     fn default() -> Self {
-        Self { pacing_ms: 1000, pacing_jitter_ms: 1000, max_attempts: 5, retry_base_ms: 2000, retry_max_ms: 300_000 }
+        Self {
+            pacing_ms: 1000,
+            pacing_jitter_ms: 1000,
+            max_attempts: 5,
+            retry_base_ms: 2000,
+            retry_max_ms: 300_000,
+            send_timeout_ms: 60_000,
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use kirim_core::connector::{ConnectorSink, InboundMessage, Receipt, SinkError};
 use kirim_core::device::{DeviceStatus, LinkState};
 use kirim_core::id::DevicePk;
 use kirim_core::message::NewInbound;
-use kirim_core::store::{InsertOutcome, Store};
+use kirim_core::store::{InsertOutcome, ReceiptOutcome, Store};
 use kirim_core::{Clock, MessageId};
 
 use crate::metrics::Metrics;
@@ -20,6 +20,9 @@ pub struct AppSink {
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     pub in_flight: Arc<InFlight>,
+    /// The longest a receipt waits for the send it overtook (the send timeout, plus time to
+    /// store the outcome).
+    pub receipt_wait: std::time::Duration,
 }
 
 fn sink_error(e: impl std::fmt::Display) -> SinkError {
@@ -38,8 +41,9 @@ impl ConnectorSink for AppSink {
         let updated = self.store.update_link_state(device, state, self.clock.now()).await.map_err(sink_error)?;
         if let Some(device) = updated {
             let connected = device.status == DeviceStatus::Connected;
-            let entry = self.devices.upsert(device);
-            if connected {
+            if let Some(entry) = self.devices.upsert(device)
+                && connected
+            {
                 entry.wake.notify_one();
             }
         }
@@ -47,10 +51,22 @@ impl ConnectorSink for AppSink {
     }
 
     async fn receipt(&self, device: DevicePk, receipt: Receipt) -> Result<(), SinkError> {
-        // A receipt can overtake the send call that produced it; wait for the outcome to be stored.
-        self.in_flight.settled(&receipt.network_id).await;
-        self.store.apply_receipt(device, &receipt.network_id, receipt.status, receipt.at).await.map_err(sink_error)?;
-        Ok(())
+        let mut waited = false;
+        loop {
+            match self.store.apply_receipt(device, &receipt.network_id, receipt.status, receipt.at).await.map_err(sink_error)? {
+                ReceiptOutcome::Applied(_) | ReceiptOutcome::Stale => return Ok(()),
+                // The receipt overtook the send that produced it (or names the message by an
+                // id the network chose, stored with the outcome): wait for the outcome.
+                ReceiptOutcome::InFlight | ReceiptOutcome::Unknown if !waited && self.in_flight.is_busy(device) => {
+                    self.in_flight.settled(device, self.receipt_wait).await;
+                    waited = true;
+                }
+                other => {
+                    tracing::debug!(network_id = %receipt.network_id, status = %receipt.status, ?other, "receipt for no message Kirim is tracking; ignored");
+                    return Ok(());
+                }
+            }
+        }
     }
 
     async fn inbound(&self, device: DevicePk, message: InboundMessage) -> Result<(), SinkError> {

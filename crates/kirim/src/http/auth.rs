@@ -4,6 +4,7 @@
 //! `Authorization: Bearer …`; only their SHA-256 is looked up, and lookups are cached briefly.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -34,13 +35,16 @@ const CACHE_TTL: Duration = Duration::from_secs(10);
 
 pub struct AuthCache {
     admin: RwLock<Option<TokenHash>>,
+    /// Bumped by every invalidation, so a lookup that started before a revocation does not
+    /// put its stale answer back into the cache.
+    generation: AtomicU64,
     entries: RwLock<HashMap<[u8; 32], (Principal, Instant)>>,
     used_keys: Mutex<HashMap<KeyPk, Timestamp>>,
 }
 
 impl AuthCache {
     pub fn new(admin: Option<TokenHash>) -> Self {
-        Self { admin: RwLock::new(admin), entries: RwLock::default(), used_keys: Mutex::default() }
+        Self { admin: RwLock::new(admin), generation: AtomicU64::new(0), entries: RwLock::default(), used_keys: Mutex::default() }
     }
 
     pub fn set_admin(&self, hash: TokenHash) {
@@ -49,7 +53,9 @@ impl AuthCache {
 
     /// Forget every cached lookup (after a key is revoked or a device token changes).
     pub fn invalidate(&self) {
-        self.entries.write().expect("auth lock").clear();
+        let mut entries = self.entries.write().expect("auth lock");
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        entries.clear();
     }
 
     /// Key uses since the last call, to record `last_used_at` in one write.
@@ -66,6 +72,7 @@ impl AuthCache {
         let principal = match cached {
             Some((principal, at)) if at.elapsed() < CACHE_TTL => principal,
             _ => {
+                let generation = self.generation.load(Ordering::SeqCst);
                 let found = if token.starts_with(DEVICE_TOKEN_PREFIX) {
                     state.store.find_device_by_token(&hash).await?.map(|(device, tenant)| Principal::Device {
                         tenant,
@@ -78,7 +85,11 @@ impl AuthCache {
                 let principal = found.ok_or_else(|| {
                     ApiError::unauthorized("the credential is not valid (unknown, revoked or mistyped); check the Authorization header")
                 })?;
-                self.entries.write().expect("auth lock").insert(hash.0, (principal.clone(), Instant::now()));
+                let mut entries = self.entries.write().expect("auth lock");
+                if self.generation.load(Ordering::SeqCst) == generation {
+                    entries.insert(hash.0, (principal.clone(), Instant::now()));
+                }
+                drop(entries);
                 principal
             }
         };
@@ -146,7 +157,9 @@ impl TenantAuth {
     pub fn require_tenant_key(&self) -> Result<(), ApiError> {
         match self.device {
             None => Ok(()),
-            Some(_) => Err(ApiError::forbidden("a device token can act only on its own device; use the tenant's API key")),
+            Some(_) => {
+                Err(ApiError::forbidden("this needs the tenant's API key; a device token may only send, read and link for its own device"))
+            }
         }
     }
 

@@ -1,21 +1,21 @@
 //! `/v1/devices`: create, inspect, change, link (QR or pairing code), unlink, delete.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use kirim_core::PhoneNumber;
 use kirim_core::connector::LinkMethod;
-use kirim_core::device::{ConnectorKind, Device, DevicePatch, DeviceSettings, DeviceStatus};
+use kirim_core::device::{ConnectorKind, Device, DeviceSettings, DeviceStatus, SettingsPatch};
 use kirim_core::id::DeviceId;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::TenantAuth;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiPath};
 use super::{List, qr};
 use crate::app::AppState;
 use crate::services::devices;
@@ -27,8 +27,8 @@ pub struct CreateDevice {
     pub name: String,
     /// `sandbox` (simulated network), `whatsapp-web` or `cloud-api`.
     pub connector: ConnectorKind,
-    /// Sending behaviour; server defaults when omitted.
-    pub settings: Option<DeviceSettings>,
+    /// Sending behaviour; server defaults for the fields omitted.
+    pub settings: Option<SettingsPatch>,
     /// Connector-specific settings.
     #[serde(default)]
     #[schema(value_type = Object)]
@@ -39,7 +39,8 @@ pub struct CreateDevice {
 #[serde(deny_unknown_fields, default)]
 pub struct UpdateDevice {
     pub name: Option<String>,
-    pub settings: Option<DeviceSettings>,
+    /// Only the fields given change.
+    pub settings: Option<SettingsPatch>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -140,7 +141,7 @@ pub async fn list(State(state): State<AppState>, auth: TenantAuth) -> ApiResult<
 
 #[utoipa::path(get, path = "/v1/devices/{id}", tag = "devices", params(("id" = String, Path)),
     responses((status = 200, body = DeviceView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn get(State(state): State<AppState>, auth: TenantAuth, Path(id): Path<String>) -> ApiResult<Json<DeviceView>> {
+pub async fn get(State(state): State<AppState>, auth: TenantAuth, ApiPath(id): ApiPath) -> ApiResult<Json<DeviceView>> {
     Ok(Json(devices::get(&state, &auth, &device_id(&id)?).await?.into()))
 }
 
@@ -149,17 +150,17 @@ pub async fn get(State(state): State<AppState>, auth: TenantAuth, Path(id): Path
 pub async fn update(
     State(state): State<AppState>,
     auth: TenantAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath,
     body: ApiJson<UpdateDevice>,
 ) -> ApiResult<Json<DeviceView>> {
-    let patch = DevicePatch { name: body.value.name, settings: body.value.settings, ..DevicePatch::default() };
-    Ok(Json(devices::update(&state, &auth, &device_id(&id)?, patch).await?.into()))
+    let b = body.value;
+    Ok(Json(devices::update(&state, &auth, &device_id(&id)?, b.name, b.settings).await?.into()))
 }
 
 /// Delete a device: its session is stopped and its pending messages are cancelled.
 #[utoipa::path(delete, path = "/v1/devices/{id}", tag = "devices", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn delete(State(state): State<AppState>, auth: TenantAuth, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete(State(state): State<AppState>, auth: TenantAuth, ApiPath(id): ApiPath) -> ApiResult<StatusCode> {
     devices::delete(&state, &auth, &device_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -170,7 +171,7 @@ pub async fn delete(State(state): State<AppState>, auth: TenantAuth, Path(id): P
 pub async fn connect(
     State(state): State<AppState>,
     auth: TenantAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath,
     body: ApiJson<ConnectRequest>,
 ) -> ApiResult<(StatusCode, Json<DeviceView>)> {
     let id = device_id(&id)?;
@@ -196,7 +197,7 @@ fn parse_phone(state: &AppState, raw: &str) -> ApiResult<PhoneNumber> {
 pub async fn pair_code(
     State(state): State<AppState>,
     auth: TenantAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath,
     body: ApiJson<PairCodeRequest>,
 ) -> ApiResult<(StatusCode, Json<DeviceView>)> {
     let phone = parse_phone(&state, &body.value.phone)?;
@@ -207,7 +208,7 @@ pub async fn pair_code(
 /// The current QR code: JSON by default; the image itself with `Accept: image/png` or `image/svg+xml`.
 #[utoipa::path(get, path = "/v1/devices/{id}/qr", tag = "devices", params(("id" = String, Path)),
     responses((status = 200, body = QrView), (status = 409, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn qr_code(State(state): State<AppState>, auth: TenantAuth, headers: HeaderMap, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn qr_code(State(state): State<AppState>, auth: TenantAuth, headers: HeaderMap, ApiPath(id): ApiPath) -> ApiResult<Response> {
     let device = devices::get(&state, &auth, &device_id(&id)?).await?;
     let Some(code) = device.qr else {
         let hint = match device.status {
@@ -234,14 +235,14 @@ pub async fn qr_code(State(state): State<AppState>, auth: TenantAuth, headers: H
 /// Unlink the device from its phone.
 #[utoipa::path(post, path = "/v1/devices/{id}/logout", tag = "devices", params(("id" = String, Path)),
     responses((status = 200, body = DeviceView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn logout(State(state): State<AppState>, auth: TenantAuth, Path(id): Path<String>) -> ApiResult<Json<DeviceView>> {
+pub async fn logout(State(state): State<AppState>, auth: TenantAuth, ApiPath(id): ApiPath) -> ApiResult<Json<DeviceView>> {
     Ok(Json(devices::logout(&state, &auth, &device_id(&id)?).await?.into()))
 }
 
 /// Issue a new device token; the old one stops working.
 #[utoipa::path(post, path = "/v1/devices/{id}/token", tag = "devices", params(("id" = String, Path)),
     responses((status = 200, body = DeviceCreated), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn rotate_token(State(state): State<AppState>, auth: TenantAuth, Path(id): Path<String>) -> ApiResult<Json<DeviceCreated>> {
+pub async fn rotate_token(State(state): State<AppState>, auth: TenantAuth, ApiPath(id): ApiPath) -> ApiResult<Json<DeviceCreated>> {
     let created = devices::rotate_token(&state, &auth, &device_id(&id)?).await?;
     Ok(Json(DeviceCreated { device: created.device.into(), token: created.token.expose().to_owned() }))
 }

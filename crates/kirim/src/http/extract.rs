@@ -188,3 +188,18 @@ mod tests {
         assert_eq!(percent_decode("%zz"), "%zz");
     }
 }
+
+/// One path parameter as text. An id that is not valid UTF-8 once percent-decoded cannot
+/// name anything, so it is answered like an unknown id: a JSON 404, not axum's plain text.
+pub struct ApiPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<String>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(_) => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "nothing has this id; check the id in the URL")),
+        }
+    }
+}

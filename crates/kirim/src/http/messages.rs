@@ -1,7 +1,7 @@
 //! `/v1/messages`: send (202 once committed), inspect with history, list, cancel.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use super::List;
 use super::auth::TenantAuth;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::services::messages::{self, SendInput};
 
@@ -166,7 +166,7 @@ fn message_id(raw: &str) -> ApiResult<MessageId> {
 /// A message with its status history.
 #[utoipa::path(get, path = "/v1/messages/{id}", tag = "messages", params(("id" = String, Path)),
     responses((status = 200, body = MessageView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn get(State(state): State<AppState>, auth: TenantAuth, Path(id): Path<String>) -> ApiResult<Json<MessageView>> {
+pub async fn get(State(state): State<AppState>, auth: TenantAuth, ApiPath(id): ApiPath) -> ApiResult<Json<MessageView>> {
     let message = messages::get(&state, &auth, &message_id(&id)?).await?;
     Ok(Json(MessageView::new(message, true)))
 }
@@ -174,7 +174,7 @@ pub async fn get(State(state): State<AppState>, auth: TenantAuth, Path(id): Path
 /// Cancel a pending message.
 #[utoipa::path(post, path = "/v1/messages/{id}/cancel", tag = "messages", params(("id" = String, Path)),
     responses((status = 200, body = MessageView), (status = 409, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn cancel(State(state): State<AppState>, auth: TenantAuth, Path(id): Path<String>) -> ApiResult<Json<MessageView>> {
+pub async fn cancel(State(state): State<AppState>, auth: TenantAuth, ApiPath(id): ApiPath) -> ApiResult<Json<MessageView>> {
     let message = messages::cancel(&state, &auth, &message_id(&id)?).await?;
     Ok(Json(MessageView::new(message, true)))
 }

@@ -6,7 +6,6 @@ use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{Html, IntoResponse, Response};
 use kirim_core::device::DeviceStatus;
-use kirim_core::message::MessageStatus;
 use serde_json::json;
 use utoipa::OpenApi;
 
@@ -34,9 +33,8 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     if !state.config.metrics.enabled {
         return StatusCode::NOT_FOUND.into_response();
     }
-    if let Ok(counts) = state.store.count_by_status().await {
-        for status in MessageStatus::ALL {
-            let n = counts.iter().find(|(s, _)| *s == status).map_or(0, |(_, n)| *n);
+    if let Ok(counts) = state.store.queue_depth().await {
+        for (status, n) in counts {
             state.metrics.queue_depth.get_or_create(&StatusLabels { status: status.as_str().into() }).set(n as i64);
         }
     }

@@ -1,7 +1,7 @@
 //! `/v1/tenants` and `/v1/keys`: the operator creates tenants; tenants manage their keys.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use kirim_core::id::{KeyId, TenantId};
@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use super::List;
 use super::auth::{AdminAuth, AnyAuth, Principal};
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::services::tenants;
 
@@ -137,7 +137,7 @@ async fn visible_tenant(state: &AppState, principal: &Principal, id: &TenantId) 
 /// Get a tenant (admin token, or the tenant's own key).
 #[utoipa::path(get, path = "/v1/tenants/{id}", tag = "tenants", params(("id" = String, Path)),
     responses((status = 200, body = TenantView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn get(State(state): State<AppState>, AnyAuth(principal): AnyAuth, Path(id): Path<String>) -> ApiResult<Json<TenantView>> {
+pub async fn get(State(state): State<AppState>, AnyAuth(principal): AnyAuth, ApiPath(id): ApiPath) -> ApiResult<Json<TenantView>> {
     let id: TenantId = id.parse().map_err(|_| ApiError::not_found("tenant"))?;
     Ok(Json(visible_tenant(&state, &principal, &id).await?.into()))
 }
@@ -148,7 +148,7 @@ pub async fn get(State(state): State<AppState>, AnyAuth(principal): AnyAuth, Pat
 pub async fn create_key(
     State(state): State<AppState>,
     AnyAuth(principal): AnyAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath,
     body: ApiJson<CreateKey>,
 ) -> ApiResult<(StatusCode, Json<KeyCreated>)> {
     let id: TenantId = id.parse().map_err(|_| ApiError::not_found("tenant"))?;
@@ -161,11 +161,7 @@ pub async fn create_key(
 /// List a tenant's API keys (never the keys themselves).
 #[utoipa::path(get, path = "/v1/tenants/{id}/keys", tag = "tenants", params(("id" = String, Path)),
     responses((status = 200, body = List<KeyView>)), security(("bearer" = [])))]
-pub async fn list_keys(
-    State(state): State<AppState>,
-    AnyAuth(principal): AnyAuth,
-    Path(id): Path<String>,
-) -> ApiResult<Json<List<KeyView>>> {
+pub async fn list_keys(State(state): State<AppState>, AnyAuth(principal): AnyAuth, ApiPath(id): ApiPath) -> ApiResult<Json<List<KeyView>>> {
     let id: TenantId = id.parse().map_err(|_| ApiError::not_found("tenant"))?;
     let tenant = visible_tenant(&state, &principal, &id).await?;
     let keys = state.store.list_api_keys(tenant.pk).await?;
@@ -175,7 +171,7 @@ pub async fn list_keys(
 /// Revoke an API key (admin token, or a key of the same tenant). It stops working at once.
 #[utoipa::path(delete, path = "/v1/keys/{id}", tag = "tenants", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn revoke_key(State(state): State<AppState>, AnyAuth(principal): AnyAuth, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn revoke_key(State(state): State<AppState>, AnyAuth(principal): AnyAuth, ApiPath(id): ApiPath) -> ApiResult<StatusCode> {
     let id: KeyId = id.parse().map_err(|_| ApiError::not_found("key"))?;
     let scope = match &principal {
         Principal::Admin => None,

@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use kirim_core::Secret;
 use kirim_core::connector::{Connector, ConnectorError, LinkMethod};
-use kirim_core::device::{ConnectorKind, Device, DevicePatch, DeviceSettings, NewDevice};
+use kirim_core::device::{ConnectorKind, Device, DevicePatch, DeviceSettings, NewDevice, SettingsPatch};
 use kirim_core::id::DeviceId;
 
+use super::detached;
 use crate::app::AppState;
 use crate::http::auth::{DEVICE_TOKEN_PREFIX, TenantAuth};
 use crate::http::error::{ApiError, ApiResult};
@@ -70,53 +71,84 @@ pub async fn create(
     auth: &TenantAuth,
     name: &str,
     kind: ConnectorKind,
-    settings: Option<DeviceSettings>,
+    settings: Option<SettingsPatch>,
     connector_config: serde_json::Value,
 ) -> ApiResult<Created> {
     auth.require_tenant_key()?;
     let name = validate_name(name)?;
-    let settings = settings.unwrap_or_else(|| default_settings(state));
+    let settings = settings.unwrap_or_default().apply_to(&default_settings(state));
     validate_settings(&settings)?;
     connector_for(state, kind)?;
     let token = Secret::generate(DEVICE_TOKEN_PREFIX);
-    let device = state
-        .store
-        .create_device(NewDevice {
-            id: DeviceId::generate(),
-            tenant_pk: auth.tenant_pk(),
-            name,
-            connector: kind,
-            settings,
-            connector_config,
-            token_hash: token.hash(),
-            created_at: state.clock.now(),
-        })
-        .await?;
-    state.devices.upsert(device.clone());
-    state.lanes.ensure(device.pk);
+    let new = NewDevice {
+        id: DeviceId::generate(),
+        tenant_pk: auth.tenant_pk(),
+        name,
+        connector: kind,
+        settings,
+        connector_config,
+        token_hash: token.hash(),
+        created_at: state.clock.now(),
+    };
+    let state = state.clone();
+    let device = detached(async move {
+        let device = state.store.create_device(new).await?;
+        state.devices.upsert(device.clone());
+        state.lanes.ensure(device.pk);
+        Ok(device)
+    })
+    .await?;
     Ok(Created { device, token })
 }
 
-pub async fn update(state: &AppState, auth: &TenantAuth, id: &DeviceId, patch: DevicePatch) -> ApiResult<Device> {
-    if let Some(name) = &patch.name {
-        validate_name(name)?;
-    }
-    if let Some(settings) = &patch.settings {
-        validate_settings(settings)?;
-    }
-    get(state, auth, id).await?;
-    let device =
-        state.store.update_device(auth.tenant_pk(), id, patch, state.clock.now()).await?.ok_or_else(|| ApiError::not_found("device"))?;
-    state.devices.upsert(device.clone());
-    Ok(device)
+/// Renames a device or changes its settings (tenant keys only: a device token cannot
+/// reconfigure its own device).
+pub async fn update(
+    state: &AppState,
+    auth: &TenantAuth,
+    id: &DeviceId,
+    name: Option<String>,
+    settings: Option<SettingsPatch>,
+) -> ApiResult<Device> {
+    auth.require_tenant_key()?;
+    let name = name.as_deref().map(validate_name).transpose()?;
+    let current = get(state, auth, id).await?;
+    let settings = match settings {
+        Some(patch) => {
+            let merged = patch.apply_to(&current.settings);
+            validate_settings(&merged)?;
+            Some(merged)
+        }
+        None => None,
+    };
+    let patch = DevicePatch { name, settings, ..DevicePatch::default() };
+    let (state, id, tenant) = (state.clone(), id.clone(), auth.tenant_pk());
+    detached(async move {
+        let device =
+            state.store.update_device(tenant, &id, patch, state.clock.now()).await?.ok_or_else(|| ApiError::not_found("device"))?;
+        // Only the profile: the link state in the registry may be newer than this copy.
+        if let Some(entry) = state.devices.get(device.pk) {
+            entry.set_profile(&device.name, &device.settings);
+        }
+        Ok(device)
+    })
+    .await
 }
 
-/// Issues a new device token; the old one stops working at once.
+/// Issues a new device token; the old one stops working at once. Tenant keys only.
 pub async fn rotate_token(state: &AppState, auth: &TenantAuth, id: &DeviceId) -> ApiResult<Created> {
+    auth.require_tenant_key()?;
+    get(state, auth, id).await?;
     let token = Secret::generate(DEVICE_TOKEN_PREFIX);
     let patch = DevicePatch { token_hash: Some(token.hash()), ..DevicePatch::default() };
-    let device = update(state, auth, id, patch).await?;
-    state.auth.invalidate();
+    let (state, id, tenant) = (state.clone(), id.clone(), auth.tenant_pk());
+    let device = detached(async move {
+        let device =
+            state.store.update_device(tenant, &id, patch, state.clock.now()).await?.ok_or_else(|| ApiError::not_found("device"))?;
+        state.auth.invalidate();
+        Ok(device)
+    })
+    .await?;
     Ok(Created { device, token })
 }
 
@@ -145,12 +177,16 @@ pub async fn logout(state: &AppState, auth: &TenantAuth, id: &DeviceId) -> ApiRe
 
 pub async fn delete(state: &AppState, auth: &TenantAuth, id: &DeviceId) -> ApiResult<Device> {
     auth.require_tenant_key()?;
-    let device = state.store.delete_device(auth.tenant_pk(), id, state.clock.now()).await?.ok_or_else(|| ApiError::not_found("device"))?;
-    state.lanes.stop(device.pk);
-    if let Some(connector) = state.connectors.get(device.connector) {
-        connector.stop(device.pk).await;
-    }
-    state.devices.remove(device.pk);
-    state.auth.invalidate();
-    Ok(device)
+    let (state, id, tenant) = (state.clone(), id.clone(), auth.tenant_pk());
+    detached(async move {
+        let device = state.store.delete_device(tenant, &id, state.clock.now()).await?.ok_or_else(|| ApiError::not_found("device"))?;
+        state.devices.remove(device.pk);
+        state.lanes.stop(device.pk);
+        state.auth.invalidate();
+        if let Some(connector) = state.connectors.get(device.connector) {
+            connector.stop(device.pk).await;
+        }
+        Ok(device)
+    })
+    .await
 }

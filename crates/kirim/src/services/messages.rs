@@ -7,6 +7,7 @@ use kirim_core::message::{MAX_TEXT_CHARS, Message, MessageContent, NewOutbound};
 use kirim_core::store::{CancelOutcome, InsertOutcome};
 use kirim_core::{MessageId, Recipient};
 
+use super::detached;
 use crate::app::AppState;
 use crate::http::auth::TenantAuth;
 use crate::http::error::{ApiError, ApiResult};
@@ -49,6 +50,8 @@ pub fn validate_content(content: &MessageContent) -> ApiResult<()> {
                 ));
             }
         }
+        // Media and locations can be received but not sent yet.
+        other => return Err(ApiError::field("type", format!("`type` `{}` cannot be sent yet; use `text`", other.kind()))),
     }
     Ok(())
 }
@@ -63,7 +66,7 @@ pub async fn accept(state: &AppState, auth: &TenantAuth, input: SendInput) -> Ap
     if !PRIORITY_RANGE.contains(&input.priority) {
         return Err(ApiError::field("priority", "`priority` must be between 0 (normal) and 10 (most urgent)"));
     }
-    for (field, value) in [("ref_id", &input.ref_id), ("Idempotency-Key", &input.idempotency_key)] {
+    for (field, value) in [("ref_id", &input.ref_id), ("Idempotency-Key", &input.idempotency_key), ("reply_to", &input.reply_to)] {
         if value.as_ref().is_some_and(|v| v.is_empty() || v.len() > MAX_KEY_LEN) {
             return Err(ApiError::field(field, format!("`{field}` must be 1 to {MAX_KEY_LEN} characters")));
         }
@@ -103,27 +106,36 @@ pub async fn accept(state: &AppState, auth: &TenantAuth, input: SendInput) -> Ap
         not_before: now,
         created_at: now,
     };
-    let outcome = state.store.insert_outbound(vec![new]).await?.into_iter().next();
-    match outcome {
-        Some(InsertOutcome::Inserted(message)) => {
-            state.metrics.accepted.inc();
+    let (store, metrics) = (state.store.clone(), state.metrics.clone());
+    let outcome = detached(async move {
+        let outcome = store.insert_outbound(vec![new]).await?.into_iter().next();
+        if let Some(InsertOutcome::Inserted(_)) = &outcome {
+            metrics.accepted.inc();
             entry.wake.notify_one();
-            Ok(Accepted { message, replayed: false })
         }
+        Ok(outcome)
+    })
+    .await?;
+    match outcome {
+        Some(InsertOutcome::Inserted(message)) => Ok(Accepted { message, replayed: false }),
+        // The key names another device's message, which a device token may not see.
+        Some(InsertOutcome::Existing(message)) if !auth.may_use_device(&message.device_id) => Err(key_reused(None)),
         Some(InsertOutcome::Existing(message)) if message.request_hash.as_deref() == Some(input.request_hash.as_str()) => {
             Ok(Accepted { message, replayed: true })
         }
-        Some(InsertOutcome::Existing(message)) => Err(ApiError::new(
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency_key_reused",
-            format!(
-                "this idempotency key (or ref_id) was already used for a different request (message {}); use a new key for a new message",
-                message.id
-            ),
-        )
-        .with_field("Idempotency-Key")),
+        Some(InsertOutcome::Existing(message)) => Err(key_reused(Some(&message.id))),
         None => Err(ApiError::unavailable("the message was not stored; try again")),
     }
+}
+
+fn key_reused(original: Option<&MessageId>) -> ApiError {
+    let which = original.map(|id| format!(" (message {id})")).unwrap_or_default();
+    ApiError::new(
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+        format!("this idempotency key (or ref_id) was already used for a different request{which}; use a new key for a new message"),
+    )
+    .with_field("Idempotency-Key")
 }
 
 pub async fn get(state: &AppState, auth: &TenantAuth, id: &MessageId) -> ApiResult<Message> {

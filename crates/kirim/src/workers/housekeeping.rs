@@ -15,7 +15,9 @@ pub async fn step(state: &AppState) -> anyhow::Result<()> {
     let days = state.config.events.retention_days;
     if days > 0 {
         let before = state.clock.now() - chrono::Duration::days(i64::from(days));
-        state.store.prune_events(before).await?;
+        while state.store.prune_events(before).await? >= kirim_core::store::PRUNE_BATCH {
+            tokio::task::yield_now().await;
+        }
     }
     Ok(())
 }

@@ -44,6 +44,12 @@ pub struct SendWorker {
     pub in_flight: Arc<InFlight>,
 }
 
+/// How long a lane keeps trying to record a send's outcome while the store is unreachable,
+/// before leaving the message `sending` for the next start to requeue.
+const RECORD_TRIES: u32 = 30;
+/// An idle lane looks at its queue at least this often, even if no wake-up arrives.
+const IDLE_RECHECK: Duration = Duration::from_secs(30);
+
 impl SendWorker {
     /// Sends the device's next due message, if it is connected and has one.
     pub async fn step(&self, entry: &DeviceEntry) -> Result<Step, StoreError> {
@@ -54,10 +60,14 @@ impl SendWorker {
         let Some(message) = self.store.claim_next(entry.pk, self.clock.now()).await? else {
             return Ok(Step::Idle { next_due: self.store.next_due_at(entry.pk).await? });
         };
-        let id = message.id.to_string();
-        self.in_flight.begin(&id);
+        // Receipts that arrive before the outcome is stored wait for this guard to drop.
+        let in_flight = self.in_flight.begin(entry.pk);
+        let limit = Duration::from_millis(self.sending.send_timeout_ms);
         let result = match self.connectors.get(device.connector) {
-            Some(connector) => connector.send(&device, &outbound(&message)).await,
+            Some(connector) => match tokio::time::timeout(limit, connector.send(&device, &outbound(&message))).await {
+                Ok(result) => result,
+                Err(_) => Err(ConnectorError::Transient(format!("the connector did not answer within {} ms", limit.as_millis()))),
+            },
             None => Err(ConnectorError::Unsupported(format!("send through `{}` on this server", device.connector.as_str()))),
         };
         let outcome = self.outcome(&message, result);
@@ -66,17 +76,31 @@ impl SendWorker {
             SendOutcome::Retry { .. } => Step::Retrying,
             SendOutcome::Failed { .. } => Step::Failed,
         };
-        let recorded = self.store.complete_send(message.pk, outcome, self.clock.now()).await;
-        // Receipts for this message were held until now; a network id different from ours
-        // (Cloud API) is stored by `complete_send`, so both forms find the message.
-        self.in_flight.end(&id);
-        recorded?;
+        self.record(&message, outcome).await?;
+        drop(in_flight);
         self.metrics.count_send(match step {
             Step::Sent => "sent",
             Step::Retrying => "retry",
             _ => "failed",
         });
         Ok(step)
+    }
+
+    /// Stores the outcome of an attempt. The network already acted on it, so a store hiccup
+    /// is waited out rather than leaving the message `sending` until the next start.
+    async fn record(&self, message: &Message, outcome: SendOutcome) -> Result<(), StoreError> {
+        let mut tries = 0;
+        loop {
+            match self.store.complete_send(message.pk, outcome.clone(), self.clock.now()).await {
+                Ok(_) => return Ok(()),
+                Err(StoreError::Unavailable(error)) if tries < RECORD_TRIES => {
+                    tries += 1;
+                    tracing::warn!(message = %message.id, %error, "could not record a send's outcome; trying again in 1 s");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
     }
 
     fn outcome(&self, message: &Message, result: Result<kirim_core::connector::SendReceipt, ConnectorError>) -> SendOutcome {
@@ -163,11 +187,22 @@ impl Lanes {
 }
 
 async fn run_lane(worker: Arc<SendWorker>, entry: Arc<DeviceEntry>, cancel: CancellationToken) {
+    use futures::FutureExt;
     loop {
         if cancel.is_cancelled() {
             return;
         }
-        let step = worker.step(&entry).await;
+        // A bug in a connector must not silence the device for the rest of the process.
+        let step = match std::panic::AssertUnwindSafe(worker.step(&entry)).catch_unwind().await {
+            Ok(step) => step,
+            Err(_) => {
+                tracing::error!(device = %entry.id, "a send panicked; its message goes back to the queue and the lane goes on in 5 s");
+                if let Err(error) = worker.store.release_in_flight(Some(entry.pk)).await {
+                    tracing::warn!(device = %entry.id, %error, "could not requeue the message; the next start will");
+                }
+                Err(StoreError::Unavailable("the previous send panicked".into()))
+            }
+        };
         let wait = match step {
             Ok(Step::Sent | Step::Retrying | Step::Failed) => {
                 let settings = entry.snapshot().settings;
@@ -183,19 +218,19 @@ async fn run_lane(worker: Arc<SendWorker>, entry: Arc<DeviceEntry>, cancel: Canc
                 }
                 continue;
             }
-            Ok(Step::NotConnected) => None,
-            Ok(Step::Idle { next_due }) => {
-                next_due.map(|due| (due - worker.clock.now()).to_std().unwrap_or(Duration::ZERO).max(Duration::from_millis(1)))
-            }
+            Ok(Step::NotConnected) => IDLE_RECHECK,
+            Ok(Step::Idle { next_due }) => next_due
+                .map(|due| (due - worker.clock.now()).to_std().unwrap_or(Duration::ZERO).max(Duration::from_millis(1)))
+                .unwrap_or(IDLE_RECHECK)
+                .min(IDLE_RECHECK),
             Err(error) => {
                 tracing::warn!(device = %entry.id, %error, "send lane could not reach the store; retrying in 1 s");
-                Some(Duration::from_secs(1))
+                Duration::from_secs(1)
             }
         };
-        let sleep = tokio::time::sleep(wait.unwrap_or(Duration::from_secs(3600)));
         tokio::select! {
             _ = entry.wake.notified() => {}
-            _ = sleep => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = cancel.cancelled() => return,
         }
     }

@@ -119,6 +119,28 @@ async fn credentials_are_checked_and_scoped() {
     let (status, sent) = app.post("/v1/messages", &token1, json!({"to": "+60123456789", "text": {"body": "from my device"}})).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{sent}");
     assert_eq!(sent["device_id"], dev1, "a device token sends from its device even before it is linked");
+    // Reconfiguring the device needs the tenant key.
+    let rename = app.call(Method::PATCH, &format!("/v1/devices/{dev1}"), Some(&token1), Some(json!({"name": "mine now"}))).await;
+    assert_error(&rename, StatusCode::FORBIDDEN, "forbidden");
+    assert_error(&app.post(&format!("/v1/devices/{dev1}/token"), &token1, json!({})).await, StatusCode::FORBIDDEN, "forbidden");
+    assert_error(&app.call(Method::DELETE, &format!("/v1/devices/{dev1}"), Some(&token1), None).await, StatusCode::FORBIDDEN, "forbidden");
+    // An idempotency key another device used does not reveal that device's message.
+    let (_, token2) = app.post(&format!("/v1/devices/{dev2}/token"), &key, json!({})).await;
+    let token2 = token2["token"].as_str().unwrap().to_owned();
+    let body = json!({"to": "+60123456789", "text": {"body": "same body"}});
+    let call = |token: String| {
+        let req = app.client.post(format!("{}/v1/messages", app.base)).bearer_auth(token).header("idempotency-key", "shared-key");
+        req.json(&body).send()
+    };
+    let first = call(token2.clone()).await.unwrap();
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    let first: serde_json::Value = first.json().await.unwrap();
+    let replay = call(token1.clone()).await.unwrap();
+    assert_eq!(replay.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let replay = replay.text().await.unwrap();
+    assert!(replay.contains("idempotency_key_reused"), "{replay}");
+    assert!(!replay.contains(first["id"].as_str().unwrap()), "another device's message id leaked: {replay}");
+    assert_eq!(call(token2).await.unwrap().status(), StatusCode::ACCEPTED, "the owner still gets its replay");
     // Rotating the token retires the old one.
     let (status, rotated) = app.post(&format!("/v1/devices/{dev1}/token"), &key, json!({})).await;
     assert_eq!(status, StatusCode::OK);

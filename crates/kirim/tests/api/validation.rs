@@ -144,3 +144,31 @@ async fn other_endpoints_reject_bad_input_naming_the_field() {
     assert_error(&app.post(&format!("/v1/sandbox/devices/{device}/scan"), &key, json!({})).await, StatusCode::CONFLICT, "not_linking");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn device_settings_change_only_the_fields_given() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.tenant("T").await;
+    let body = json!({"name": "  shop  ", "connector": "sandbox", "settings": {"max_attempts": 9}});
+    let (status, created) = app.post("/v1/devices", &key, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["name"], "shop", "names are stored trimmed");
+    let id = created["id"].as_str().unwrap();
+    let defaults = app.post("/v1/devices", &key, json!({"name": "d", "connector": "sandbox"})).await.1;
+    assert_eq!(created["settings"]["max_attempts"], 9);
+    assert_eq!(created["settings"]["pacing_ms"], defaults["settings"]["pacing_ms"], "omitted fields take the server defaults");
+    let patch = json!({"name": " till 2 ", "settings": {"pacing_ms": 250}});
+    let (status, patched) = app.call(Method::PATCH, &format!("/v1/devices/{id}"), Some(&key), Some(patch)).await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(patched["name"], "till 2");
+    assert_eq!((patched["settings"]["pacing_ms"].as_u64(), patched["settings"]["max_attempts"].as_u64()), (Some(250), Some(9)));
+    let bad = app.call(Method::PATCH, &format!("/v1/devices/{id}"), Some(&key), Some(json!({"settings": {"max_attempts": 0}}))).await;
+    assert_eq!(assert_error(&bad, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field")["error"]["field"], "settings.max_attempts");
+    let unknown = app.call(Method::PATCH, &format!("/v1/devices/{id}"), Some(&key), Some(json!({"settings": {"pace": 1}}))).await;
+    assert_eq!(unknown.0, StatusCode::UNPROCESSABLE_ENTITY, "{}", unknown.1);
+    let (_, stored) = app.get(&format!("/v1/devices/{id}"), &key).await;
+    assert_eq!((stored["name"].as_str(), stored["settings"]["max_attempts"].as_u64()), (Some("till 2"), Some(9)));
+    // An id that is not even text once decoded is just not found, as JSON.
+    assert_error(&app.get("/v1/devices/%FF%FE", &key).await, StatusCode::NOT_FOUND, "not_found");
+    app.stop().await;
+}

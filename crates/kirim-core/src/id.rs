@@ -117,8 +117,12 @@ public_id!(/// A linked (or to-be-linked) WhatsApp number.
     DeviceId, "dev");
 public_id!(/// A message, outbound or inbound. Also passed to connectors as the network message id.
     MessageId, "msg");
-public_id!(/// An entry of the event log.
+public_id!(/// An entry of the event log. Also the `webhook-id` of its deliveries, the same on every retry.
     EventId, "evt");
+public_id!(/// A webhook endpoint.
+    WebhookId, "wh");
+public_id!(/// One event to deliver to one webhook endpoint, with all its attempts.
+    DeliveryId, "dlv");
 
 /// Internal integer keys, typed so a device key can never be used as a tenant key.
 macro_rules! pk {
@@ -132,6 +136,8 @@ pk!(TenantPk);
 pk!(KeyPk);
 pk!(DevicePk);
 pk!(MessagePk);
+pk!(WebhookPk);
+pk!(DeliveryPk);
 
 #[cfg(test)]
 mod tests {

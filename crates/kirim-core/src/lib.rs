@@ -11,9 +11,10 @@ pub mod phone;
 pub mod secret;
 pub mod store;
 pub mod tenant;
+pub mod webhook;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use id::{DeviceId, EventId, KeyId, MessageId, TenantId};
+pub use id::{DeliveryId, DeviceId, EventId, KeyId, MessageId, TenantId, WebhookId};
 pub use phone::{PhoneError, PhoneNumber, Recipient};
 pub use secret::{Secret, TokenHash};
 

@@ -10,9 +10,10 @@ use async_trait::async_trait;
 
 use crate::device::{Device, DevicePatch, LinkState, NewDevice};
 use crate::event::Event;
-use crate::id::{DeviceId, DevicePk, KeyId, KeyPk, MessageId, MessagePk, TenantId, TenantPk};
+use crate::id::{DeliveryId, DeliveryPk, DeviceId, DevicePk, KeyId, KeyPk, MessageId, MessagePk, TenantId, TenantPk, WebhookId, WebhookPk};
 use crate::message::{Direction, Message, MessageStatus, NewInbound, NewOutbound, SendOutcome};
 use crate::tenant::{ApiKey, NewApiKey, NewTenant, Tenant};
+use crate::webhook::{Attempt, AttemptResult, Delivery, DeliveryJob, DeliveryStatus, NewWebhook, Webhook, WebhookPatch};
 use crate::{Recipient, Timestamp, TokenHash};
 
 #[derive(Debug, thiserror::Error)]
@@ -174,9 +175,61 @@ pub trait EventStore: Send + Sync {
     /// Deletes up to [`PRUNE_BATCH`] of the oldest events older than `before`; returns how
     /// many. Call again while it returns a full batch: small batches keep the writer free.
     async fn prune_events(&self, before: Timestamp) -> StoreResult<u64>;
+    /// Changes after this process committed events (the value is a commit counter), so
+    /// readers of the log (SSE, webhook fan-out) need not poll tightly. Events other
+    /// processes commit (several nodes on one database) are seen only by polling.
+    fn event_commits(&self) -> tokio::sync::watch::Receiver<u64>;
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub status: Option<DeliveryStatus>,
+    pub event_type: Option<String>,
+    /// Only deliveries older than this one (newest first).
+    pub before: Option<DeliveryId>,
+    pub limit: u32,
+}
+
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    async fn create_webhook(&self, webhook: NewWebhook) -> StoreResult<Webhook>;
+    async fn get_webhook(&self, tenant: TenantPk, id: &WebhookId) -> StoreResult<Option<Webhook>>;
+    /// A tenant's live endpoints, oldest first.
+    async fn list_webhooks(&self, tenant: TenantPk) -> StoreResult<Vec<Webhook>>;
+    /// Every live endpoint of every tenant, enabled or not (for the delivery worker).
+    async fn list_all_webhooks(&self) -> StoreResult<Vec<Webhook>>;
+    async fn update_webhook(&self, tenant: TenantPk, id: &WebhookId, patch: WebhookPatch, at: Timestamp) -> StoreResult<Option<Webhook>>;
+    /// Removes an endpoint; its pending deliveries fail.
+    async fn delete_webhook(&self, tenant: TenantPk, id: &WebhookId, at: Timestamp) -> StoreResult<Option<Webhook>>;
+
+    /// Fans committed events out to the endpoints that want them: reads up to `limit` events
+    /// after the fan-out cursor, writes one pending delivery per (event, endpoint) due at
+    /// `now`, and moves the cursor, in one transaction. Endpoints get only events committed
+    /// after they were created. Returns how many events it consumed.
+    async fn fan_out(&self, limit: u32, now: Timestamp) -> StoreResult<u32>;
+    /// Takes up to `limit` of the endpoint's due deliveries (oldest first) and leases them:
+    /// they are not due again before `lease_until`, so a crash mid-attempt retries them.
+    async fn claim_deliveries(
+        &self,
+        webhook: WebhookPk,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryJob>>;
+    /// When the endpoint's earliest pending delivery is due, if it has any.
+    async fn next_delivery_due(&self, webhook: WebhookPk) -> StoreResult<Option<Timestamp>>;
+    /// Stores an attempt and its outcome; updates the endpoint's failure streak, and disables
+    /// it (with a `webhook.disabled` event, failing its pending deliveries) when asked.
+    async fn record_attempt(&self, delivery: DeliveryPk, result: AttemptResult) -> StoreResult<Option<Delivery>>;
+    async fn list_deliveries(&self, tenant: TenantPk, webhook: WebhookPk, filter: &DeliveryFilter) -> StoreResult<Vec<Delivery>>;
+    async fn get_delivery(&self, tenant: TenantPk, id: &DeliveryId) -> StoreResult<Option<(Delivery, Vec<Attempt>)>>;
+    /// Makes a delivery due again now, whatever its status (a manual retry).
+    async fn retry_delivery(&self, tenant: TenantPk, id: &DeliveryId, now: Timestamp) -> StoreResult<Option<Delivery>>;
+    /// Deletes up to [`PRUNE_BATCH`] finished deliveries (with their attempts) older than `before`.
+    async fn prune_deliveries(&self, before: Timestamp) -> StoreResult<u64>;
 }
 
 /// Everything the app needs from a backend.
-pub trait Store: TenantStore + DeviceStore + MessageStore + EventStore {}
+pub trait Store: TenantStore + DeviceStore + MessageStore + EventStore + WebhookStore {}
 
-impl<T: TenantStore + DeviceStore + MessageStore + EventStore> Store for T {}
+impl<T: TenantStore + DeviceStore + MessageStore + EventStore + WebhookStore> Store for T {}

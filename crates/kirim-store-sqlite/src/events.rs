@@ -17,6 +17,7 @@ use crate::writer::Ctx;
 
 /// Appends one event; called by write operations inside their batch.
 pub(crate) async fn append(ctx: &mut Ctx, event: &NewEvent) -> Result<(), sqlx::Error> {
+    ctx.events_appended = true;
     sqlx::query("INSERT INTO events (id, tenant_pk, device_pk, type, data, created_at) VALUES (?, ?, ?, ?, ?, ?)")
         .bind(event.id.as_str())
         .bind(event.tenant_pk.0)
@@ -38,6 +39,7 @@ static APPEND_SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
 
 /// Appends many events with few statements, in order (the hot path's `message.queued`).
 pub(crate) async fn append_many(ctx: &mut Ctx, events: &[NewEvent]) -> Result<(), sqlx::Error> {
+    ctx.events_appended |= !events.is_empty();
     let mut start = 0;
     for size in chunk_sizes(events.len()) {
         let at = CHUNKS.iter().position(|n| *n == size).unwrap_or(CHUNKS.len() - 1);
@@ -104,5 +106,9 @@ impl EventStore for SqliteStore {
 
     async fn prune_events(&self, before: Timestamp) -> StoreResult<u64> {
         self.writer().call(before, |c, b| Box::pin(prune(c, b))).await
+    }
+
+    fn event_commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.writer().event_commits()
     }
 }

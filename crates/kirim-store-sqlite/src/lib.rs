@@ -15,6 +15,7 @@ mod outbound;
 mod queue;
 mod rows;
 mod tenants;
+mod webhooks;
 mod writer;
 
 use std::path::PathBuf;

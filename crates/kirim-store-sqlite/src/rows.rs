@@ -40,20 +40,20 @@ pub(crate) fn trunc(t: Timestamp) -> Timestamp {
     DateTime::from_timestamp_millis(ms(t)).unwrap_or(t)
 }
 
-fn time(row: &SqliteRow, col: &str) -> Result<Timestamp, sqlx::Error> {
+pub(crate) fn time(row: &SqliteRow, col: &str) -> Result<Timestamp, sqlx::Error> {
     from_ms(row.try_get(col)?)
 }
 
-fn opt_time(row: &SqliteRow, col: &str) -> Result<Option<Timestamp>, sqlx::Error> {
+pub(crate) fn opt_time(row: &SqliteRow, col: &str) -> Result<Option<Timestamp>, sqlx::Error> {
     row.try_get::<Option<i64>, _>(col)?.map(from_ms).transpose()
 }
 
-fn parsed<T: std::str::FromStr>(row: &SqliteRow, col: &str) -> Result<T, sqlx::Error> {
+pub(crate) fn parsed<T: std::str::FromStr>(row: &SqliteRow, col: &str) -> Result<T, sqlx::Error> {
     let raw: String = row.try_get(col)?;
     raw.parse().map_err(|_| decode(format!("column {col} holds an unknown value `{raw}`")))
 }
 
-fn json<T: serde::de::DeserializeOwned>(row: &SqliteRow, col: &str) -> Result<T, sqlx::Error> {
+pub(crate) fn json<T: serde::de::DeserializeOwned>(row: &SqliteRow, col: &str) -> Result<T, sqlx::Error> {
     let raw: String = row.try_get(col)?;
     serde_json::from_str(&raw).map_err(|e| decode(format!("column {col} holds bad JSON: {e}")))
 }

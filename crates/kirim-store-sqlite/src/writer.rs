@@ -18,7 +18,7 @@ use kirim_core::id::{DevicePk, TenantPk};
 use kirim_core::message::NewOutbound;
 use kirim_core::store::{InsertOutcome, StoreError, StoreResult};
 use sqlx::{Connection, Row, SqliteConnection};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::{OpError, decode, store_error};
 use crate::outbound::{self, OutboundJob};
@@ -39,6 +39,8 @@ pub(crate) struct DeviceRef {
 pub(crate) struct Ctx {
     pub conn: SqliteConnection,
     devices: HashMap<i64, DeviceRef>,
+    /// Set when the running transaction appended events; announced after its commit.
+    pub events_appended: bool,
 }
 
 impl Ctx {
@@ -165,6 +167,7 @@ enum Command {
 #[derive(Clone)]
 pub(crate) struct Writer {
     tx: mpsc::Sender<Command>,
+    commits: watch::Receiver<u64>,
 }
 
 fn closed() -> StoreError {
@@ -176,9 +179,15 @@ impl Writer {
     pub fn spawn(conn: SqliteConnection, max_batch: usize) -> Self {
         let max_batch = max_batch.max(1);
         let (tx, rx) = mpsc::channel(max_batch.saturating_mul(4));
-        let ctx = Ctx { conn, devices: HashMap::new() };
-        tokio::spawn(run(ctx, rx, max_batch));
-        Self { tx }
+        let ctx = Ctx { conn, devices: HashMap::new(), events_appended: false };
+        let (announce, commits) = watch::channel(0);
+        tokio::spawn(run(ctx, rx, max_batch, announce));
+        Self { tx, commits }
+    }
+
+    /// Bumped after each commit that appended events.
+    pub fn event_commits(&self) -> watch::Receiver<u64> {
+        self.commits.clone()
     }
 
     /// Queues `f(ctx, &input)` and waits until its batch is committed (or failed).
@@ -211,7 +220,7 @@ impl Writer {
     }
 }
 
-async fn run(mut ctx: Ctx, mut rx: mpsc::Receiver<Command>, max_batch: usize) {
+async fn run(mut ctx: Ctx, mut rx: mpsc::Receiver<Command>, max_batch: usize, announce: watch::Sender<u64>) {
     let mut commands = Vec::with_capacity(max_batch);
     let mut stopping: Vec<oneshot::Sender<()>> = Vec::new();
     while rx.recv_many(&mut commands, max_batch).await > 0 {
@@ -224,6 +233,9 @@ async fn run(mut ctx: Ctx, mut rx: mpsc::Receiver<Command>, max_batch: usize) {
             }
         }
         commit(&mut ctx, ops).await;
+        if std::mem::take(&mut ctx.events_appended) {
+            announce.send_modify(|n| *n = n.wrapping_add(1));
+        }
         if !stopping.is_empty() {
             rx.close();
         }

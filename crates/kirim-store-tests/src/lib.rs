@@ -23,6 +23,7 @@ mod listing;
 mod outbound;
 mod queue;
 mod tenants;
+mod webhooks;
 
 /// Every behaviour, as `pub async fn name(h: Arc<dyn Harness>)`.
 pub mod cases {
@@ -32,6 +33,7 @@ pub mod cases {
     pub use crate::outbound::*;
     pub use crate::queue::*;
     pub use crate::tenants::*;
+    pub use crate::webhooks::*;
 }
 
 /// How the suite gets stores from a backend.
@@ -90,6 +92,11 @@ macro_rules! conformance {
             persists_across_reopen,
             group_commit_under_concurrency,
             a_failing_write_fails_alone,
+            webhooks_crud_scope_and_rotation,
+            fan_out_matches_types_devices_and_creation,
+            claims_lease_attempts_and_manual_retry,
+            disabling_fails_pending_and_is_an_event,
+            deliveries_survive_reopen_and_prune,
         );
     };
     (@cases $harness:expr; $($case:ident),* $(,)?) => {

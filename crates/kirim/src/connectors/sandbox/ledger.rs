@@ -55,7 +55,8 @@ enum Record {
         device: DevicePk,
         from: String,
         to: String,
-        content: MessageContent,
+        // Boxed: media content is large, and most records are small.
+        content: Box<MessageContent>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<String>,
         at: Timestamp,
@@ -89,7 +90,7 @@ impl Inner {
                 sessions.remove(&device);
             }
             Record::Accepted { id, device, from, to, content, reply_to, at } => {
-                let message = NetworkMessage { network_id: id, from_device: device, to: Recipient::from_stored(to), content, at };
+                let message = NetworkMessage { network_id: id, from_device: device, to: Recipient::from_stored(to), content: *content, at };
                 let accepted = Accepted { message, from_phone: PhoneNumber::from_stored(from), reply_to };
                 self.insert(Arc::new(accepted), false);
             }
@@ -196,7 +197,7 @@ impl Ledger {
             device: message.from_device,
             from: accepted.from_phone.as_str().to_owned(),
             to: message.to.as_str().to_owned(),
-            content: message.content.clone(),
+            content: Box::new(message.content.clone()),
             reply_to: accepted.reply_to.clone(),
             at: message.at,
         });

@@ -19,6 +19,8 @@ pub(super) const PAIR_CODE_LIFETIME: Duration = Duration::from_secs(180);
 pub(super) const QR_EXPIRED: &str = "QR codes expired without a scan";
 pub(super) const PAIR_CODE_EXPIRED: &str = "the pairing code expired without being entered";
 pub(super) const CONNECTION_LOST: &str = "connection lost";
+pub(super) const PAIR_PHONE_IN_USE: &str =
+    "this number is already linked to another device on the sandbox network; request the pairing code for another number";
 
 fn after(delay: Duration) -> Timestamp {
     chrono::Utc::now() + chrono::Duration::from_std(delay).unwrap_or_else(|_| chrono::Duration::days(3650))
@@ -33,15 +35,22 @@ fn awaiting_scan(keys: &QrKeys, lifetime: Duration) -> LinkState {
 }
 
 impl Network {
-    /// Starts linking; a device whose session is still linked just reconnects.
-    pub(super) async fn connect(self: &Arc<Self>, device: DevicePk, device_id: &str, method: LinkMethod) {
+    /// Starts linking; a device whose session is still linked just reconnects. A pairing code
+    /// is refused for a number linked to another device, as that device's messages would
+    /// come here once the code is entered.
+    pub(super) async fn connect(self: &Arc<Self>, device: DevicePk, device_id: &str, method: LinkMethod) -> Result<(), ConnectorError> {
         let slot = self.slot(device);
         let guard = slot.transition.lock().await;
         if let Some(phone) = self.session(device) {
             self.go_online(&slot, device, &phone).await;
             drop(guard);
             self.after_online(device, &phone);
-            return;
+            return Ok(());
+        }
+        if let LinkMethod::PairCode { phone } = &method
+            && self.linked_elsewhere(phone, device)
+        {
+            return Err(ConnectorError::Permanent(PAIR_PHONE_IN_USE.to_owned()));
         }
         // Replacing a previous attempt stops its timers.
         let timers = self.closed.child_token();
@@ -68,6 +77,7 @@ impl Network {
         if let Some(delay) = self.config.auto_scan_after {
             tokio::spawn(self.clone().auto_scan(device, device_id.to_owned(), delay, timers));
         }
+        Ok(())
     }
 
     /// Shows a new QR code every `qr_refresh`, and gives up after `qr_max_codes` of them.
@@ -115,7 +125,9 @@ impl Network {
     }
 
     /// The phone scans the QR code or enters the pairing code: the session is linked (and
-    /// remembered) and the device is connected.
+    /// remembered) and the device is connected. A number already linked to another device is
+    /// refused (`PhoneInUse`), whoever that device belongs to: otherwise one tenant could take
+    /// the messages written to another tenant's number. The device may link its own number again.
     pub(super) async fn scan(
         self: &Arc<Self>,
         device: DevicePk,
@@ -130,8 +142,18 @@ impl Network {
             Some(phone) => phone,
             None => self.generated_phone(device, device_id),
         };
-        self.ledger.link(device, &phone).map_err(|e| SandboxError::Io(e.to_string()))?;
-        self.add_session(device, phone.clone());
+        let previous = self.session(device);
+        if !self.claim_session(device, &phone) {
+            return Err(SandboxError::PhoneInUse);
+        }
+        if let Err(error) = self.ledger.link(device, &phone) {
+            // Not journaled, so not linked: undo the claim.
+            match previous {
+                Some(previous) => self.add_session(device, previous),
+                None => self.remove_session(device),
+            }
+            return Err(SandboxError::Io(error.to_string()));
+        }
         slot.set(Conn::Connected(phone.clone()));
         self.report(device, connected(&phone)).await;
         drop(guard);

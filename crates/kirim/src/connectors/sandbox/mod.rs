@@ -65,6 +65,7 @@ impl Sandbox {
     /// The phone scans the device's current QR code, or enters its pairing code. The device
     /// must be linking (after `connect`). It is linked to the pairing code's number, else to
     /// `phone`, else to a number generated for it (`+6011…`, the same for the same device).
+    /// A number linked to another device is refused with [`SandboxError::PhoneInUse`].
     /// Returns the linked number.
     pub async fn scan(&self, device: &Device, phone: Option<PhoneNumber>) -> Result<PhoneNumber, SandboxError> {
         self.network.scan(device.pk, device.id.as_str(), phone).await
@@ -109,8 +110,7 @@ impl Connector for Sandbox {
     }
 
     async fn connect(&self, device: &Device, method: LinkMethod) -> Result<(), ConnectorError> {
-        self.network.connect(device.pk, device.id.as_str(), method).await;
-        Ok(())
+        self.network.connect(device.pk, device.id.as_str(), method).await
     }
 
     async fn logout(&self, device: &Device) -> Result<(), ConnectorError> {

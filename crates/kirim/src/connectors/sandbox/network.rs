@@ -151,6 +151,20 @@ impl Network {
         sessions.by_device.insert(device, phone);
     }
 
+    /// Links `device` to `phone` unless another device is linked to it (`false` then). The
+    /// check and the change happen under one lock, so two devices scanning with the same number
+    /// at the same moment cannot both get it.
+    pub(super) fn claim_session(&self, device: DevicePk, phone: &PhoneNumber) -> bool {
+        let mut sessions = self.sessions.write().unwrap_or_else(PoisonError::into_inner);
+        if sessions.by_phone.get(phone).is_some_and(|devices| devices.iter().any(|d| *d != device)) {
+            return false;
+        }
+        Self::unindex(&mut sessions, device);
+        sessions.by_phone.entry(phone.clone()).or_default().push(device);
+        sessions.by_device.insert(device, phone.clone());
+        true
+    }
+
     pub(super) fn remove_session(&self, device: DevicePk) {
         let mut sessions = self.sessions.write().unwrap_or_else(PoisonError::into_inner);
         Self::unindex(&mut sessions, device);

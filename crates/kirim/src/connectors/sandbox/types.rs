@@ -97,6 +97,10 @@ pub enum SandboxError {
     NotLinking,
     #[error("the device is not connected to the sandbox network; link it (connect, then scan) or reconnect it first")]
     NotConnected,
+    /// The number is linked to another device (possibly another tenant's): linking it again
+    /// would hand that device's messages to this one.
+    #[error("this number is already linked to another device on the sandbox network; scan with another number or omit `phone`")]
+    PhoneInUse,
     #[error("the device could not store the message, so it was not delivered; retry with the same network_id ({0})")]
     Sink(String),
     #[error("the sandbox network could not write its state: {0}")]

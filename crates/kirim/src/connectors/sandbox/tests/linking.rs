@@ -174,3 +174,93 @@ async fn stopping_a_linking_device_stops_its_codes() {
     assert_eq!(net.sink.statuses(dev.pk), [Connecting, AwaitingScan]);
     assert_eq!(net.sandbox.scan(&dev, None).await, Err(SandboxError::NotLinking));
 }
+
+#[tokio::test]
+async fn a_number_linked_to_another_device_is_refused() {
+    let net = Net::new(|_| {}).await;
+    let (alice, mallory) = (device(1), device(2));
+    let taken = phone("+60121111111");
+    net.link_as(&alice, &taken).await;
+
+    net.sandbox.connect(&mallory, LinkMethod::Qr).await.unwrap();
+    let refused = net.sandbox.scan(&mallory, Some(taken.clone())).await;
+    assert_eq!(refused, Err(SandboxError::PhoneInUse));
+    let message = refused.unwrap_err().to_string();
+    assert!(message.contains("already linked to another device") && message.contains("omit `phone`"), "{message}");
+    assert_eq!(net.sink.statuses(mallory.pk), [Connecting, AwaitingScan], "still waiting for a scan, not linked");
+
+    // Messages for the number still reach only its own device.
+    let (carol, carol_phone) = (device(3), phone("+60123456789"));
+    net.link_as(&carol, &carol_phone).await;
+    net.sandbox.send(&carol, &text_to(&taken, "for alice")).await.unwrap();
+    eventually("alice receives", || !net.sink.inbound(alice.pk).is_empty()).await;
+    sleep(100).await;
+    assert!(net.sink.inbound(mallory.pk).is_empty());
+
+    // Another number (or none) links as usual.
+    let other = net.sandbox.scan(&mallory, None).await.unwrap();
+    assert_ne!(other, taken);
+    assert_eq!(net.sink.last_link(mallory.pk).status, Connected);
+}
+
+#[tokio::test]
+async fn a_device_links_its_own_number_again_and_a_freed_number_can_be_taken() {
+    let net = Net::new(|_| {}).await;
+    let (alice, bob) = (device(1), device(2));
+    let number = phone("+60121111111");
+    net.link_as(&alice, &number).await;
+    net.sandbox.logout(&alice).await.unwrap();
+    net.link_as(&alice, &number).await; // the same device, its own number
+
+    net.sandbox.logout(&alice).await.unwrap();
+    net.link_as(&bob, &number).await; // free once alice logged out
+    net.sandbox.connect(&alice, LinkMethod::Qr).await.unwrap();
+    assert_eq!(net.sandbox.scan(&alice, Some(number)).await, Err(SandboxError::PhoneInUse), "now bob's");
+}
+
+#[tokio::test]
+async fn a_pairing_code_for_a_number_linked_elsewhere_is_refused() {
+    let net = Net::new(|_| {}).await;
+    let (alice, mallory) = (device(1), device(2));
+    let taken = phone("+60121111111");
+    net.link_as(&alice, &taken).await;
+
+    let refused = net.sandbox.connect(&mallory, LinkMethod::PairCode { phone: taken.clone() }).await;
+    assert!(matches!(&refused, Err(ConnectorError::Permanent(m)) if m.contains("already linked to another device")), "{refused:?}");
+    assert!(net.sink.links(mallory.pk).is_empty(), "no code shown");
+    assert_eq!(net.sandbox.scan(&mallory, None).await, Err(SandboxError::NotLinking));
+
+    // The owner's own device may ask for a code for its number (it just resumes while linked).
+    net.sandbox.connect(&alice, LinkMethod::PairCode { phone: taken.clone() }).await.unwrap();
+    assert_eq!(net.sink.last_link(alice.pk).phone, Some(taken));
+}
+
+#[tokio::test]
+async fn a_pairing_code_whose_number_is_taken_meanwhile_cannot_be_entered() {
+    let net = Net::new(|_| {}).await;
+    let (alice, bob) = (device(1), device(2));
+    let number = phone("+60121111111");
+    net.sandbox.connect(&bob, LinkMethod::PairCode { phone: number.clone() }).await.unwrap();
+    net.link_as(&alice, &number).await;
+    assert_eq!(net.sandbox.scan(&bob, None).await, Err(SandboxError::PhoneInUse));
+    assert_eq!(net.sink.last_link(bob.pk).status, AwaitingPairCode);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_devices_scanning_with_one_number_at_once_cannot_both_link_it() {
+    for round in 0..20 {
+        let net = Net::new(|_| {}).await;
+        let number = phone("+60121111111");
+        let devices: Vec<_> = (1..=4).map(|pk| device(round * 10 + pk)).collect();
+        for dev in &devices {
+            net.sandbox.connect(dev, LinkMethod::Qr).await.unwrap();
+        }
+        let scans = devices.iter().map(|dev| {
+            let (sandbox, dev, number) = (net.sandbox.clone(), dev.clone(), number.clone());
+            tokio::spawn(async move { sandbox.scan(&dev, Some(number)).await })
+        });
+        let results: Vec<_> = futures::future::join_all(scans).await.into_iter().map(Result::unwrap).collect();
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+        assert!(results.iter().all(|r| matches!(r, Ok(_) | Err(SandboxError::PhoneInUse))), "{results:?}");
+    }
+}

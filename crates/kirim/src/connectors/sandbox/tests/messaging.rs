@@ -4,8 +4,8 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use kirim_core::connector::{Connector, ConnectorError, LinkMethod};
-use kirim_core::message::{MessageContent, MessageStatus::*};
+use kirim_core::connector::{Connector, ConnectorError, LinkMethod, OutboundMessage};
+use kirim_core::message::{LocationContent, MediaContent, MessageContent, MessageStatus::*};
 use kirim_core::{PhoneNumber, Recipient};
 
 use super::{Net, device, eventually, phone, sleep, text_to};
@@ -218,4 +218,62 @@ async fn only_connected_devices_receive() {
     net.sandbox.drop_connection(&dev).await.unwrap();
     assert_eq!(net.sandbox.inbound(&dev, written).await, Err(SandboxError::NotConnected));
     assert!(net.sink.inbound(dev.pk).is_empty());
+}
+
+#[tokio::test]
+async fn media_and_locations_travel_between_devices_unchanged() {
+    let net = Net::new(|_| {}).await;
+    let (alice, bob) = (device(1), device(2));
+    let (alice_phone, bob_phone) = (phone("+60123456789"), phone("+60129876543"));
+    net.link_as(&alice, &alice_phone).await;
+    net.link_as(&bob, &bob_phone).await;
+
+    let photo = MessageContent::Image {
+        image: MediaContent {
+            link: Some("https://example.com/proof.jpg".into()),
+            mime_type: Some("image/jpeg".into()),
+            caption: Some("job done".into()),
+            ..MediaContent::default()
+        },
+    };
+    let pin = MessageContent::Location {
+        location: LocationContent { latitude: 3.1578, longitude: 101.7119, name: Some("KLCC".into()), address: None },
+    };
+    let mut sent = Vec::new();
+    for content in [photo, pin] {
+        let msg = OutboundMessage { content, ..text_to(&bob_phone, "") };
+        net.sandbox.send(&alice, &msg).await.unwrap();
+        sent.push(msg);
+    }
+    eventually("bob receives both", || net.sink.inbound(bob.pk).len() == 2).await;
+    let mut at_bob = net.sink.inbound(bob.pk);
+    at_bob.sort_by_key(|m| sent.iter().position(|s| s.id.as_str() == m.network_id));
+    for (got, msg) in at_bob.iter().zip(&sent) {
+        assert_eq!((&got.network_id, &got.content), (&msg.id.to_string(), &msg.content));
+        assert_eq!(got.chat, Recipient::Phone(alice_phone.clone()));
+    }
+    assert_eq!(at_bob[0].content.body(), Some("job done"));
+    let accepted: Vec<MessageContent> = net.sandbox.received(alice.pk).into_iter().map(|m| m.content).collect();
+    assert_eq!(accepted, sent.iter().map(|m| m.content.clone()).collect::<Vec<_>>(), "the network recorded the content");
+}
+
+#[tokio::test]
+async fn someone_sends_a_photo_as_a_reply_in_a_group() {
+    let net = Net::new(|_| {}).await;
+    let dev = device(1);
+    net.link(&dev).await;
+    let friend = phone("+60123456789");
+    let photo = MessageContent::Image {
+        image: MediaContent { link: Some("https://example.com/a.jpg".into()), caption: Some("here".into()), ..MediaContent::default() },
+    };
+    let written = SimulatedInbound {
+        group: Some("120363025246125888@g.us".into()),
+        content: photo.clone(),
+        reply_to: Some("msg_original".into()),
+        ..written_by(&friend, "")
+    };
+    net.sandbox.inbound(&dev, written).await.unwrap();
+    let got = net.sink.inbound(dev.pk).pop().unwrap();
+    assert_eq!((got.content, got.reply_to.as_deref()), (photo, Some("msg_original")));
+    assert_eq!((got.chat, got.sender), (Recipient::Group("120363025246125888@g.us".into()), Some(friend.to_string())));
 }

@@ -3,9 +3,10 @@
 use std::io::Write;
 use std::time::Duration;
 
-use kirim_core::connector::{Connector, LinkMethod};
+use kirim_core::connector::{Connector, LinkMethod, OutboundMessage};
 use kirim_core::device::DeviceStatus::*;
 use kirim_core::message::MessageStatus::*;
+use kirim_core::message::{MediaContent, MessageContent};
 
 use super::{Net, device, eventually, phone, sleep, text_to};
 
@@ -105,4 +106,28 @@ async fn a_line_cut_short_by_a_crash_is_skipped() {
     let after = Net::on(dir, |c| c.receipts = false).await;
     let ids: Vec<String> = after.sandbox.received(dev.pk).into_iter().map(|m| m.network_id).collect();
     assert_eq!(ids, [first.id.to_string(), second.id.to_string()], "both survive the torn line");
+}
+
+#[tokio::test]
+async fn media_content_survives_a_restart_of_the_network() {
+    let before = Net::new(|_| {}).await;
+    let dev = device(1);
+    before.link(&dev).await;
+    let document = MessageContent::Document {
+        document: MediaContent {
+            link: Some("https://example.com/invoice.pdf".into()),
+            mime_type: Some("application/pdf".into()),
+            filename: Some("invoice.pdf".into()),
+            ..MediaContent::default()
+        },
+    };
+    let msg = OutboundMessage { content: document.clone(), ..text_to(&phone("+60123456789"), "") };
+    before.sandbox.send(&dev, &msg).await.unwrap();
+    let dir = before.dir.clone();
+    drop(before);
+
+    let after = Net::on(dir, |_| {}).await;
+    let received = after.sandbox.received(dev.pk);
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].content, document);
 }

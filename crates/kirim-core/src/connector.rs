@@ -47,6 +47,9 @@ pub enum ConnectorError {
     Banned,
     #[error("this connector cannot {0}")]
     Unsupported(String),
+    /// Linking refused: the number is linked to a device this gateway does not let the caller use.
+    #[error("{0}")]
+    PhoneInUse(String),
 }
 
 impl ConnectorError {

@@ -156,6 +156,7 @@ fn connector_error(e: ConnectorError) -> ApiError {
     match e {
         ConnectorError::Unsupported(what) => ApiError::conflict("capability_unsupported", format!("this device's connector cannot {what}")),
         ConnectorError::Banned => ApiError::conflict("device_banned", "WhatsApp has banned this number"),
+        ConnectorError::PhoneInUse(why) => ApiError::conflict("phone_in_use", why).with_field("phone"),
         other => ApiError::new(axum::http::StatusCode::BAD_GATEWAY, "connector_error", other.to_string()),
     }
 }
@@ -184,6 +185,10 @@ pub async fn delete(state: &AppState, auth: &TenantAuth, id: &DeviceId) -> ApiRe
         state.lanes.stop(device.pk);
         state.auth.invalidate();
         if let Some(connector) = state.connectors.get(device.connector) {
+            // A deleted device gives its number back: unlink it, then stop its session.
+            if let Err(error) = connector.logout(&device).await {
+                tracing::debug!(device = %device.id, %error, "logging out a deleted device failed");
+            }
             connector.stop(device.pk).await;
         }
         Ok(device)

@@ -247,8 +247,9 @@ async fn a_number_linked_to_another_tenants_device_cannot_be_scanned() {
     assert_eq!((&b["status"], &b["phone"]), (&json!("awaiting_scan"), &Value::Null), "B stays unlinked: {b}");
 
     // Nor can B ask for a pairing code for it.
-    let (status, body) = app.post(&format!("/v1/devices/{dev_b}/pair-code"), &key_b, json!({"phone": number})).await;
-    assert!(!status.is_success(), "{status} {body}");
+    let got = app.post(&format!("/v1/devices/{dev_b}/pair-code"), &key_b, json!({"phone": number})).await;
+    let body = assert_error(&got, StatusCode::CONFLICT, "phone_in_use");
+    assert_eq!(body["error"]["field"], "phone", "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("already linked to another device"), "{body}");
     let (_, b) = app.get(&format!("/v1/devices/{dev_b}"), &key_b).await;
     assert_ne!(b["status"], "connected", "{b}");
@@ -294,5 +295,26 @@ async fn the_openapi_document_describes_inbound_content() {
     }
     let kinds = schemas["InboundType"]["enum"].as_array().unwrap();
     assert_eq!(kinds.len(), 7, "{kinds:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn deleting_a_device_gives_its_number_back() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.tenant("A").await;
+    let (first, _) = app.device(&key, "first").await;
+    let (second, _) = app.device(&key, "second").await;
+    let number = "+60121111111";
+    app.post(&format!("/v1/devices/{first}/connect"), &key, json!({})).await;
+    let (status, body) = app.post(&format!("/v1/sandbox/devices/{first}/scan"), &key, json!({"phone": number})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    app.post(&format!("/v1/devices/{second}/connect"), &key, json!({})).await;
+    let taken = app.post(&format!("/v1/sandbox/devices/{second}/scan"), &key, json!({"phone": number})).await;
+    assert_error(&taken, StatusCode::CONFLICT, "phone_in_use");
+    let (status, _) = app.call(Method::DELETE, &format!("/v1/devices/{first}"), Some(&key), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = app.post(&format!("/v1/sandbox/devices/{second}/scan"), &key, json!({"phone": number})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(app.wait_device(&key, &second, "connected").await["phone"], number);
     app.stop().await;
 }

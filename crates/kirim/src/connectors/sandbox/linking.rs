@@ -50,7 +50,7 @@ impl Network {
         if let LinkMethod::PairCode { phone } = &method
             && self.linked_elsewhere(phone, device)
         {
-            return Err(ConnectorError::Permanent(PAIR_PHONE_IN_USE.to_owned()));
+            return Err(ConnectorError::PhoneInUse(PAIR_PHONE_IN_USE.to_owned()));
         }
         // Replacing a previous attempt stops its timers.
         let timers = self.closed.child_token();

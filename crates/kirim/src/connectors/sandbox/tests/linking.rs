@@ -226,7 +226,7 @@ async fn a_pairing_code_for_a_number_linked_elsewhere_is_refused() {
     net.link_as(&alice, &taken).await;
 
     let refused = net.sandbox.connect(&mallory, LinkMethod::PairCode { phone: taken.clone() }).await;
-    assert!(matches!(&refused, Err(ConnectorError::Permanent(m)) if m.contains("already linked to another device")), "{refused:?}");
+    assert!(matches!(&refused, Err(ConnectorError::PhoneInUse(m)) if m.contains("already linked to another device")), "{refused:?}");
     assert!(net.sink.links(mallory.pk).is_empty(), "no code shown");
     assert_eq!(net.sandbox.scan(&mallory, None).await, Err(SandboxError::NotLinking));
 

@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 
 use crate::device::{Device, DevicePatch, LinkState, NewDevice};
-use crate::event::Event;
+use crate::event::{Event, NewEvent};
 use crate::id::{DeliveryId, DeliveryPk, DeviceId, DevicePk, KeyId, KeyPk, MessageId, MessagePk, TenantId, TenantPk, WebhookId, WebhookPk};
 use crate::message::{Direction, Message, MessageStatus, NewInbound, NewOutbound, SendOutcome};
 use crate::tenant::{ApiKey, NewApiKey, NewTenant, Tenant};
@@ -179,6 +179,17 @@ pub trait EventStore: Send + Sync {
     /// readers of the log (SSE, webhook fan-out) need not poll tightly. Events other
     /// processes commit (several nodes on one database) are seen only by polling.
     fn event_commits(&self) -> tokio::sync::watch::Receiver<u64>;
+    /// Appends an event that records no other change (a webhook test).
+    async fn append_event(&self, event: NewEvent) -> StoreResult<()>;
+}
+
+/// What one fan-out did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FanOut {
+    /// Events consumed (fewer than asked: the log is caught up).
+    pub events: u32,
+    /// Endpoints that got new deliveries.
+    pub webhooks: Vec<WebhookPk>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -205,8 +216,8 @@ pub trait WebhookStore: Send + Sync {
     /// Fans committed events out to the endpoints that want them: reads up to `limit` events
     /// after the fan-out cursor, writes one pending delivery per (event, endpoint) due at
     /// `now`, and moves the cursor, in one transaction. Endpoints get only events committed
-    /// after they were created. Returns how many events it consumed.
-    async fn fan_out(&self, limit: u32, now: Timestamp) -> StoreResult<u32>;
+    /// after they were created.
+    async fn fan_out(&self, limit: u32, now: Timestamp) -> StoreResult<FanOut>;
     /// Takes up to `limit` of the endpoint's due deliveries (oldest first) and leases them:
     /// they are not due again before `lease_until`, so a crash mid-attempt retries them.
     async fn claim_deliveries(

@@ -108,6 +108,10 @@ impl EventStore for SqliteStore {
         self.writer().call(before, |c, b| Box::pin(prune(c, b))).await
     }
 
+    async fn append_event(&self, event: NewEvent) -> StoreResult<()> {
+        self.writer().call(event, |c, e| Box::pin(async move { Ok(append(c, e).await?) })).await
+    }
+
     fn event_commits(&self) -> tokio::sync::watch::Receiver<u64> {
         self.writer().event_commits()
     }

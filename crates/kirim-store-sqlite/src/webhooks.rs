@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use kirim_core::event::NewEvent;
 use kirim_core::id::{DeliveryPk, DevicePk, TenantPk, WebhookPk};
-use kirim_core::store::{DeliveryFilter, PRUNE_BATCH, StoreError, StoreResult, WebhookStore};
+use kirim_core::store::{DeliveryFilter, FanOut, PRUNE_BATCH, StoreError, StoreResult, WebhookStore};
 use kirim_core::webhook::{
     Attempt, AttemptResult, Delivery, DeliveryJob, DeliveryOutcome, DeliveryStatus, NewWebhook, Webhook, WebhookPatch, own_types,
 };
@@ -185,7 +185,7 @@ async fn delete(ctx: &mut Ctx, (tenant, id, at): &(TenantPk, WebhookId, Timestam
     Ok(Some(hook))
 }
 
-async fn fan_out(ctx: &mut Ctx, (limit, now): &(u32, Timestamp)) -> Result<u32, OpError> {
+async fn fan_out(ctx: &mut Ctx, (limit, now): &(u32, Timestamp)) -> Result<FanOut, OpError> {
     let cursor: i64 = match sqlx::query("SELECT value FROM settings WHERE key = ?").bind(CURSOR_KEY).fetch_optional(&mut ctx.conn).await? {
         Some(row) => row.try_get::<String, _>("value")?.parse().map_err(|_| decode("bad webhook fan-out cursor"))?,
         None => 0,
@@ -198,7 +198,7 @@ async fn fan_out(ctx: &mut Ctx, (limit, now): &(u32, Timestamp)) -> Result<u32, 
     .bind(i64::from((*limit).max(1)))
     .fetch_all(&mut ctx.conn)
     .await?;
-    let Some(last) = events.last() else { return Ok(0) };
+    let Some(last) = events.last() else { return Ok(FanOut::default()) };
     let last_seq: i64 = last.try_get("seq")?;
     let mut hooks: HashMap<i64, Vec<(Webhook, i64)>> = HashMap::new();
     for row in sqlx::query("SELECT * FROM webhooks WHERE deleted_at IS NULL AND enabled = 1").fetch_all(&mut ctx.conn).await? {
@@ -207,6 +207,7 @@ async fn fan_out(ctx: &mut Ctx, (limit, now): &(u32, Timestamp)) -> Result<u32, 
         hooks.entry(hook.tenant_pk.0).or_default().push((hook, from_seq));
     }
     let at = ms(*now);
+    let mut touched = Vec::new();
     for event in &events {
         let tenant: i64 = event.try_get("tenant_pk")?;
         let Some(candidates) = hooks.get(&tenant) else { continue };
@@ -237,6 +238,9 @@ async fn fan_out(ctx: &mut Ctx, (limit, now): &(u32, Timestamp)) -> Result<u32, 
             .bind(at)
             .execute(&mut ctx.conn)
             .await?;
+            if !touched.contains(&hook.pk) {
+                touched.push(hook.pk);
+            }
         }
     }
     sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
@@ -244,7 +248,7 @@ async fn fan_out(ctx: &mut Ctx, (limit, now): &(u32, Timestamp)) -> Result<u32, 
         .bind(last_seq.to_string())
         .execute(&mut ctx.conn)
         .await?;
-    Ok(events.len() as u32)
+    Ok(FanOut { events: events.len() as u32, webhooks: touched })
 }
 
 async fn claim(ctx: &mut Ctx, (hook, now, lease, limit): &(WebhookPk, Timestamp, Timestamp, u32)) -> Result<Vec<DeliveryJob>, OpError> {
@@ -414,7 +418,7 @@ impl WebhookStore for SqliteStore {
         self.writer().call((tenant, id.clone(), at), |c, i| Box::pin(delete(c, i))).await
     }
 
-    async fn fan_out(&self, limit: u32, now: Timestamp) -> StoreResult<u32> {
+    async fn fan_out(&self, limit: u32, now: Timestamp) -> StoreResult<FanOut> {
         self.writer().call((limit, now), |c, i| Box::pin(fan_out(c, i))).await
     }
 

@@ -94,9 +94,12 @@ pub async fn fan_out_matches_types_devices_and_creation(h: Arc<dyn Harness>) {
     let m1 = insert(&*store, outbound(&d1, "one")).await;
     insert(&*store, outbound(&d2, "two")).await;
     insert(&*store, outbound(&db, "b")).await;
-    let consumed = store.fan_out(1000, at(1)).await.unwrap();
-    assert!(consumed >= 3, "the events since the cursor are consumed: {consumed}");
-    assert_eq!(store.fan_out(1000, at(1)).await.unwrap(), 0, "each event fans out once");
+    let out = store.fan_out(1000, at(1)).await.unwrap();
+    assert!(out.events >= 3, "the events since the cursor are consumed: {out:?}");
+    let mut touched = out.webhooks.clone();
+    touched.sort();
+    assert_eq!(touched, vec![all.pk, d2_only.pk, other_tenant.pk], "the endpoints that got deliveries");
+    assert_eq!(store.fan_out(1000, at(1)).await.unwrap().events, 0, "each event fans out once");
     let ids = |jobs: &[DeliveryJob]| jobs.iter().map(|j| j.data.as_ref().unwrap()["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
     let got = claim_all(&*store, &all, at(1)).await;
     assert_eq!(got.len(), 2, "only events committed after the endpoint was created");
@@ -212,7 +215,7 @@ pub async fn deliveries_survive_reopen_and_prune(h: Arc<dyn Harness>) {
     assert!(commits.has_changed().unwrap(), "committing an event is announced");
     store.fan_out(100, at(1)).await.unwrap();
     let store = h.reopen(store).await;
-    assert_eq!(store.fan_out(100, at(2)).await.unwrap(), 0, "the fan-out cursor is durable");
+    assert_eq!(store.fan_out(100, at(2)).await.unwrap().events, 0, "the fan-out cursor is durable");
     let jobs = store.claim_deliveries(w.pk, at(2), at(3), 10).await.unwrap();
     assert_eq!(jobs.len(), 1);
     let ok = AttemptResult { attempt: attempt(1, at(3), Some(200)), outcome: DeliveryOutcome::Succeeded, disable: None };

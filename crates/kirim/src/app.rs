@@ -18,7 +18,9 @@ use crate::connectors::sandbox::{Sandbox, SandboxConfig};
 use crate::connectors::sink::AppSink;
 use crate::http::auth::AuthCache;
 use crate::metrics::Metrics;
+use crate::outbound::Outbound;
 use crate::runtime::{DeviceRegistry, InFlight};
+use crate::webhooks::WebhookRuntime;
 use crate::workers::send::{Lanes, SendWorker};
 
 /// The setting under which the admin token's SHA-256 (hex) is stored.
@@ -36,6 +38,7 @@ pub struct AppState {
     pub auth: Arc<AuthCache>,
     pub metrics: Arc<Metrics>,
     pub lanes: Arc<Lanes>,
+    pub webhooks: Arc<WebhookRuntime>,
     pub shutdown: CancellationToken,
 }
 
@@ -147,6 +150,7 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Buil
         in_flight,
     });
     let lanes = Arc::new(Lanes::new(worker, devices.clone(), shutdown.clone()));
+    let outbound = Outbound::from_config(&config);
     let state = AppState {
         config: Arc::new(config),
         store,
@@ -157,6 +161,7 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Buil
         auth: Arc::new(AuthCache::new(Some(admin_hash))),
         metrics,
         lanes,
+        webhooks: Arc::new(WebhookRuntime::new(outbound)),
         shutdown,
     };
     Ok(Built { state, sqlite, generated_admin_token })
@@ -201,6 +206,7 @@ pub async fn start(built: Built, listener: TcpListener) -> anyhow::Result<Runnin
     let addr = listener.local_addr()?;
     start_devices(&state).await;
     let housekeeping = tokio::spawn(crate::workers::housekeeping::run(state.clone(), state.shutdown.clone()));
+    let webhooks = tokio::spawn(crate::webhooks::worker::run(state.clone(), state.shutdown.clone()));
     let router = crate::http::router(state.clone());
     let shutdown = state.shutdown.clone();
     let run_state = state.clone();
@@ -216,6 +222,10 @@ pub async fn start(built: Built, listener: TcpListener) -> anyhow::Result<Runnin
             for entry in run_state.devices.all() {
                 connector.stop(entry.pk).await;
             }
+        }
+        let _ = webhooks.await;
+        if !run_state.webhooks.drain(grace).await {
+            tracing::warn!("some webhook deliveries did not finish within the shutdown grace period; they will be made again");
         }
         let _ = housekeeping.await;
         sqlite.close().await;

@@ -33,6 +33,7 @@ pub struct Metrics {
     pub queue_depth: Family<StatusLabels, Gauge>,
     pub devices: Family<StatusLabels, Gauge>,
     pub http: Family<HttpLabels, Histogram>,
+    pub webhook_attempts: Family<OutcomeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -49,6 +50,7 @@ impl Metrics {
         let inbound = Counter::default();
         let queue_depth = Family::<StatusLabels, Gauge>::default();
         let devices = Family::<StatusLabels, Gauge>::default();
+        let webhook_attempts = Family::<OutcomeLabels, Counter>::default();
         let http = Family::<HttpLabels, Histogram>::new_with_constructor(|| {
             Histogram::new([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0])
         });
@@ -58,7 +60,12 @@ impl Metrics {
         registry.register("queue_depth", "Messages in the send queue, by status (pending, sending)", queue_depth.clone());
         registry.register("devices", "Devices by link status", devices.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency by matched route", http.clone());
-        Self { registry, sends, accepted, inbound, queue_depth, devices, http }
+        registry.register("webhook_attempts", "Webhook delivery attempts by outcome (succeeded, retry, failed)", webhook_attempts.clone());
+        Self { registry, sends, accepted, inbound, queue_depth, devices, http, webhook_attempts }
+    }
+
+    pub fn count_webhook(&self, outcome: &str) {
+        self.webhook_attempts.get_or_create(&OutcomeLabels { outcome: outcome.to_owned() }).inc();
     }
 
     pub fn count_send(&self, outcome: &str) {

@@ -22,8 +22,8 @@ mod values;
 use std::path::PathBuf;
 
 pub use types::{
-    Config, DatabaseConfig, DatabaseUrl, Durability, EventsConfig, HttpConfig, LogConfig, LogFormat, MetricsConfig, SandboxSettings,
-    SendingConfig,
+    Config, DatabaseConfig, DatabaseUrl, Durability, EventsConfig, HttpConfig, LogConfig, LogFormat, MetricsConfig, OutboundConfig,
+    SandboxSettings, SendingConfig, WebhooksConfig,
 };
 
 /// Values given on the command line: the highest layer.

@@ -3,14 +3,17 @@
 //! the value and where it came from in front of it.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
 
 use kirim_core::Secret;
 use kirim_core::phone::DefaultCountry;
 
 use super::layers::{Layers, Raw, Setting};
-use super::types::DEFAULT_SQLITE_FILE;
+use super::types::{DEFAULT_SQLITE_FILE, OutboundConfig, WebhooksConfig};
 use super::values::{Parsed, boolean, choice, fraction, list, size, small, text, whole};
 use super::{
     Config, ConfigError, DatabaseConfig, DatabaseUrl, Durability, EventsConfig, HttpConfig, LogConfig, LogFormat, MetricsConfig,
@@ -22,6 +25,10 @@ const MAX_PACING_MS: u64 = 3_600_000;
 /// A hundred years: beyond this, "now minus the retention" leaves the calendar.
 const MAX_RETENTION_DAYS: u64 = 36_500;
 const MIN_ADMIN_TOKEN_CHARS: usize = 16;
+/// The most delays in `webhooks.retry_schedule`.
+const MAX_RETRIES: usize = 20;
+/// The longest single delay in `webhooks.retry_schedule`: 30 days, in milliseconds.
+const MAX_RETRY_DELAY_MS: u64 = 30 * 86_400_000;
 
 /// Parses every key; returns the configuration and the keys of the defaults nothing read
 /// (always empty unless the defaults file and this code disagree; a test checks).
@@ -55,6 +62,18 @@ pub(super) fn resolve(layers: Layers) -> Result<(Config, Vec<String>), ConfigErr
             send_timeout_ms: r.get("sending.send_timeout_ms", |s| whole(s, "milliseconds", 1000, 3_600_000))?,
         },
         events: EventsConfig { retention_days: r.get("events.retention_days", |s| small(s, "days", 0, MAX_RETENTION_DAYS))? },
+        webhooks: WebhooksConfig {
+            timeout_ms: r.get("webhooks.timeout_ms", |s| whole(s, "milliseconds", 1000, 120_000))?,
+            retry_schedule: r.get("webhooks.retry_schedule", retry_schedule)?,
+            concurrency_per_endpoint: r.get("webhooks.concurrency_per_endpoint", |s| small(s, "deliveries", 1, 64))?,
+            disable_after_days: r.get("webhooks.disable_after_days", |s| small(s, "days", 1, 30))?,
+            retention_days: r.get("webhooks.retention_days", |s| small(s, "days", 0, MAX_RETENTION_DAYS))?,
+            auto_reply: r.get("webhooks.auto_reply", boolean)?,
+        },
+        outbound: OutboundConfig {
+            allow: r.get("outbound.allow", address_ranges)?,
+            connect_timeout_ms: r.get("outbound.connect_timeout_ms", |s| whole(s, "milliseconds", 100, 120_000))?,
+        },
         metrics: MetricsConfig { enabled: r.get("metrics.enabled", boolean)? },
         sandbox: SandboxSettings {
             enabled: r.get("sandbox.enabled", boolean)?,
@@ -209,4 +228,73 @@ fn phone_prefixes(s: &Setting) -> Parsed<Vec<String>> {
             }
         })
         .collect()
+}
+
+fn address_ranges(s: &Setting) -> Parsed<Vec<IpNet>> {
+    list(s)?
+        .into_iter()
+        .map(|item| {
+            let item = item.trim();
+            if let Ok(ip) = item.parse::<IpAddr>() {
+                return Ok(IpNet::from(ip));
+            }
+            let net = item.parse::<IpNet>().map_err(|_| {
+                format!(
+                    "contains {item:?}, which is not an address range; write an address with a prefix length, for example 10.1.2.0/24, 127.0.0.1/32 or fd00::/8"
+                )
+            })?;
+            if net.trunc() != net {
+                return Err(format!(
+                    "contains {item:?}, which has address bits set past its prefix length; write {} for the whole range, or {}/{} for one address",
+                    net.trunc(),
+                    net.addr(),
+                    net.max_prefix_len()
+                ));
+            }
+            Ok(net)
+        })
+        .collect()
+}
+
+fn retry_schedule(s: &Setting) -> Parsed<Vec<Duration>> {
+    let format =
+        "write 1 to 20 delays separated by commas, each a whole number and a unit (ms, s, m, h or d), for example \"5s,5m,30m,2h\"";
+    let given = text(s)?;
+    if given.trim().is_empty() {
+        return Err(format!("is empty; {format}"));
+    }
+    let items: Vec<&str> = given.split(',').map(str::trim).collect();
+    if items.len() > MAX_RETRIES {
+        return Err(format!("has {} delays; use at most {MAX_RETRIES}", items.len()));
+    }
+    items
+        .into_iter()
+        .map(|item| {
+            if item.is_empty() {
+                return Err(format!("has an empty delay (two commas in a row, or one at an end); {format}"));
+            }
+            let ms = delay_ms(item).ok_or_else(|| format!("contains {item:?}, which is not a delay; {format}"))?;
+            if ms > MAX_RETRY_DELAY_MS {
+                return Err(format!("contains {item:?}, which is longer than 30 days; use at most 30d for one delay"));
+            }
+            Ok(Duration::from_millis(ms))
+        })
+        .collect()
+}
+
+/// `"5s"`, `"250ms"`, `"2h"` in milliseconds; `None` if it is not a number and a unit.
+fn delay_ms(item: &str) -> Option<u64> {
+    let digits = item.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = item.split_at(digits);
+    let per_unit = match unit.trim().to_ascii_lowercase().as_str() {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    // A number too large for u64 is certainly longer than the longest delay.
+    let number = if number.is_empty() { return None } else { number.parse::<u64>().unwrap_or(u64::MAX) };
+    Some(number.saturating_mul(per_unit))
 }

@@ -56,7 +56,7 @@ fn every_key_is_read_documented_and_has_its_own_variable() {
     let (_, unread) = resolve::resolve(layers).unwrap();
     assert!(unread.is_empty(), "keys nothing reads: {unread:?}");
     let keys = default_keys();
-    assert_eq!(keys.len(), 29);
+    assert_eq!(keys.len(), 37);
     let mut names: Vec<String> = keys.iter().map(|key| env_name(key)).collect();
     names.sort();
     names.dedup();
@@ -235,4 +235,80 @@ fn the_sqlite_file_follows_the_url() {
     assert_eq!(path("sqlite:///var/lib/kirim.db"), PathBuf::from("/var/lib/kirim.db"));
     assert_eq!(path("sqlite://other.db"), PathBuf::from("/data/other.db"));
     assert!(error(&Overrides::default(), &[("KIRIM_DATABASE_URL", "sqlite://")]).contains("names no file"));
+}
+
+#[test]
+fn outbound_allow_takes_ranges_and_single_addresses() {
+    let none = Overrides::default();
+    let config = load(&none, &[("KIRIM_OUTBOUND_ALLOW", " 10.1.2.0/24, 127.0.0.1 ,fd00::/8,")]).unwrap().config;
+    let allow: Vec<String> = config.outbound.allow.iter().map(ToString::to_string).collect();
+    assert_eq!(allow, ["10.1.2.0/24", "127.0.0.1/32", "fd00::/8"]);
+    assert!(load(&none, &[]).unwrap().config.outbound.allow.is_empty());
+
+    let f = file("[outbound]\nallow = [\"192.168.0.0/16\"]\nconnect_timeout_ms = 250\n");
+    let config = load(&with_file(f.path()), &[]).unwrap().config;
+    assert_eq!(config.outbound.allow.len(), 1);
+    assert_eq!(config.outbound.connect_timeout_ms, 250);
+
+    assert_eq!(
+        error(&none, &[("KIRIM_OUTBOUND_ALLOW", "10.0.0.0/8,10.0.0.0/33")]),
+        "KIRIM_OUTBOUND_ALLOW=\"10.0.0.0/8,10.0.0.0/33\" contains \"10.0.0.0/33\", which is not an address range; write an address with a prefix length, for example 10.1.2.0/24, 127.0.0.1/32 or fd00::/8"
+    );
+    assert!(error(&none, &[("KIRIM_OUTBOUND_ALLOW", "intranet")]).contains("\"intranet\", which is not an address range"));
+    let loose = error(&none, &[("KIRIM_OUTBOUND_ALLOW", "10.1.2.3/8")]);
+    assert!(loose.ends_with("write 10.0.0.0/8 for the whole range, or 10.1.2.3/32 for one address"), "{loose}");
+    assert!(error(&none, &[("KIRIM_OUTBOUND_CONNECT_TIMEOUT_MS", "0")]).ends_with("is out of range; use 100 to 120000"));
+}
+
+#[test]
+fn webhook_settings_are_parsed_and_checked() {
+    use std::time::Duration;
+    let none = Overrides::default();
+    let config = load(&none, &[]).unwrap().config;
+    let hours = |h: u64| Duration::from_secs(h * 3600);
+    assert_eq!(
+        config.webhooks.retry_schedule,
+        [Duration::from_secs(5), Duration::from_secs(300), Duration::from_secs(1800), hours(2), hours(5), hours(10), hours(10)]
+    );
+    let vars = [
+        ("KIRIM_WEBHOOKS_RETRY_SCHEDULE", "250ms, 1s,2M ,1h,1d"),
+        ("KIRIM_WEBHOOKS_TIMEOUT_MS", "1000"),
+        ("KIRIM_WEBHOOKS_CONCURRENCY_PER_ENDPOINT", "64"),
+        ("KIRIM_WEBHOOKS_AUTO_REPLY", "off"),
+        ("KIRIM_WEBHOOKS_RETENTION_DAYS", "0"),
+    ];
+    let webhooks = load(&none, &vars).unwrap().config.webhooks;
+    assert_eq!(
+        webhooks.retry_schedule,
+        [Duration::from_millis(250), Duration::from_secs(1), Duration::from_secs(120), hours(1), hours(24)]
+    );
+    assert_eq!((webhooks.timeout_ms, webhooks.concurrency_per_endpoint, webhooks.retention_days), (1000, 64, 0));
+    assert!(!webhooks.auto_reply);
+
+    let schedule = |value: &str| error(&none, &[("KIRIM_WEBHOOKS_RETRY_SCHEDULE", value)]);
+    let format =
+        "write 1 to 20 delays separated by commas, each a whole number and a unit (ms, s, m, h or d), for example \"5s,5m,30m,2h\"";
+    assert_eq!(
+        schedule("5s,5 minutes"),
+        format!("KIRIM_WEBHOOKS_RETRY_SCHEDULE=\"5s,5 minutes\" contains \"5 minutes\", which is not a delay; {format}")
+    );
+    assert!(schedule("").ends_with(&format!("is empty; {format}")));
+    assert!(schedule("5s,,5m").contains("has an empty delay"));
+    assert!(schedule("5").contains("\"5\", which is not a delay"));
+    assert!(schedule("s").contains("\"s\", which is not a delay"));
+    assert!(schedule("-5s").contains("\"-5s\", which is not a delay"));
+    assert!(schedule("31d").ends_with("\"31d\", which is longer than 30 days; use at most 30d for one delay"));
+    assert!(schedule("99999999999999999999999h").contains("longer than 30 days"));
+    assert!(schedule(&vec!["1s"; 21].join(",")).ends_with("has 21 delays; use at most 20"));
+    assert_eq!(
+        load(&none, &[("KIRIM_WEBHOOKS_RETRY_SCHEDULE", &vec!["1s"; 20].join(","))]).unwrap().config.webhooks.retry_schedule.len(),
+        20
+    );
+    let f = file("[webhooks]\nretry_schedule = [\"5s\"]\n");
+    assert!(error(&with_file(f.path()), &[]).contains("is not text; write it in quotes"));
+
+    assert!(error(&none, &[("KIRIM_WEBHOOKS_TIMEOUT_MS", "999")]).ends_with("is out of range; use 1000 to 120000"));
+    assert!(error(&none, &[("KIRIM_WEBHOOKS_CONCURRENCY_PER_ENDPOINT", "65")]).ends_with("is out of range; use 1 to 64"));
+    assert!(error(&none, &[("KIRIM_WEBHOOKS_DISABLE_AFTER_DAYS", "0")]).ends_with("is out of range; use 1 to 30"));
+    assert!(error(&none, &[("KIRIM_WEBHOOKS_RETENTION_DAYS", "36501")]).ends_with("is too large; use at most 36500"));
 }

@@ -3,6 +3,9 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
 
 use kirim_core::Secret;
 use kirim_core::phone::DefaultCountry;
@@ -26,6 +29,8 @@ pub struct Config {
     pub http: HttpConfig,
     pub sending: SendingConfig,
     pub events: EventsConfig,
+    pub webhooks: WebhooksConfig,
+    pub outbound: OutboundConfig,
     pub metrics: MetricsConfig,
     pub sandbox: SandboxSettings,
 }
@@ -107,6 +112,32 @@ pub struct EventsConfig {
     pub retention_days: u32,
 }
 
+/// `[webhooks]`: delivering events to tenants' endpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhooksConfig {
+    /// How long an endpoint gets to answer one delivery (1000..=120000 ms).
+    pub timeout_ms: u64,
+    /// The delays between the attempts of a failed delivery (1 to 20 of them).
+    pub retry_schedule: Vec<Duration>,
+    /// Deliveries under way to one endpoint at once (1..=64).
+    pub concurrency_per_endpoint: u32,
+    /// An endpoint failing every delivery for this many days is disabled (1..=30).
+    pub disable_after_days: u32,
+    /// Delivery attempts older than this are pruned; 0 keeps them forever.
+    pub retention_days: u32,
+    /// Whether endpoints may enable auto-reply from their responses.
+    pub auto_reply: bool,
+}
+
+/// `[outbound]`: calls Kirim makes to other servers, through the SSRF guard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundConfig {
+    /// Ranges the guard lets through although they are loopback, private, reserved ….
+    pub allow: Vec<IpNet>,
+    /// How long connecting (DNS included) may take.
+    pub connect_timeout_ms: u64,
+}
+
 /// `[metrics]`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsConfig {
@@ -144,6 +175,8 @@ impl Default for Config {
             http: HttpConfig::default(),
             sending: SendingConfig::default(),
             events: EventsConfig::default(),
+            webhooks: WebhooksConfig::default(),
+            outbound: OutboundConfig::default(),
             metrics: MetricsConfig::default(),
             sandbox: SandboxSettings::default(),
         }
@@ -184,6 +217,26 @@ impl Default for SendingConfig {
 impl Default for EventsConfig {
     fn default() -> Self {
         Self { retention_days: 30 }
+    }
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            timeout_ms: 15_000,
+            // "5s,5m,30m,2h,5h,10h,10h"
+            retry_schedule: [5, 300, 1800, 7200, 18_000, 36_000, 36_000].into_iter().map(Duration::from_secs).collect(),
+            concurrency_per_endpoint: 4,
+            disable_after_days: 5,
+            retention_days: 30,
+            auto_reply: true,
+        }
+    }
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        Self { allow: Vec::new(), connect_timeout_ms: 5000 }
     }
 }
 

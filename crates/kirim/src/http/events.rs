@@ -1,10 +1,18 @@
 //! `/v1/events`: the tenant's event log, read in order by cursor.
 
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::time::Duration;
+
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use futures::Stream;
 use kirim_core::event::Event;
-use kirim_core::id::DeviceId;
+use kirim_core::id::{DeviceId, DevicePk, TenantPk};
 use kirim_core::store::EventFilter;
+use kirim_core::webhook::{own_types, subscribable_types};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -12,6 +20,9 @@ use super::auth::TenantAuth;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::ApiQuery;
 use crate::app::AppState;
+
+/// How often a caught-up stream looks for events committed by other nodes.
+const STREAM_POLL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -34,23 +45,26 @@ pub struct EventPage {
     pub next_after: i64,
 }
 
-/// Read the event log in order. Poll with `after=<next_after>` to follow it.
-#[utoipa::path(get, path = "/v1/events", tag = "events", params(EventQuery),
-    responses((status = 200, body = EventPage), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn list(State(state): State<AppState>, auth: TenantAuth, ApiQuery(q): ApiQuery<EventQuery>) -> ApiResult<Json<EventPage>> {
-    let after = match q.after.as_deref() {
-        Some(raw) => Some(raw.parse::<i64>().map_err(|_| ApiError::field("after", "`after` must be a sequence number from `next_after`"))?),
-        None => None,
-    };
-    if let Some(t) = &q.event_type
-        && !kirim_core::event::types::ALL.contains(&t.as_str())
+fn known_types() -> Vec<&'static str> {
+    let mut all = subscribable_types();
+    all.push(own_types::TEST);
+    all
+}
+
+/// The type and device filters shared by the list and the stream. A device token sees only
+/// its own device's events.
+async fn filters(
+    state: &AppState,
+    auth: &TenantAuth,
+    event_type: Option<String>,
+    device_id: Option<String>,
+) -> ApiResult<(Option<String>, Option<DevicePk>)> {
+    if let Some(t) = &event_type
+        && !known_types().contains(&t.as_str())
     {
-        return Err(ApiError::field(
-            "type",
-            format!("`type` `{t}` is not an event type; known: {}", kirim_core::event::types::ALL.join(", ")),
-        ));
+        return Err(ApiError::field("type", format!("`type` `{t}` is not an event type; known: {}", known_types().join(", "))));
     }
-    let device_id = q.device_id.or_else(|| auth.device.as_ref().map(|(_, id)| id.to_string()));
+    let device_id = device_id.or_else(|| auth.device.as_ref().map(|(_, id)| id.to_string()));
     let device = match device_id {
         Some(raw) => {
             let id: DeviceId = raw.parse().map_err(|e| ApiError::field("device_id", format!("`device_id`: {e}")))?;
@@ -62,9 +76,100 @@ pub async fn list(State(state): State<AppState>, auth: TenantAuth, ApiQuery(q): 
         }
         None => None,
     };
+    Ok((event_type, device))
+}
+
+fn parse_after(field: &str, raw: &str) -> ApiResult<i64> {
+    raw.trim().parse::<i64>().map_err(|_| ApiError::field(field, format!("`{field}` must be an event sequence number (`seq`)")))
+}
+
+/// Read the event log in order. Poll with `after=<next_after>` to follow it.
+#[utoipa::path(get, path = "/v1/events", tag = "events", params(EventQuery),
+    responses((status = 200, body = EventPage), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn list(State(state): State<AppState>, auth: TenantAuth, ApiQuery(q): ApiQuery<EventQuery>) -> ApiResult<Json<EventPage>> {
+    let after = q.after.as_deref().map(|raw| parse_after("after", raw)).transpose()?;
+    let (event_type, device) = filters(&state, &auth, q.event_type, q.device_id).await?;
     let limit = super::parse_limit(q.limit.as_deref(), 100, 1000)?;
-    let filter = EventFilter { after, event_type: q.event_type, device, limit };
+    let filter = EventFilter { after, event_type, device, limit };
     let data = state.store.list_events(auth.tenant_pk(), &filter).await?;
     let next_after = data.last().map(|e| e.seq).or(after).unwrap_or(0);
     Ok(Json(EventPage { data, next_after }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct StreamQuery {
+    /// Start after this sequence number. Without it (and without `Last-Event-ID`), only
+    /// events from now on are sent.
+    pub after: Option<String>,
+    /// Only this event type.
+    #[serde(rename = "type")]
+    pub event_type: Option<String>,
+    pub device_id: Option<String>,
+}
+
+/// Where a stream is, between the events it sends.
+struct Cursor {
+    state: AppState,
+    tenant: TenantPk,
+    filter: EventFilter,
+    buffered: VecDeque<Event>,
+    commits: tokio::sync::watch::Receiver<u64>,
+}
+
+/// Follow the event log live, as Server-Sent Events. Each event's `id` is its sequence
+/// number: a client that reconnects with `Last-Event-ID` resumes exactly after it.
+#[utoipa::path(get, path = "/v1/events/stream", tag = "events", params(StreamQuery,
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this sequence number (sent by EventSource on reconnect)")),
+    responses((status = 200, description = "A `text/event-stream` of events: `id` = seq, `event` = type, `data` = the event as JSON"),
+        (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn stream(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<StreamQuery>,
+) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+    let resume = match headers.get("last-event-id") {
+        Some(v) => Some(parse_after("Last-Event-ID", v.to_str().unwrap_or(""))?),
+        None => q.after.as_deref().map(|raw| parse_after("after", raw)).transpose()?,
+    };
+    let (event_type, device) = filters(&state, &auth, q.event_type, q.device_id).await?;
+    // Subscribe before reading the end of the log, so nothing committed in between is missed.
+    let commits = state.store.event_commits();
+    let after = match resume {
+        Some(seq) => seq,
+        None => state.store.last_event_seq().await?,
+    };
+    let cursor = Cursor {
+        tenant: auth.tenant_pk(),
+        filter: EventFilter { after: Some(after), event_type, device, limit: 500 },
+        buffered: VecDeque::new(),
+        commits,
+        state,
+    };
+    let events = futures::stream::unfold(cursor, |mut c| async move {
+        loop {
+            if let Some(event) = c.buffered.pop_front() {
+                c.filter.after = Some(event.seq);
+                let sse = SseEvent::default().id(event.seq.to_string()).event(event.event_type.clone());
+                let sse = sse.json_data(&event).unwrap_or_else(|_| SseEvent::default().comment("unserializable event"));
+                return Some((Ok(sse), c));
+            }
+            match c.state.store.list_events(c.tenant, &c.filter).await {
+                Ok(page) if !page.is_empty() => {
+                    c.buffered.extend(page);
+                    continue;
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "an event stream could not read the log; trying again"),
+            }
+            // Caught up: wait for a commit here, or poll for other nodes' events.
+            tokio::select! {
+                _ = c.commits.changed() => {}
+                _ = tokio::time::sleep(STREAM_POLL) => {}
+                _ = c.state.shutdown.cancelled() => return None,
+            }
+        }
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

@@ -151,7 +151,7 @@ pub async fn send(State(state): State<AppState>, auth: TenantAuth, headers: Head
         request_hash: body.body_hash,
         reply_to: request.reply_to,
     };
-    let accepted = messages::accept(&state, &auth, input).await?;
+    let accepted = messages::accept(&state, &(&auth).into(), input).await?;
     let mut response = (StatusCode::ACCEPTED, Json(MessageView::new(accepted.message, false))).into_response();
     if accepted.replayed {
         response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));

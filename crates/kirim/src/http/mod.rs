@@ -11,6 +11,7 @@ pub mod qr;
 pub mod sandbox;
 pub mod system;
 pub mod tenants;
+pub mod webhooks;
 
 use std::time::{Duration, Instant};
 
@@ -86,6 +87,14 @@ pub fn router(state: AppState) -> Router {
         .route("/messages/{id}", get(messages::get))
         .route("/messages/{id}/cancel", post(messages::cancel))
         .route("/events", get(events::list))
+        .route("/events/stream", get(events::stream))
+        .route("/webhooks", post(webhooks::create).get(webhooks::list))
+        .route("/webhooks/{id}", get(webhooks::get).patch(webhooks::update).delete(webhooks::delete))
+        .route("/webhooks/{id}/secret", post(webhooks::rotate_secret))
+        .route("/webhooks/{id}/test", post(webhooks::test))
+        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/webhooks/{id}/deliveries/{delivery_id}", get(webhooks::delivery))
+        .route("/webhooks/{id}/deliveries/{delivery_id}/retry", post(webhooks::retry))
         .route("/sandbox/devices/{id}/scan", post(sandbox::scan))
         .route("/sandbox/devices/{id}/inbound", post(sandbox::inbound))
         .route("/sandbox/devices/{id}/disconnect", post(sandbox::disconnect))

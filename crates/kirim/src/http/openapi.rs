@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{List, devices, error, events, messages, sandbox, tenants};
+use super::{List, devices, error, events, messages, sandbox, tenants, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,16 +13,19 @@ use super::{List, devices, error, events, messages, sandbox, tenants};
         devices::create, devices::list, devices::get, devices::update, devices::delete, devices::connect,
         devices::pair_code, devices::qr_code, devices::logout, devices::rotate_token,
         messages::send, messages::get, messages::list, messages::cancel,
-        events::list,
+        events::list, events::stream,
+        webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete, webhooks::rotate_secret,
+        webhooks::test, webhooks::deliveries, webhooks::delivery, webhooks::retry,
         sandbox::scan, sandbox::inbound, sandbox::disconnect, sandbox::received,
     ),
-    components(schemas(error::ErrorBody, error::ErrorDetail, List<messages::MessageView>)),
+    components(schemas(error::ErrorBody, error::ErrorDetail, List<messages::MessageView>, List<webhooks::WebhookView>, List<webhooks::DeliveryView>)),
     modifiers(&Bearer),
     tags(
         (name = "tenants", description = "Tenants and API keys (operator)"),
         (name = "devices", description = "WhatsApp numbers and linking"),
         (name = "messages", description = "Sending and reading messages"),
-        (name = "events", description = "The event log"),
+        (name = "events", description = "The event log, by cursor or as a live stream"),
+        (name = "webhooks", description = "Signed event delivery to your endpoints (Standard Webhooks)"),
         (name = "sandbox", description = "The simulated phone of the sandbox network"),
     )
 )]

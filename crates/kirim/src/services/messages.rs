@@ -7,7 +7,7 @@ use kirim_core::message::{MAX_TEXT_CHARS, Message, MessageContent, NewOutbound};
 use kirim_core::store::{CancelOutcome, InsertOutcome};
 use kirim_core::{MessageId, Recipient};
 
-use super::detached;
+use super::{Actor, detached};
 use crate::app::AppState;
 use crate::http::auth::TenantAuth;
 use crate::http::error::{ApiError, ApiResult};
@@ -60,7 +60,7 @@ pub fn parse_recipient(state: &AppState, field: &str, to: &str) -> ApiResult<Rec
     Recipient::parse(to, state.config.default_country).map_err(|e| ApiError::field(field, format!("`{field}` {e}")))
 }
 
-pub async fn accept(state: &AppState, auth: &TenantAuth, input: SendInput) -> ApiResult<Accepted> {
+pub async fn accept(state: &AppState, auth: &Actor, input: SendInput) -> ApiResult<Accepted> {
     validate_content(&input.content)?;
     let chat = parse_recipient(state, "to", &input.to)?;
     if !PRIORITY_RANGE.contains(&input.priority) {

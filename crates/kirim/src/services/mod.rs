@@ -4,10 +4,38 @@
 pub mod devices;
 pub mod messages;
 pub mod tenants;
+pub mod webhooks;
 
 use std::future::Future;
 
+use kirim_core::id::{DeviceId, DevicePk, TenantPk};
+
+use crate::http::auth::TenantAuth;
 use crate::http::error::{ApiError, ApiResult};
+
+/// Whom a service acts for: a tenant, maybe limited to one of its devices. Requests become
+/// actors through their credential; Kirim itself acts for a tenant when it auto-replies.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub tenant_pk: TenantPk,
+    pub device: Option<(DevicePk, DeviceId)>,
+}
+
+impl Actor {
+    pub fn tenant_pk(&self) -> TenantPk {
+        self.tenant_pk
+    }
+
+    pub fn may_use_device(&self, device: &DeviceId) -> bool {
+        self.device.as_ref().is_none_or(|(_, own)| own == device)
+    }
+}
+
+impl From<&TenantAuth> for Actor {
+    fn from(auth: &TenantAuth) -> Self {
+        Self { tenant_pk: auth.tenant_pk(), device: auth.device.clone() }
+    }
+}
 
 /// Runs a write and the in-memory steps that must follow it (waking a lane, updating the
 /// device registry) on a task of its own. A request future is dropped when the client goes

@@ -35,6 +35,9 @@ pub fn fast_env(dir: &TempDir) -> Vec<(String, String)> {
         ("KIRIM_SANDBOX_DELIVERED_AFTER_MS", "10"),
         ("KIRIM_SANDBOX_READ_AFTER_MS", "10"),
         ("KIRIM_LOG_LEVEL", "warn"),
+        // The test webhook receivers listen on loopback, which the outbound guard refuses by default.
+        ("KIRIM_OUTBOUND_ALLOW", "127.0.0.1/32"),
+        ("KIRIM_WEBHOOKS_RETRY_SCHEDULE", "100ms,200ms,400ms"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -4,6 +4,8 @@ mod cli;
 mod common;
 mod crash;
 mod flows;
+mod receiver;
 mod sandbox;
 mod tenancy;
 mod validation;
+mod webhooks;

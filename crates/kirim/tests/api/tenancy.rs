@@ -20,6 +20,14 @@ async fn another_tenants_objects_are_not_found_on_every_route() {
     let key_id_a = extra_key["id"].as_str().unwrap().to_owned();
     app.post(&format!("/v1/sandbox/devices/{dev_a}/inbound"), &key_a, json!({"from": "+60123450000", "text": "hi"})).await;
 
+    let receiver = crate::receiver::Receiver::start().await;
+    let (_, hook) = app.post("/v1/webhooks", &key_a, json!({"url": receiver.url, "event_types": ["message.sent"]})).await;
+    let hook_a = hook["id"].as_str().unwrap().to_owned();
+    app.send_text(&key_a, "+60123456789", "announced").await;
+    let deliveries =
+        app.wait_for(&key_a, &format!("/v1/webhooks/{hook_a}/deliveries"), |l| l["data"].as_array().is_some_and(|d| !d.is_empty())).await;
+    let dlv_a = deliveries["data"][0]["id"].as_str().unwrap().to_owned();
+
     let (_, key_b) = app.tenant("B").await;
     let routes: Vec<(Method, String, Value)> = vec![
         (Method::GET, format!("/v1/tenants/{tenant_a}"), Value::Null),
@@ -40,12 +48,26 @@ async fn another_tenants_objects_are_not_found_on_every_route() {
         (Method::POST, format!("/v1/sandbox/devices/{dev_a}/inbound"), json!({"from": "+60123456789", "text": "x"})),
         (Method::POST, format!("/v1/sandbox/devices/{dev_a}/disconnect"), Value::Null),
         (Method::GET, format!("/v1/sandbox/devices/{dev_a}/received"), Value::Null),
+        (Method::GET, format!("/v1/webhooks/{hook_a}"), Value::Null),
+        (Method::PATCH, format!("/v1/webhooks/{hook_a}"), json!({"enabled": false})),
+        (Method::DELETE, format!("/v1/webhooks/{hook_a}"), Value::Null),
+        (Method::POST, format!("/v1/webhooks/{hook_a}/secret"), Value::Null),
+        (Method::POST, format!("/v1/webhooks/{hook_a}/test"), Value::Null),
+        (Method::GET, format!("/v1/webhooks/{hook_a}/deliveries"), Value::Null),
+        (Method::GET, format!("/v1/webhooks/{hook_a}/deliveries/{dlv_a}"), Value::Null),
+        (Method::POST, format!("/v1/webhooks/{hook_a}/deliveries/{dlv_a}/retry"), Value::Null),
     ];
     let mut covered = BTreeSet::new();
     for (method, path, body) in &routes {
         let got = app.call(method.clone(), path, Some(&key_b), (!body.is_null()).then(|| body.clone())).await;
         assert_error(&got, StatusCode::NOT_FOUND, "not_found");
-        let template = path.replace(&tenant_a, "{id}").replace(&dev_a, "{id}").replace(&msg_a, "{id}").replace(&key_id_a, "{id}");
+        let template = path
+            .replace(&tenant_a, "{id}")
+            .replace(&dev_a, "{id}")
+            .replace(&msg_a, "{id}")
+            .replace(&key_id_a, "{id}")
+            .replace(&hook_a, "{id}")
+            .replace(&dlv_a, "{delivery_id}");
         covered.insert(format!("{} {template}", method.as_str().to_lowercase()));
     }
     // Every route with an id in the OpenAPI document is covered above.
@@ -63,7 +85,7 @@ async fn another_tenants_objects_are_not_found_on_every_route() {
     assert_error(&app.get(&format!("/v1/messages?device_id={dev_a}"), &key_b).await, StatusCode::NOT_FOUND, "not_found");
     assert_error(&app.get(&format!("/v1/events?device_id={dev_a}"), &key_b).await, StatusCode::NOT_FOUND, "not_found");
     // Lists never show another tenant's rows.
-    for path in ["/v1/devices", "/v1/messages", "/v1/messages?direction=inbound", "/v1/events"] {
+    for path in ["/v1/devices", "/v1/messages", "/v1/messages?direction=inbound", "/v1/events", "/v1/webhooks"] {
         let (status, body) = app.get(path, &key_b).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["data"].as_array().unwrap().len(), 0, "{path} leaked {body}");

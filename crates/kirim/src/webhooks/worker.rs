@@ -1,0 +1,294 @@
+//! The delivery worker. Each [`step`] fans newly committed events out into deliveries, then
+//! starts attempts for every endpoint with due deliveries and free slots. Attempts run as
+//! tasks of their own and record their outcome; [`run`] loops over `step`, woken by commits,
+//! finished attempts, and due times.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kirim_core::Timestamp;
+use kirim_core::store::StoreError;
+use kirim_core::webhook::{Attempt, AttemptResult, DeliveryJob, DeliveryOutcome, Webhook};
+use rand::Rng;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use super::{Endpoint, auto_reply, signing};
+use crate::app::AppState;
+use crate::outbound::{OutboundError, OutboundResponse, OutboundUrl};
+
+/// Events read per fan-out transaction.
+const FAN_OUT_BATCH: u32 = 1000;
+/// How often the endpoint list is re-read (other nodes may have changed it).
+const RELOAD_EVERY: Duration = Duration::from_secs(30);
+/// The longest a `Retry-After` may push a retry out.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(6 * 3600);
+
+/// What one step did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Progress {
+    pub events: u32,
+    pub started: usize,
+}
+
+/// Loads the endpoints once (and again by [`run`] every 30 s).
+pub async fn reload(state: &AppState) -> Result<(), StoreError> {
+    let all = state.store.list_all_webhooks().await?;
+    let now = state.clock.now();
+    let rt = &state.webhooks;
+    let mut endpoints = rt.endpoints.lock().expect("webhooks lock");
+    endpoints.retain(|pk, _| all.iter().any(|w| w.pk == *pk));
+    for webhook in all {
+        match endpoints.get_mut(&webhook.pk) {
+            Some(e) => e.webhook = webhook,
+            // Unknown until now: it may have deliveries due (restart, another node).
+            None => {
+                endpoints.insert(webhook.pk, Endpoint { webhook, in_flight: 0, next_due: Some(now) });
+            }
+        }
+    }
+    rt.loaded.store(true, Ordering::SeqCst);
+    Ok(())
+}
+
+/// Fans out committed events and starts the attempts that are due. Public so tests drive it.
+pub async fn step(state: &AppState) -> Result<Progress, StoreError> {
+    let rt = &state.webhooks;
+    if !rt.loaded.load(Ordering::SeqCst) {
+        reload(state).await?;
+    }
+    let now = state.clock.now();
+    let mut progress = Progress::default();
+    loop {
+        let out = state.store.fan_out(FAN_OUT_BATCH, now).await?;
+        progress.events += out.events;
+        if !out.webhooks.is_empty() {
+            let mut endpoints = rt.endpoints.lock().expect("webhooks lock");
+            for pk in out.webhooks {
+                if let Some(e) = endpoints.get_mut(&pk) {
+                    e.next_due = Some(e.next_due.map_or(now, |d| d.min(now)));
+                }
+            }
+        }
+        if out.events < FAN_OUT_BATCH {
+            break;
+        }
+    }
+    let config = &state.config.webhooks;
+    let limit = config.concurrency_per_endpoint;
+    let ready: Vec<(Webhook, u32)> = rt
+        .endpoints
+        .lock()
+        .expect("webhooks lock")
+        .values()
+        .filter(|e| e.webhook.enabled && e.in_flight < limit && e.next_due.is_some_and(|d| d <= now))
+        .map(|e| (e.webhook.clone(), limit - e.in_flight))
+        .collect();
+    // Long enough for the attempt to finish and be recorded; a crash makes it due again after.
+    let lease = now + chrono::Duration::milliseconds(config.timeout_ms as i64 + 30_000);
+    for (webhook, free) in ready {
+        let jobs = state.store.claim_deliveries(webhook.pk, now, lease, free).await?;
+        let next_due = if (jobs.len() as u32) < free { state.store.next_delivery_due(webhook.pk).await? } else { Some(now) };
+        {
+            let mut endpoints = rt.endpoints.lock().expect("webhooks lock");
+            let Some(e) = endpoints.get_mut(&webhook.pk) else { continue };
+            e.in_flight += jobs.len() as u32;
+            e.next_due = next_due;
+        }
+        progress.started += jobs.len();
+        for job in jobs {
+            let state = state.clone();
+            let webhook = webhook.clone();
+            rt.attempts.spawn(async move { attempt(&state, webhook, job).await });
+        }
+    }
+    Ok(progress)
+}
+
+/// The request body: `{type, timestamp, data}`, the same bytes on every attempt.
+pub fn payload(job: &DeliveryJob) -> Option<Bytes> {
+    let data = job.data.as_ref()?;
+    let body = json!({
+        "type": job.delivery.event_type,
+        "timestamp": job.event_created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "data": data,
+    });
+    serde_json::to_vec(&body).ok().map(Bytes::from)
+}
+
+/// One attempt: post, decide, record, then free the endpoint's slot.
+async fn attempt(state: &AppState, webhook: Webhook, job: DeliveryJob) {
+    let number = job.delivery.attempts + 1;
+    let started = state.clock.now();
+    let (response, result) = match payload(&job) {
+        Some(body) => post(state, &webhook, &job, body).await,
+        None => (None, Err(OutboundError::Other("the event was deleted (events.retention_days) before it could be delivered".into()))),
+    };
+    let decision = decide(state, &webhook, number, started, &response, &result);
+    let record = AttemptResult {
+        attempt: Attempt {
+            attempt: number,
+            at: started,
+            status_code: response.as_ref().map(|r| r.status),
+            duration_ms: response.as_ref().map_or_else(|| elapsed_ms(state, started), |r| r.duration.as_millis() as u64),
+            error: result
+                .as_ref()
+                .err()
+                .map(ToString::to_string)
+                .or_else(|| response.as_ref().filter(|r| !r.is_success()).map(|r| format!("the endpoint answered {}", r.status))),
+            response: response.as_ref().map(|r| r.body_excerpt.clone()).filter(|e| !e.is_empty()),
+        },
+        outcome: decision.outcome.clone(),
+        disable: decision.disable.clone(),
+    };
+    let recorded = state.store.record_attempt(job.delivery.pk, record).await;
+    if let Err(error) = &recorded {
+        tracing::warn!(delivery = %job.delivery.id, %error, "could not record a webhook attempt; it will be made again");
+    }
+    if recorded.is_ok()
+        && decision.outcome == DeliveryOutcome::Succeeded
+        && let Some(response) = &response
+    {
+        auto_reply::maybe_reply(state, &webhook, &job, response).await;
+    }
+    let rt = &state.webhooks;
+    {
+        let mut endpoints = rt.endpoints.lock().expect("webhooks lock");
+        if let Some(e) = endpoints.get_mut(&webhook.pk) {
+            e.in_flight = e.in_flight.saturating_sub(1);
+            match &decision.outcome {
+                DeliveryOutcome::Succeeded => e.webhook.failing_since = None,
+                _ => {
+                    e.webhook.failing_since.get_or_insert(started);
+                }
+            }
+            if let DeliveryOutcome::Retry { at } = decision.outcome {
+                e.next_due = Some(e.next_due.map_or(at, |d| d.min(at)));
+            }
+            if decision.disable.is_some() {
+                e.webhook.enabled = false;
+            }
+        }
+    }
+    state.metrics.count_webhook(match decision.outcome {
+        DeliveryOutcome::Succeeded => "succeeded",
+        DeliveryOutcome::Retry { .. } => "retry",
+        DeliveryOutcome::Failed => "failed",
+    });
+    rt.wake.notify_one();
+}
+
+fn elapsed_ms(state: &AppState, since: Timestamp) -> u64 {
+    (state.clock.now() - since).num_milliseconds().max(0) as u64
+}
+
+async fn post(
+    state: &AppState,
+    webhook: &Webhook,
+    job: &DeliveryJob,
+    body: Bytes,
+) -> (Option<OutboundResponse>, Result<(), OutboundError>) {
+    let url = match OutboundUrl::parse(&webhook.url) {
+        Ok(url) => url,
+        Err(e) => return (None, Err(OutboundError::Other(e.to_string()))),
+    };
+    let now = state.clock.now();
+    let timestamp = now.timestamp();
+    let id = job.delivery.event_id.as_str();
+    let headers = vec![
+        ("webhook-id".to_owned(), id.to_owned()),
+        ("webhook-timestamp".to_owned(), timestamp.to_string()),
+        ("webhook-signature".to_owned(), signing::signature_header(&webhook.signing_secrets(now), id, timestamp, &body)),
+    ];
+    let timeout = Duration::from_millis(state.config.webhooks.timeout_ms);
+    match state.webhooks.outbound.post_json(&url, &headers, body, timeout).await {
+        Ok(response) => (Some(response), Ok(())),
+        Err(error) => (None, Err(error)),
+    }
+}
+
+struct Decision {
+    outcome: DeliveryOutcome,
+    disable: Option<String>,
+}
+
+/// Success is any 2xx. 410 Gone disables the endpoint. Everything else is retried on the
+/// schedule (with ±20% jitter), harder for 429 and timeouts, no sooner than a `Retry-After`;
+/// after the last scheduled retry the delivery fails. An endpoint failing everything for
+/// `disable_after_days` is disabled.
+fn decide(
+    state: &AppState,
+    webhook: &Webhook,
+    number: u32,
+    now: Timestamp,
+    response: &Option<OutboundResponse>,
+    result: &Result<(), OutboundError>,
+) -> Decision {
+    let config = &state.config.webhooks;
+    if let Some(r) = response {
+        if r.is_success() {
+            return Decision { outcome: DeliveryOutcome::Succeeded, disable: None };
+        }
+        if r.status == 410 {
+            return Decision { outcome: DeliveryOutcome::Failed, disable: Some("the endpoint answered 410 Gone".into()) };
+        }
+    }
+    let failing_for = webhook.failing_since.map(|since| now - since).unwrap_or_default();
+    let limit = chrono::Duration::days(i64::from(config.disable_after_days));
+    if failing_for >= limit {
+        let reason = format!("every delivery failed for {} days", config.disable_after_days);
+        return Decision { outcome: DeliveryOutcome::Failed, disable: Some(reason) };
+    }
+    let Some(base) = config.retry_schedule.get(number as usize - 1).copied() else {
+        return Decision { outcome: DeliveryOutcome::Failed, disable: None };
+    };
+    let harder = matches!(result, Err(OutboundError::Timeout)) || response.as_ref().is_some_and(|r| r.status == 429);
+    let mut delay = if harder { base * 2 } else { base };
+    delay = delay.mul_f64(rand::thread_rng().gen_range(0.8..=1.2));
+    if let Some(after) = response.as_ref().and_then(|r| r.retry_after) {
+        delay = delay.max(after.min(MAX_RETRY_AFTER));
+    }
+    let at = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(5));
+    Decision { outcome: DeliveryOutcome::Retry { at }, disable: None }
+}
+
+/// Runs steps until `cancel`, then lets the attempts under way finish.
+pub async fn run(state: AppState, cancel: CancellationToken) {
+    let mut commits = state.store.event_commits();
+    let mut last_reload = tokio::time::Instant::now();
+    loop {
+        if last_reload.elapsed() >= RELOAD_EVERY {
+            last_reload = tokio::time::Instant::now();
+            if let Err(error) = reload(&state).await {
+                tracing::warn!(%error, "could not re-read the webhook endpoints");
+            }
+        }
+        let wait = match step(&state).await {
+            Ok(_) => next_wait(&state),
+            Err(error) => {
+                tracing::warn!(%error, "webhook delivery could not reach the store; retrying in 1 s");
+                Duration::from_secs(1)
+            }
+        };
+        tokio::select! {
+            _ = commits.changed() => {}
+            _ = state.webhooks.wake.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = cancel.cancelled() => return,
+        }
+    }
+}
+
+/// Until the earliest due time of an endpoint that has a free slot (at most a second, so
+/// events committed by other nodes are picked up).
+fn next_wait(state: &AppState) -> Duration {
+    let now = state.clock.now();
+    let limit = state.config.webhooks.concurrency_per_endpoint;
+    let endpoints = state.webhooks.endpoints.lock().expect("webhooks lock");
+    let earliest = endpoints.values().filter(|e| e.webhook.enabled && e.in_flight < limit).filter_map(|e| e.next_due).min();
+    match earliest {
+        Some(due) => (due - now).to_std().unwrap_or(Duration::ZERO).clamp(Duration::from_millis(1), Duration::from_secs(1)),
+        None => Duration::from_secs(1),
+    }
+}

@@ -6,6 +6,9 @@ pub mod auto_reply;
 pub mod signing;
 pub mod worker;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 

@@ -250,6 +250,8 @@ fn decide(
         delay = delay.max(after.min(MAX_RETRY_AFTER));
     }
     let at = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(5));
+    // To the millisecond, as the store keeps it, so memory and store agree on when it is due.
+    let at = chrono::DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at);
     Decision { outcome: DeliveryOutcome::Retry { at }, disable: None }
 }
 

@@ -1,4 +1,4 @@
-//! Periodic upkeep: record API-key use, prune old events, refresh gauges.
+//! Periodic upkeep: record API-key use, prune old events and webhook deliveries.
 
 use std::time::Duration;
 
@@ -16,6 +16,13 @@ pub async fn step(state: &AppState) -> anyhow::Result<()> {
     if days > 0 {
         let before = state.clock.now() - chrono::Duration::days(i64::from(days));
         while state.store.prune_events(before).await? >= kirim_core::store::PRUNE_BATCH {
+            tokio::task::yield_now().await;
+        }
+    }
+    let days = state.config.webhooks.retention_days;
+    if days > 0 {
+        let before = state.clock.now() - chrono::Duration::days(i64::from(days));
+        while state.store.prune_deliveries(before).await? >= kirim_core::store::PRUNE_BATCH {
             tokio::task::yield_now().await;
         }
     }

@@ -6,6 +6,7 @@ mod crash;
 mod flows;
 mod receiver;
 mod sandbox;
+mod stream;
 mod tenancy;
 mod validation;
 mod webhooks;

@@ -257,3 +257,48 @@ async fn endpoints_are_validated_tested_rotated_and_scoped() {
     assert_error(&app.get(&format!("/v1/webhooks/{hook}"), &key).await, StatusCode::NOT_FOUND, "not_found");
     app.stop().await;
 }
+
+/// The official Python library checks what Kirim sends. `.ci/run` installs it and sets
+/// `KIRIM_TEST_PYTHON`; elsewhere the test says how to enable it and passes.
+#[tokio::test]
+async fn the_standard_webhooks_library_verifies_every_delivery() {
+    let Ok(python) = std::env::var("KIRIM_TEST_PYTHON") else {
+        eprintln!(
+            "skipped: set KIRIM_TEST_PYTHON to a Python with `standardwebhooks` installed \
+             (python3 -m venv v && v/bin/pip install standardwebhooks==1.1.0; KIRIM_TEST_PYTHON=v/bin/python)"
+        );
+        return;
+    };
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let (key, _) = app.connected_tenant("shop").await;
+    let (hook, old_secret) = webhook(&app, &key, json!({"url": receiver.url})).await;
+    for i in 0..3 {
+        app.send_text(&key, "+60123456789", &format!("check {i}")).await;
+    }
+    // After a rotation both signatures are sent; the library must accept either secret.
+    let (_, rotated) = app.post(&format!("/v1/webhooks/{hook}/secret"), &key, json!({})).await;
+    let new_secret = rotated["secret"].as_str().unwrap().to_owned();
+    app.post(&format!("/v1/webhooks/{hook}/test"), &key, json!({})).await;
+    // queued, sent, delivered and read for three messages, and the test.
+    let got = receiver.wait_for("13 deliveries", |r| r.len() >= 13 && r.iter().any(|x| x.event_type() == "webhook.test")).await;
+    let dir = tempfile::tempdir().unwrap();
+    for (name, secret, only_rotated) in [("old", &old_secret, false), ("new", &new_secret, true)] {
+        let deliveries: Vec<Value> = got
+            .iter()
+            .filter(|r| !only_rotated || r.event_type() == "webhook.test")
+            .map(|r| {
+                json!({
+                    "headers": {"webhook-id": r.id, "webhook-timestamp": r.timestamp.to_string(), "webhook-signature": r.signature},
+                    "body": String::from_utf8_lossy(&r.raw),
+                })
+            })
+            .collect();
+        let file = dir.path().join(format!("{name}.json"));
+        std::fs::write(&file, json!({"secret": secret, "deliveries": deliveries}).to_string()).unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/verify_standard_webhooks.py");
+        let out = std::process::Command::new(&python).arg(script).arg(&file).output().expect("run python");
+        assert!(out.status.success(), "{name} secret: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    }
+    app.stop().await;
+}

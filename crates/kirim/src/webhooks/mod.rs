@@ -24,11 +24,19 @@ use crate::outbound::Outbound;
 #[derive(Debug, Clone)]
 pub(crate) struct Endpoint {
     pub webhook: Webhook,
-    /// Attempts under way.
+    /// Slot tasks delivering from `buffer` (at most `concurrency_per_endpoint`).
     pub in_flight: u32,
+    /// Claimed (leased) deliveries waiting for a free slot.
+    pub buffer: std::collections::VecDeque<kirim_core::webhook::DeliveryJob>,
     /// When its earliest pending delivery is due, as far as this process knows; `None`
     /// when it has none.
     pub next_due: Option<Timestamp>,
+}
+
+impl Endpoint {
+    pub(crate) fn new(webhook: Webhook, next_due: Option<Timestamp>) -> Self {
+        Self { webhook, in_flight: 0, buffer: std::collections::VecDeque::new(), next_due }
+    }
 }
 
 /// The delivery worker's shared state: the endpoints, the HTTP client, and its wake-up.
@@ -56,11 +64,16 @@ impl WebhookRuntime {
     /// due deliveries (re-enabling one may have made its retries due).
     pub fn changed(&self, webhook: Webhook, now: Timestamp) {
         let mut endpoints = self.endpoints.lock().expect("webhooks lock");
-        let entry = endpoints.entry(webhook.pk).or_insert_with(|| Endpoint { webhook: webhook.clone(), in_flight: 0, next_due: None });
+        let entry = endpoints.entry(webhook.pk).or_insert_with(|| Endpoint::new(webhook.clone(), None));
         entry.webhook = webhook;
         entry.next_due = Some(now);
         drop(endpoints);
         self.wake.notify_one();
+    }
+
+    /// Whether no attempt (or the recording of one) is under way.
+    pub fn idle(&self) -> bool {
+        self.attempts.is_empty()
     }
 
     pub fn removed(&self, webhook: WebhookPk) {

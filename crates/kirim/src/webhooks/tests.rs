@@ -78,17 +78,19 @@ impl Rig {
         self.state.store.append_event(event).await.unwrap();
     }
 
-    /// One worker step; waits (in real time: the HTTP call is real) for what it started.
+    /// One worker step; waits (in real time: the HTTP call is real) until what it started is
+    /// recorded. Returns how many attempts were made.
     async fn step(&self) -> usize {
-        let progress = worker::step(&self.state).await.unwrap();
-        for _ in 0..500 {
-            let busy = self.state.webhooks.endpoints.lock().unwrap().values().any(|e| e.in_flight > 0);
-            if !busy {
+        let before = self.hits.load(Ordering::SeqCst);
+        worker::step(&self.state).await.unwrap();
+        for _ in 0..1000 {
+            if self.state.webhooks.idle() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        progress.started
+        assert!(self.state.webhooks.idle(), "attempts still under way after 5 s");
+        self.hits.load(Ordering::SeqCst) - before
     }
 
     async fn deliveries(&self) -> Vec<Delivery> {

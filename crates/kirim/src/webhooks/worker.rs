@@ -14,6 +14,8 @@ use rand::Rng;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use kirim_core::id::WebhookPk;
+
 use super::{Endpoint, auto_reply, signing};
 use crate::app::AppState;
 use crate::outbound::{OutboundError, OutboundResponse, OutboundUrl};
@@ -41,10 +43,12 @@ pub async fn reload(state: &AppState) -> Result<(), StoreError> {
     endpoints.retain(|pk, _| all.iter().any(|w| w.pk == *pk));
     for webhook in all {
         match endpoints.get_mut(&webhook.pk) {
+            // The store's copy has everything recorded (failure streak, disabling) and edits
+            // made on other nodes.
             Some(e) => e.webhook = webhook,
             // Unknown until now: it may have deliveries due (restart, another node).
             None => {
-                endpoints.insert(webhook.pk, Endpoint { webhook, in_flight: 0, next_due: Some(now) });
+                endpoints.insert(webhook.pk, Endpoint::new(webhook, Some(now)));
             }
         }
     }
@@ -52,7 +56,12 @@ pub async fn reload(state: &AppState) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Fans out committed events and starts the attempts that are due. Public so tests drive it.
+/// Deliveries claimed at once per endpoint, per slot: claiming is a durable write, so a
+/// batch keeps it off each delivery's path.
+const CLAIM_PER_SLOT: u32 = 8;
+
+/// Fans out committed events, claims due deliveries for endpoints running low, and starts
+/// slots for endpoints with work and room. Public so tests drive it.
 pub async fn step(state: &AppState) -> Result<Progress, StoreError> {
     let rt = &state.webhooks;
     if !rt.loaded.load(Ordering::SeqCst) {
@@ -76,34 +85,71 @@ pub async fn step(state: &AppState) -> Result<Progress, StoreError> {
         }
     }
     let config = &state.config.webhooks;
-    let limit = config.concurrency_per_endpoint;
-    let ready: Vec<(Webhook, u32)> = rt
+    let slots = config.concurrency_per_endpoint;
+    let batch = slots * CLAIM_PER_SLOT;
+    let low: Vec<(WebhookPk, u32)> = rt
         .endpoints
         .lock()
         .expect("webhooks lock")
         .values()
-        .filter(|e| e.webhook.enabled && e.in_flight < limit && e.next_due.is_some_and(|d| d <= now))
-        .map(|e| (e.webhook.clone(), limit - e.in_flight))
+        .filter(|e| e.webhook.enabled && e.next_due.is_some_and(|d| d <= now) && (e.buffer.len() as u32) < batch / 2)
+        .map(|e| (e.webhook.pk, batch - e.buffer.len() as u32))
         .collect();
-    // Long enough for the attempt to finish and be recorded; a crash makes it due again after.
-    let lease = now + chrono::Duration::milliseconds(config.timeout_ms as i64 + 30_000);
-    for (webhook, free) in ready {
-        let jobs = state.store.claim_deliveries(webhook.pk, now, lease, free).await?;
-        let next_due = if (jobs.len() as u32) < free { state.store.next_delivery_due(webhook.pk).await? } else { Some(now) };
-        {
-            let mut endpoints = rt.endpoints.lock().expect("webhooks lock");
-            let Some(e) = endpoints.get_mut(&webhook.pk) else { continue };
-            e.in_flight += jobs.len() as u32;
-            e.next_due = next_due;
+    // The lease outlasts delivering a whole batch through the slots at the time limit; a
+    // crash leaves the batch due again after it.
+    let per_attempt = config.timeout_ms as i64 + 1_000;
+    let lease = now + chrono::Duration::milliseconds(per_attempt * i64::from(CLAIM_PER_SLOT + 1) + 30_000);
+    for (pk, want) in low {
+        let jobs = state.store.claim_deliveries(pk, now, lease, want).await?;
+        let next_due = if (jobs.len() as u32) < want { state.store.next_delivery_due(pk).await? } else { Some(now) };
+        let mut endpoints = rt.endpoints.lock().expect("webhooks lock");
+        if let Some(e) = endpoints.get_mut(&pk) {
+            e.buffer.extend(jobs);
+            // Leased deliveries count as due at their lease's end; those are in the buffer.
+            e.next_due = next_due.filter(|d| *d < lease);
         }
-        progress.started += jobs.len();
-        for job in jobs {
-            let state = state.clone();
-            let webhook = webhook.clone();
-            rt.attempts.spawn(async move { attempt(&state, webhook, job).await });
+    }
+    let mut endpoints = rt.endpoints.lock().expect("webhooks lock");
+    for e in endpoints.values_mut() {
+        while e.webhook.enabled && e.in_flight < slots && (e.in_flight as usize) < e.buffer.len() {
+            e.in_flight += 1;
+            progress.started += 1;
+            let (state, pk) = (state.clone(), e.webhook.pk);
+            rt.attempts.spawn(async move { slot(&state, pk).await });
         }
     }
     Ok(progress)
+}
+
+/// One of an endpoint's slots: delivers from its buffer until the buffer is empty. The
+/// outcome of each attempt is recorded by a task of its own, so the next attempt need not
+/// wait for a commit.
+async fn slot(state: &AppState, pk: WebhookPk) {
+    let rt = &state.webhooks;
+    let slots = state.config.webhooks.concurrency_per_endpoint;
+    loop {
+        let next = {
+            let mut endpoints = rt.endpoints.lock().expect("webhooks lock");
+            match endpoints.get_mut(&pk) {
+                Some(e) if e.webhook.enabled => e.buffer.pop_front().map(|job| (e.webhook.clone(), job, e.buffer.len())),
+                Some(e) => {
+                    // Disabled: the store failed its pending deliveries.
+                    e.buffer.clear();
+                    None
+                }
+                None => None,
+            }
+        };
+        let Some((webhook, job, left)) = next else { break };
+        if (left as u32) < slots * CLAIM_PER_SLOT / 2 {
+            rt.wake.notify_one();
+        }
+        attempt(state, webhook, job).await;
+    }
+    if let Some(e) = rt.endpoints.lock().expect("webhooks lock").get_mut(&pk) {
+        e.in_flight = e.in_flight.saturating_sub(1);
+    }
+    rt.wake.notify_one();
 }
 
 /// The request body: `{type, timestamp, data}`, the same bytes on every attempt.
@@ -117,7 +163,8 @@ pub fn payload(job: &DeliveryJob) -> Option<Bytes> {
     serde_json::to_vec(&body).ok().map(Bytes::from)
 }
 
-/// One attempt: post, decide, record, then free the endpoint's slot.
+/// One attempt: post and decide; what this process knows about the endpoint is updated at
+/// once, the record is written by a task of its own.
 async fn attempt(state: &AppState, webhook: Webhook, job: DeliveryJob) {
     let number = job.delivery.attempts + 1;
     let started = state.clock.now();
@@ -126,37 +173,9 @@ async fn attempt(state: &AppState, webhook: Webhook, job: DeliveryJob) {
         None => (None, Err(OutboundError::Other("the event was deleted (events.retention_days) before it could be delivered".into()))),
     };
     let decision = decide(state, &webhook, number, started, &response, &result);
-    let record = AttemptResult {
-        attempt: Attempt {
-            attempt: number,
-            at: started,
-            status_code: response.as_ref().map(|r| r.status),
-            duration_ms: response.as_ref().map_or_else(|| elapsed_ms(state, started), |r| r.duration.as_millis() as u64),
-            error: result
-                .as_ref()
-                .err()
-                .map(ToString::to_string)
-                .or_else(|| response.as_ref().filter(|r| !r.is_success()).map(|r| format!("the endpoint answered {}", r.status))),
-            response: response.as_ref().map(|r| r.body_excerpt.clone()).filter(|e| !e.is_empty()),
-        },
-        outcome: decision.outcome.clone(),
-        disable: decision.disable.clone(),
-    };
-    let recorded = state.store.record_attempt(job.delivery.pk, record).await;
-    if let Err(error) = &recorded {
-        tracing::warn!(delivery = %job.delivery.id, %error, "could not record a webhook attempt; it will be made again");
-    }
-    if recorded.is_ok()
-        && decision.outcome == DeliveryOutcome::Succeeded
-        && let Some(response) = &response
     {
-        auto_reply::maybe_reply(state, &webhook, &job, response).await;
-    }
-    let rt = &state.webhooks;
-    {
-        let mut endpoints = rt.endpoints.lock().expect("webhooks lock");
+        let mut endpoints = state.webhooks.endpoints.lock().expect("webhooks lock");
         if let Some(e) = endpoints.get_mut(&webhook.pk) {
-            e.in_flight = e.in_flight.saturating_sub(1);
             match &decision.outcome {
                 DeliveryOutcome::Succeeded => e.webhook.failing_since = None,
                 _ => {
@@ -176,7 +195,39 @@ async fn attempt(state: &AppState, webhook: Webhook, job: DeliveryJob) {
         DeliveryOutcome::Retry { .. } => "retry",
         DeliveryOutcome::Failed => "failed",
     });
-    rt.wake.notify_one();
+    let record = AttemptResult {
+        attempt: Attempt {
+            attempt: number,
+            at: started,
+            status_code: response.as_ref().map(|r| r.status),
+            duration_ms: response.as_ref().map_or_else(|| elapsed_ms(state, started), |r| r.duration.as_millis() as u64),
+            error: result
+                .as_ref()
+                .err()
+                .map(ToString::to_string)
+                .or_else(|| response.as_ref().filter(|r| !r.is_success()).map(|r| format!("the endpoint answered {}", r.status))),
+            response: response.as_ref().map(|r| r.body_excerpt.clone()).filter(|e| !e.is_empty()),
+        },
+        outcome: decision.outcome,
+        disable: decision.disable,
+    };
+    let state = state.clone();
+    state.webhooks.attempts.clone().spawn(async move {
+        let succeeded = record.outcome == DeliveryOutcome::Succeeded;
+        match state.store.record_attempt(job.delivery.pk, record).await {
+            Ok(_) if succeeded => {
+                if let Some(response) = &response {
+                    auto_reply::maybe_reply(&state, &webhook, &job, response).await;
+                }
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(delivery = %job.delivery.id, %error, "could not record a webhook attempt; it will be made again");
+            }
+        }
+        // A disable or a retry time changes what the worker should do next.
+        state.webhooks.wake.notify_one();
+    });
 }
 
 fn elapsed_ms(state: &AppState, since: Timestamp) -> u64 {
@@ -282,13 +333,12 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
     }
 }
 
-/// Until the earliest due time of an endpoint that has a free slot (at most a second, so
-/// events committed by other nodes are picked up).
+/// Until the earliest due time of an enabled endpoint (at most a second, so events committed
+/// by other nodes are picked up).
 fn next_wait(state: &AppState) -> Duration {
     let now = state.clock.now();
-    let limit = state.config.webhooks.concurrency_per_endpoint;
     let endpoints = state.webhooks.endpoints.lock().expect("webhooks lock");
-    let earliest = endpoints.values().filter(|e| e.webhook.enabled && e.in_flight < limit).filter_map(|e| e.next_due).min();
+    let earliest = endpoints.values().filter(|e| e.webhook.enabled).filter_map(|e| e.next_due).min();
     match earliest {
         Some(due) => (due - now).to_std().unwrap_or(Duration::ZERO).clamp(Duration::from_millis(1), Duration::from_secs(1)),
         None => Duration::from_secs(1),

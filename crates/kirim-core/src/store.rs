@@ -34,6 +34,9 @@ pub const PRUNE_BATCH: u64 = 5_000;
 #[async_trait]
 pub trait TenantStore: Send + Sync {
     async fn create_tenant(&self, tenant: NewTenant) -> StoreResult<Tenant>;
+    /// Creates a tenant and its first API key in one transaction (the key's `tenant_pk` is
+    /// ignored): a tenant never exists without a way in.
+    async fn create_tenant_with_key(&self, tenant: NewTenant, key: NewApiKey) -> StoreResult<(Tenant, ApiKey)>;
     async fn get_tenant(&self, id: &TenantId) -> StoreResult<Option<Tenant>>;
     /// Oldest first, after the given id.
     async fn list_tenants(&self, after: Option<&TenantId>, limit: u32) -> StoreResult<Vec<Tenant>>;

@@ -38,6 +38,12 @@ async fn create_api_key(ctx: &mut Ctx, k: &NewApiKey) -> Result<ApiKey, OpError>
     Ok(rows::api_key(&row)?)
 }
 
+async fn create_tenant_with_key(ctx: &mut Ctx, (t, k): &(NewTenant, NewApiKey)) -> Result<(Tenant, ApiKey), OpError> {
+    let tenant = create_tenant(ctx, t).await?;
+    let key = create_api_key(ctx, &NewApiKey { tenant_pk: tenant.pk, ..k.clone() }).await?;
+    Ok((tenant, key))
+}
+
 async fn revoke_api_key(ctx: &mut Ctx, (tenant, id, at): &(Option<TenantPk>, KeyId, Timestamp)) -> Result<bool, OpError> {
     let row =
         sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL AND (? IS NULL OR tenant_pk = ?) RETURNING pk")
@@ -85,6 +91,10 @@ async fn put_setting(ctx: &mut Ctx, (key, value): &(String, String)) -> Result<(
 impl TenantStore for SqliteStore {
     async fn create_tenant(&self, tenant: NewTenant) -> StoreResult<Tenant> {
         self.writer().call(tenant, |c, t| Box::pin(create_tenant(c, t))).await
+    }
+
+    async fn create_tenant_with_key(&self, tenant: NewTenant, key: NewApiKey) -> StoreResult<(Tenant, ApiKey)> {
+        self.writer().call((tenant, key), |c, i| Box::pin(create_tenant_with_key(c, i))).await
     }
 
     async fn get_tenant(&self, id: &TenantId) -> StoreResult<Option<Tenant>> {

@@ -62,6 +62,7 @@ macro_rules! conformance {
     ($harness:expr) => {
         $crate::conformance!(@cases $harness;
             tenants_create_get_list,
+            a_tenant_and_its_first_key_commit_together,
             api_keys_find_revoke_and_scope,
             api_keys_touch_moves_forward,
             settings_init_and_put,

@@ -104,3 +104,18 @@ pub async fn settings_init_and_put(h: Arc<dyn Harness>) {
     assert_eq!(store.get_setting("other").await.unwrap().as_deref(), Some("x"));
     assert_eq!(store.get_setting("admin_hash").await.unwrap().as_deref(), Some("three"));
 }
+
+pub async fn a_tenant_and_its_first_key_commit_together(h: Arc<dyn Harness>) {
+    let store = h.fresh().await;
+    let a = tenant(&*store, "a").await;
+    let (first, secret) = key(&a, "default");
+    let new = |name: &str| kirim_core::tenant::NewTenant { id: TenantId::generate(), name: name.into(), created_at: t0() };
+    let (b, b_key) = store.create_tenant_with_key(new("b"), first.clone()).await.expect("created");
+    assert_eq!(b_key.tenant_pk, b.pk, "the key belongs to the new tenant, whatever tenant_pk it was given");
+    let (found, owner) = store.find_api_key(&secret.hash()).await.unwrap().expect("the key works");
+    assert_eq!((found.id, owner.id), (b_key.id, b.id.clone()));
+    // The same key hash again: the key fails, so the tenant is not created either.
+    let before = store.list_tenants(None, 100).await.unwrap().len();
+    assert!(store.create_tenant_with_key(new("c"), first).await.is_err());
+    assert_eq!(store.list_tenants(None, 100).await.unwrap().len(), before, "no tenant without its key");
+}

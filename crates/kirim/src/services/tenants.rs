@@ -19,25 +19,31 @@ pub fn validate_name(field: &str, name: &str) -> ApiResult<String> {
 }
 
 /// Takes the store and clock rather than the whole app, so offline admin commands can use it.
+/// Creates the tenant and its first key together: one transaction, so a tenant never exists
+/// without the key that was shown for it.
 pub async fn create(store: &dyn Store, clock: &dyn Clock, name: &str) -> ApiResult<(Tenant, ApiKey, Secret)> {
     let name = validate_name("name", name)?;
-    let tenant = store.create_tenant(NewTenant { id: TenantId::generate(), name, created_at: clock.now() }).await?;
-    let (key, secret) = create_key(store, clock, &tenant, "default").await?;
+    let now = clock.now();
+    let (key, secret) = new_key(kirim_core::id::TenantPk(0), "default".into(), now);
+    let (tenant, key) = store.create_tenant_with_key(NewTenant { id: TenantId::generate(), name, created_at: now }, key).await?;
     Ok((tenant, key, secret))
+}
+
+fn new_key(tenant_pk: kirim_core::id::TenantPk, name: String, now: kirim_core::Timestamp) -> (NewApiKey, Secret) {
+    let secret = Secret::generate(API_KEY_PREFIX);
+    let key = NewApiKey {
+        id: KeyId::generate(),
+        tenant_pk,
+        name,
+        prefix: format!("{}…", &secret.expose()[..API_KEY_PREFIX.len() + 4]),
+        hash: secret.hash(),
+        created_at: now,
+    };
+    (key, secret)
 }
 
 pub async fn create_key(store: &dyn Store, clock: &dyn Clock, tenant: &Tenant, name: &str) -> ApiResult<(ApiKey, Secret)> {
     let name = validate_name("name", name)?;
-    let secret = Secret::generate(API_KEY_PREFIX);
-    let key = store
-        .create_api_key(NewApiKey {
-            id: KeyId::generate(),
-            tenant_pk: tenant.pk,
-            name,
-            prefix: format!("{}…", &secret.expose()[..API_KEY_PREFIX.len() + 4]),
-            hash: secret.hash(),
-            created_at: clock.now(),
-        })
-        .await?;
-    Ok((key, secret))
+    let (key, secret) = new_key(tenant.pk, name, clock.now());
+    Ok((store.create_api_key(key).await?, secret))
 }

@@ -190,6 +190,20 @@ async fn fan_out(ctx: &mut Ctx, (limit, now): &(u32, Timestamp)) -> Result<FanOu
         Some(row) => row.try_get::<String, _>("value")?.parse().map_err(|_| decode("bad webhook fan-out cursor"))?,
         None => 0,
     };
+    let mut hooks: HashMap<i64, Vec<(Webhook, i64)>> = HashMap::new();
+    for row in sqlx::query("SELECT * FROM webhooks WHERE deleted_at IS NULL AND enabled = 1").fetch_all(&mut ctx.conn).await? {
+        let from_seq: i64 = row.try_get("from_seq")?;
+        let hook = webhook(&row)?;
+        hooks.entry(hook.tenant_pk.0).or_default().push((hook, from_seq));
+    }
+    if hooks.is_empty() {
+        // Nobody to deliver to: catch the cursor up without reading the events.
+        sqlx::query("UPDATE settings SET value = (SELECT coalesce(max(seq), 0) FROM events) WHERE key = ? AND CAST(value AS INTEGER) < (SELECT coalesce(max(seq), 0) FROM events)")
+            .bind(CURSOR_KEY)
+            .execute(&mut ctx.conn)
+            .await?;
+        return Ok(FanOut::default());
+    }
     let events = sqlx::query(
         "SELECT e.seq, e.id, e.tenant_pk, e.type, e.data, d.id AS device_id FROM events e \
          LEFT JOIN devices d ON d.pk = e.device_pk WHERE e.seq > ? ORDER BY e.seq LIMIT ?",
@@ -200,12 +214,6 @@ async fn fan_out(ctx: &mut Ctx, (limit, now): &(u32, Timestamp)) -> Result<FanOu
     .await?;
     let Some(last) = events.last() else { return Ok(FanOut::default()) };
     let last_seq: i64 = last.try_get("seq")?;
-    let mut hooks: HashMap<i64, Vec<(Webhook, i64)>> = HashMap::new();
-    for row in sqlx::query("SELECT * FROM webhooks WHERE deleted_at IS NULL AND enabled = 1").fetch_all(&mut ctx.conn).await? {
-        let from_seq: i64 = row.try_get("from_seq")?;
-        let hook = webhook(&row)?;
-        hooks.entry(hook.tenant_pk.0).or_default().push((hook, from_seq));
-    }
     let at = ms(*now);
     let mut touched = Vec::new();
     for event in &events {

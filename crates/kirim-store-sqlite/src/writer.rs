@@ -232,10 +232,7 @@ async fn run(mut ctx: Ctx, mut rx: mpsc::Receiver<Command>, max_batch: usize, an
                 Command::Shutdown(done) => stopping.push(done),
             }
         }
-        commit(&mut ctx, ops).await;
-        if std::mem::take(&mut ctx.events_appended) {
-            announce.send_modify(|n| *n = n.wrapping_add(1));
-        }
+        commit(&mut ctx, ops, &announce).await;
         if !stopping.is_empty() {
             rx.close();
         }
@@ -253,16 +250,27 @@ async fn run(mut ctx: Ctx, mut rx: mpsc::Receiver<Command>, max_batch: usize, an
 }
 
 /// Runs a batch in one transaction; on failure, runs each operation alone.
-async fn commit(ctx: &mut Ctx, mut ops: Vec<Box<dyn Op>>) {
+async fn commit(ctx: &mut Ctx, mut ops: Vec<Box<dyn Op>>, announce: &watch::Sender<u64>) {
     if ops.is_empty() {
         return;
     }
+    // Readers of the log hear of new events before the writers are answered, so anyone who
+    // saw a write succeed can rely on its events having been announced.
+    let announced = |ctx: &mut Ctx| {
+        if std::mem::take(&mut ctx.events_appended) {
+            announce.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    };
     let failure = match transaction(ctx, &mut ops).await {
         Ok(()) => {
+            announced(ctx);
             ops.into_iter().for_each(|op| op.finish(None));
             return;
         }
-        Err(e) => e,
+        Err(e) => {
+            ctx.events_appended = false;
+            e
+        }
     };
     if ops.len() == 1 {
         tracing::warn!(error = %failure, "a SQLite write failed");
@@ -275,8 +283,12 @@ async fn commit(ctx: &mut Ctx, mut ops: Vec<Box<dyn Op>>) {
         let result = transaction(ctx, &mut one).await;
         let [op] = one;
         match result {
-            Ok(()) => op.finish(None),
+            Ok(()) => {
+                announced(ctx);
+                op.finish(None);
+            }
             Err(e) => {
+                ctx.events_appended = false;
                 tracing::warn!(error = %e, "a SQLite write failed");
                 op.finish(Some(store_error(&e)));
             }

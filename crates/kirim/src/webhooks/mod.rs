@@ -47,6 +47,8 @@ pub struct WebhookRuntime {
     pub wake: Notify,
     pub(crate) attempts: TaskTracker,
     pub(crate) loaded: std::sync::atomic::AtomicBool,
+    /// When this process last fanned out (it skips that while it knows no enabled endpoint).
+    pub(crate) last_fan_out: Mutex<Option<std::time::Instant>>,
 }
 
 impl WebhookRuntime {
@@ -57,6 +59,7 @@ impl WebhookRuntime {
             wake: Notify::new(),
             attempts: TaskTracker::new(),
             loaded: std::sync::atomic::AtomicBool::new(false),
+            last_fan_out: Mutex::new(None),
         }
     }
 

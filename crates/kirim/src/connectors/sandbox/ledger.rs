@@ -4,8 +4,12 @@
 //! Acceptances and links are flushed before the call returns, so they survive the process
 //! being killed. Delivery progress is only buffered: if it is lost, the network re-emits the
 //! receipts, which the app ignores when they do not move a message forward.
+//!
+//! Like a real network, it remembers messages for a while, not forever: the last
+//! [`KEEP_MESSAGES`] messages, none older than [`KEEP_FOR`]. That bounds its memory; the
+//! journal is rewritten with only what is remembered when it is opened.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
@@ -19,6 +23,11 @@ use serde::{Deserialize, Serialize};
 use super::types::NetworkMessage;
 
 const FILE_NAME: &str = "network.jsonl";
+/// How many accepted messages the network remembers (for de-duplication, receipts after a
+/// restart, and `received`).
+pub(super) const KEEP_MESSAGES: usize = 50_000;
+/// How long it remembers one.
+pub(super) const KEEP_FOR: chrono::Duration = chrono::Duration::hours(1);
 
 /// How far the network got with an accepted message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -77,7 +86,9 @@ struct Entry {
 struct Inner {
     out: BufWriter<File>,
     messages: HashMap<String, Entry>,
-    by_device: HashMap<DevicePk, Vec<Arc<Accepted>>>,
+    by_device: HashMap<DevicePk, VecDeque<Arc<Accepted>>>,
+    /// Every remembered message id with its time, oldest first: what to forget first.
+    order: VecDeque<(String, Timestamp)>,
 }
 
 impl Inner {
@@ -108,9 +119,61 @@ impl Inner {
         if self.messages.contains_key(id) {
             return false;
         }
-        self.by_device.entry(accepted.message.from_device).or_default().push(accepted.clone());
+        let (device, at) = (accepted.message.from_device, accepted.message.at);
+        self.by_device.entry(device).or_default().push_back(accepted.clone());
+        self.order.push_back((id.clone(), at));
         self.messages.insert(id.clone(), Entry { accepted, stage: Stage::Accepted, claimed });
+        self.forget_old(at);
         true
+    }
+
+    /// Forgets the oldest messages beyond [`KEEP_MESSAGES`] or [`KEEP_FOR`] before `now`.
+    fn forget_old(&mut self, now: Timestamp) {
+        while let Some((id, at)) = self.order.front() {
+            if self.order.len() <= KEEP_MESSAGES && *at >= now - KEEP_FOR {
+                break;
+            }
+            let id = id.clone();
+            self.order.pop_front();
+            let Some(entry) = self.messages.remove(&id) else { continue };
+            let device = entry.accepted.message.from_device;
+            if let Some(sent) = self.by_device.get_mut(&device) {
+                // Per device, messages are in acceptance order too: the oldest is in front.
+                match sent.front() {
+                    Some(first) if first.message.network_id == id => {
+                        sent.pop_front();
+                    }
+                    _ => sent.retain(|a| a.message.network_id != id),
+                }
+                if sent.is_empty() {
+                    self.by_device.remove(&device);
+                }
+            }
+        }
+    }
+
+    /// The records that rebuild what is remembered, for rewriting the journal.
+    fn snapshot(&self, sessions: &HashMap<DevicePk, PhoneNumber>) -> Vec<Record> {
+        let now = chrono::Utc::now();
+        let mut records: Vec<Record> =
+            sessions.iter().map(|(device, phone)| Record::Linked { device: *device, phone: phone.as_str().to_owned(), at: now }).collect();
+        for (id, _) in &self.order {
+            let Some(entry) = self.messages.get(id) else { continue };
+            let (a, m) = (&entry.accepted, &entry.accepted.message);
+            records.push(Record::Accepted {
+                id: id.clone(),
+                device: m.from_device,
+                from: a.from_phone.as_str().to_owned(),
+                to: m.to.as_str().to_owned(),
+                content: Box::new(m.content.clone()),
+                reply_to: a.reply_to.clone(),
+                at: m.at,
+            });
+            if entry.stage > Stage::Accepted {
+                records.push(Record::Progress { id: id.clone(), stage: entry.stage });
+            }
+        }
+        records
     }
 }
 
@@ -140,9 +203,11 @@ impl Ledger {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(FILE_NAME);
         let mut file = OpenOptions::new().create(true).read(true).append(true).open(&path)?;
-        let mut inner = Inner { out: BufWriter::new(file.try_clone()?), messages: HashMap::new(), by_device: HashMap::new() };
+        let mut inner =
+            Inner { out: BufWriter::new(file.try_clone()?), messages: HashMap::new(), by_device: HashMap::new(), order: VecDeque::new() };
         let mut sessions = HashMap::new();
         let mut skipped = 0;
+        let mut lines = 0usize;
         let mut ends_with_newline = true;
         let mut reader = BufReader::new(&mut file);
         let mut buf = Vec::new();
@@ -156,10 +221,27 @@ impl Ledger {
             if text.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
+            lines += 1;
             match serde_json::from_slice::<Record>(text) {
                 Ok(record) => inner.apply(record, &mut sessions),
                 Err(_) => skipped += 1,
             }
+        }
+        inner.forget_old(chrono::Utc::now());
+        // Mostly forgotten records: rewrite the journal with what is remembered, atomically.
+        if lines > 2 * (inner.messages.len() * 2 + sessions.len()) + 1_000 {
+            let tmp = dir.join(format!("{FILE_NAME}.tmp"));
+            {
+                let mut out = BufWriter::new(File::create(&tmp)?);
+                for record in inner.snapshot(&sessions) {
+                    out.write_all(&line(&record))?;
+                }
+                out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            }
+            std::fs::rename(&tmp, &path)?;
+            let file = OpenOptions::new().append(true).open(&path)?;
+            inner.out = BufWriter::new(file);
+            return Ok(Loaded { ledger: Ledger { inner: Mutex::new(inner) }, sessions, skipped });
         }
         if !ends_with_newline {
             // A line cut short by a crash: end it so the next record starts on its own line.

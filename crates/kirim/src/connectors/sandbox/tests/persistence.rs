@@ -131,3 +131,31 @@ async fn media_content_survives_a_restart_of_the_network() {
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].content, document);
 }
+
+#[tokio::test]
+async fn the_network_forgets_old_messages_and_compacts_its_journal() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let dev = device(1);
+    let record = |id: &str, at: chrono::DateTime<chrono::Utc>| {
+        serde_json::json!({"t": "accepted", "id": id, "device": dev.pk, "from": "+60111111111", "to": "+60123456789",
+            "content": {"type": "text", "text": {"body": "x"}}, "at": at})
+        .to_string()
+    };
+    let old = chrono::Utc::now() - chrono::Duration::hours(2);
+    let mut journal = std::fs::File::create(dir.path().join("network.jsonl")).unwrap();
+    for i in 0..3000 {
+        writeln!(journal, "{}", record(&format!("old-{i}"), old)).unwrap();
+    }
+    writeln!(journal, "{}", record("recent", chrono::Utc::now())).unwrap();
+    drop(journal);
+    let size_before = std::fs::metadata(dir.path().join("network.jsonl")).unwrap().len();
+
+    let net = Net::on(dir.clone(), |_| {}).await;
+    let ids: Vec<String> = net.sandbox.received(dev.pk).into_iter().map(|m| m.network_id).collect();
+    assert_eq!(ids, ["recent"], "messages older than an hour are forgotten");
+    let size_after = std::fs::metadata(dir.path().join("network.jsonl")).unwrap().len();
+    assert!(size_after * 100 < size_before, "the journal was rewritten: {size_before} → {size_after} bytes");
+    drop(net);
+    let again = Net::on(dir, |_| {}).await;
+    assert_eq!(again.sandbox.received(dev.pk).len(), 1, "the rewritten journal replays");
+}

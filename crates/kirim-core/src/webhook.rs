@@ -48,6 +48,8 @@ pub struct Webhook {
     pub disabled_reason: Option<String>,
     /// Since when every attempt failed; cleared by a success.
     pub failing_since: Option<Timestamp>,
+    /// The last failed attempt: a streak with a long quiet gap in it starts over.
+    pub last_failure_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -182,11 +184,23 @@ pub enum DeliveryOutcome {
     Failed,
 }
 
+/// What an attempt does to the endpoint's failure streak.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Streak {
+    /// A success: the streak ends.
+    Ended,
+    /// A failure, in a streak that began at `since`.
+    Failing { since: Timestamp },
+    /// Says nothing about the endpoint (e.g. the event was gone before it could be sent).
+    Unchanged,
+}
+
 /// An attempt's result, recorded with its effect on the delivery and the endpoint.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttemptResult {
     pub attempt: Attempt,
     pub outcome: DeliveryOutcome,
+    pub streak: Streak,
     /// Disable the endpoint, with this reason (410 Gone, or failing for too long); a
     /// `webhook.disabled` event is written and its pending deliveries fail.
     pub disable: Option<String>,

@@ -16,6 +16,7 @@ CREATE TABLE webhooks (
     enabled                   INTEGER NOT NULL DEFAULT 1,
     disabled_reason           TEXT,
     failing_since             INTEGER,
+    last_failure_at           INTEGER,
     -- The first event sequence number this endpoint may receive.
     from_seq                  INTEGER NOT NULL,
     created_at                INTEGER NOT NULL,

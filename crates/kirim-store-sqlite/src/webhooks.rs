@@ -7,7 +7,7 @@ use kirim_core::event::NewEvent;
 use kirim_core::id::{DeliveryPk, DevicePk, TenantPk, WebhookPk};
 use kirim_core::store::{DeliveryFilter, FanOut, PRUNE_BATCH, StoreError, StoreResult, WebhookStore};
 use kirim_core::webhook::{
-    Attempt, AttemptResult, Delivery, DeliveryJob, DeliveryOutcome, DeliveryStatus, NewWebhook, Webhook, WebhookPatch, own_types,
+    Attempt, AttemptResult, Delivery, DeliveryJob, DeliveryOutcome, DeliveryStatus, NewWebhook, Streak, Webhook, WebhookPatch, own_types,
 };
 use kirim_core::{DeliveryId, DeviceId, EventId, Secret, Timestamp, WebhookId};
 use sqlx::Row;
@@ -55,6 +55,7 @@ fn webhook(row: &SqliteRow) -> Result<Webhook, sqlx::Error> {
         enabled: row.try_get("enabled")?,
         disabled_reason: row.try_get("disabled_reason")?,
         failing_since: opt_time(row, "failing_since")?,
+        last_failure_at: opt_time(row, "last_failure_at")?,
         created_at: time(row, "created_at")?,
         updated_at: time(row, "updated_at")?,
     })
@@ -132,6 +133,7 @@ async fn update(
            auto_reply = coalesce(?8, auto_reply), \
            disabled_reason = CASE WHEN ?9 = 1 THEN NULL ELSE disabled_reason END, \
            failing_since = CASE WHEN ?9 = 1 AND enabled = 0 THEN NULL ELSE failing_since END, \
+           last_failure_at = CASE WHEN ?9 = 1 AND enabled = 0 THEN NULL ELSE last_failure_at END, \
            enabled = coalesce(?9, enabled), \
            previous_secret = CASE WHEN ?10 IS NULL THEN previous_secret ELSE secret END, \
            previous_expires_at = CASE WHEN ?10 IS NULL THEN previous_expires_at ELSE ?11 END, \
@@ -325,13 +327,20 @@ async fn record(ctx: &mut Ctx, (pk, result): &(DeliveryPk, AttemptResult)) -> Re
     .bind(a.response.clone())
     .execute(&mut ctx.conn)
     .await?;
-    let succeeded = result.outcome == DeliveryOutcome::Succeeded;
-    sqlx::query("UPDATE webhooks SET failing_since = CASE WHEN ? THEN NULL ELSE coalesce(failing_since, ?) END WHERE pk = ?")
-        .bind(succeeded)
-        .bind(at)
-        .bind(delivery.webhook_pk.0)
-        .execute(&mut ctx.conn)
-        .await?;
+    match result.streak {
+        Streak::Ended => {
+            sqlx::query("UPDATE webhooks SET failing_since = NULL WHERE pk = ?").bind(delivery.webhook_pk.0).execute(&mut ctx.conn).await?;
+        }
+        Streak::Failing { since } => {
+            sqlx::query("UPDATE webhooks SET failing_since = ?, last_failure_at = ? WHERE pk = ?")
+                .bind(ms(since))
+                .bind(at)
+                .bind(delivery.webhook_pk.0)
+                .execute(&mut ctx.conn)
+                .await?;
+        }
+        Streak::Unchanged => {}
+    }
     if let Some(reason) = &result.disable {
         let disabled = sqlx::query(
             "UPDATE webhooks SET enabled = 0, disabled_reason = ?, updated_at = ? WHERE pk = ? AND enabled = 1 AND deleted_at IS NULL RETURNING *",
@@ -344,7 +353,9 @@ async fn record(ctx: &mut Ctx, (pk, result): &(DeliveryPk, AttemptResult)) -> Re
         if let Some(row) = disabled {
             let hook = webhook(&row)?;
             fail_pending(ctx, hook.pk, &format!("the endpoint was disabled: {reason}"), a.at).await?;
-            let data = serde_json::json!({"webhook_id": hook.id, "url": hook.url, "reason": reason});
+            // The URL without its query: a token in it is not for every reader of the log.
+            let url = hook.url.split(['?', '#']).next().unwrap_or_default();
+            let data = serde_json::json!({"webhook_id": hook.id, "url": url, "reason": reason});
             let event = NewEvent {
                 id: EventId::generate(),
                 tenant_pk: hook.tenant_pk,
@@ -463,7 +474,7 @@ impl WebhookStore for SqliteStore {
             sql.push_str(" AND event_type = ?");
         }
         if filter.before.is_some() {
-            sql.push_str(" AND pk < coalesce((SELECT pk FROM webhook_deliveries WHERE id = ?), 0)");
+            sql.push_str(" AND pk < coalesce((SELECT pk FROM webhook_deliveries WHERE id = ? AND tenant_pk = ? AND webhook_pk = ?), 0)");
         }
         sql.push_str(" ORDER BY pk DESC LIMIT ?");
         // Only fixed fragments are concatenated above; every value is bound.
@@ -475,7 +486,7 @@ impl WebhookStore for SqliteStore {
             query = query.bind(t.clone());
         }
         if let Some(before) = &filter.before {
-            query = query.bind(before.as_str().to_owned());
+            query = query.bind(before.as_str().to_owned()).bind(tenant.0).bind(webhook.0);
         }
         let rows = query.bind(i64::from(filter.limit.clamp(1, 500))).fetch_all(self.read()).await.read()?;
         rows.iter().map(delivery).collect::<Result<_, _>>().read()

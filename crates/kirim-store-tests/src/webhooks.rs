@@ -6,7 +6,7 @@ use kirim_core::event::types;
 use kirim_core::store::{DeliveryFilter, Store};
 use kirim_core::tenant::Tenant;
 use kirim_core::webhook::{
-    Attempt, AttemptResult, DeliveryJob, DeliveryOutcome, DeliveryStatus, NewWebhook, Webhook, WebhookPatch, own_types,
+    Attempt, AttemptResult, DeliveryJob, DeliveryOutcome, DeliveryStatus, NewWebhook, Streak, Webhook, WebhookPatch, own_types,
 };
 use kirim_core::{DeviceId, Secret, Timestamp, WebhookId};
 
@@ -137,17 +137,23 @@ pub async fn claims_lease_attempts_and_manual_retry(h: Arc<dyn Harness>) {
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].delivery.id, job.delivery.id, "same delivery, same webhook-id on retry");
 
-    let retry = AttemptResult { attempt: attempt(1, at(32), Some(500)), outcome: DeliveryOutcome::Retry { at: at(40) }, disable: None };
+    let retry = AttemptResult {
+        attempt: attempt(1, at(32), Some(500)),
+        outcome: DeliveryOutcome::Retry { at: at(40) },
+        disable: None,
+        streak: Streak::Failing { since: at(32) },
+    };
     let pending = store.record_attempt(job.delivery.pk, retry).await.unwrap().expect("recorded");
     assert_eq!(
         (pending.status, pending.attempts, pending.next_attempt_at, pending.last_status_code),
         (DeliveryStatus::Pending, 1, Some(at(40)), Some(500))
     );
     let failing = store.get_webhook(a.pk, &w.id).await.unwrap().unwrap();
-    assert_eq!(failing.failing_since, Some(at(32)));
+    assert_eq!((failing.failing_since, failing.last_failure_at), (Some(at(32)), Some(at(32))));
     assert!(store.claim_deliveries(w.pk, at(39), at(99), 10).await.unwrap().is_empty(), "not due before its retry time");
     store.claim_deliveries(w.pk, at(40), at(99), 10).await.unwrap();
-    let ok = AttemptResult { attempt: attempt(2, at(41), Some(204)), outcome: DeliveryOutcome::Succeeded, disable: None };
+    let ok =
+        AttemptResult { attempt: attempt(2, at(41), Some(204)), outcome: DeliveryOutcome::Succeeded, disable: None, streak: Streak::Ended };
     let done = store.record_attempt(job.delivery.pk, ok.clone()).await.unwrap().expect("recorded");
     assert_eq!((done.status, done.attempts, done.next_attempt_at), (DeliveryStatus::Succeeded, 2, None));
     assert_eq!(store.get_webhook(a.pk, &w.id).await.unwrap().unwrap().failing_since, None, "a success ends the failure streak");
@@ -184,6 +190,7 @@ pub async fn disabling_fails_pending_and_is_an_event(h: Arc<dyn Harness>) {
         attempt: attempt(1, at(3), Some(410)),
         outcome: DeliveryOutcome::Failed,
         disable: Some("the endpoint answered 410 Gone".into()),
+        streak: Streak::Failing { since: at(3) },
     };
     store.record_attempt(jobs[0].delivery.pk, gone).await.unwrap().expect("recorded");
     let disabled = store.get_webhook(a.pk, &w.id).await.unwrap().unwrap();
@@ -218,7 +225,8 @@ pub async fn deliveries_survive_reopen_and_prune(h: Arc<dyn Harness>) {
     assert_eq!(store.fan_out(100, at(2)).await.unwrap().events, 0, "the fan-out cursor is durable");
     let jobs = store.claim_deliveries(w.pk, at(2), at(3), 10).await.unwrap();
     assert_eq!(jobs.len(), 1);
-    let ok = AttemptResult { attempt: attempt(1, at(3), Some(200)), outcome: DeliveryOutcome::Succeeded, disable: None };
+    let ok =
+        AttemptResult { attempt: attempt(1, at(3), Some(200)), outcome: DeliveryOutcome::Succeeded, disable: None, streak: Streak::Ended };
     store.record_attempt(jobs[0].delivery.pk, ok).await.unwrap();
     assert_eq!(store.prune_deliveries(at(1)).await.unwrap(), 0, "younger than the cut-off");
     assert_eq!(store.prune_deliveries(at(10)).await.unwrap(), 1);

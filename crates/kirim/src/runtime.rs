@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use kirim_core::device::{Device, DeviceSettings, DeviceStatus};
+use kirim_core::device::{Device, DeviceStatus};
 use kirim_core::id::{DeviceId, DevicePk, TenantPk};
 use tokio::sync::Notify;
 
@@ -39,10 +39,12 @@ impl DeviceEntry {
     }
 
     /// Applies the fields a PATCH changes, leaving the link state to the connector's reports.
-    pub fn set_profile(&self, name: &str, settings: &DeviceSettings) {
+    /// Takes the PATCH's time too, so a link-state copy committed before it cannot undo it.
+    pub fn set_profile(&self, device: &Device) {
         let mut current = self.snapshot.write().expect("device lock");
-        current.name = name.to_owned();
-        current.settings = settings.clone();
+        current.name = device.name.clone();
+        current.settings = device.settings.clone();
+        current.updated_at = current.updated_at.max(device.updated_at);
     }
 }
 

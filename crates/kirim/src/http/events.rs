@@ -114,8 +114,17 @@ struct Cursor {
     tenant: TenantPk,
     filter: EventFilter,
     buffered: VecDeque<Event>,
+    /// The end of the log when the last read found everything: the cursor moves there once
+    /// the buffer is sent, so a filtered stream does not rescan what it already passed.
+    caught_up_to: i64,
     commits: tokio::sync::watch::Receiver<u64>,
+    /// The caller's credential, checked again every [`RECHECK_AUTH`]: revoking it ends the stream.
+    token: kirim_core::Secret,
+    checked_at: tokio::time::Instant,
 }
+
+/// How often an open stream checks that its credential is still valid.
+const RECHECK_AUTH: Duration = Duration::from_secs(10);
 
 /// Follow the event log live, as Server-Sent Events. Each event's `id` is its sequence
 /// number: a client that reconnects with `Last-Event-ID` resumes exactly after it.
@@ -140,11 +149,19 @@ pub async fn stream(
         Some(seq) => seq,
         None => state.store.last_event_seq().await?,
     };
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' ').map(|(_, t)| t.trim().to_owned()))
+        .unwrap_or_default();
     let cursor = Cursor {
         tenant: auth.tenant_pk(),
         filter: EventFilter { after: Some(after), event_type, device, limit: 500 },
         buffered: VecDeque::new(),
+        caught_up_to: after,
         commits,
+        token: kirim_core::Secret::new(token),
+        checked_at: tokio::time::Instant::now(),
         state,
     };
     let events = futures::stream::unfold(cursor, |mut c| async move {
@@ -155,12 +172,28 @@ pub async fn stream(
                 let sse = sse.json_data(&event).unwrap_or_else(|_| SseEvent::default().comment("unserializable event"));
                 return Some((Ok(sse), c));
             }
-            match c.state.store.list_events(c.tenant, &c.filter).await {
-                Ok(page) if !page.is_empty() => {
-                    c.buffered.extend(page);
-                    continue;
+            if c.checked_at.elapsed() >= RECHECK_AUTH {
+                c.checked_at = tokio::time::Instant::now();
+                match super::auth::principal_for(&c.state, c.token.expose()).await {
+                    Ok(_) => {}
+                    Err(e) if e.status == axum::http::StatusCode::UNAUTHORIZED => return None,
+                    Err(_) => {} // The store is unreachable: keep the stream, check again later.
                 }
-                Ok(_) => {}
+            }
+            c.filter.after = c.filter.after.max(Some(c.caught_up_to));
+            let head = c.state.store.last_event_seq().await;
+            match c.state.store.list_events(c.tenant, &c.filter).await {
+                Ok(page) => {
+                    if (page.len() as u32) < c.filter.limit
+                        && let Ok(head) = head
+                    {
+                        c.caught_up_to = head;
+                    }
+                    if !page.is_empty() {
+                        c.buffered.extend(page);
+                        continue;
+                    }
+                }
                 Err(error) => tracing::warn!(%error, "an event stream could not read the log; trying again"),
             }
             // Caught up: wait for a commit here, or poll for other nodes' events.

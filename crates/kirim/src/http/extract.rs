@@ -147,6 +147,36 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// One path parameter as text. An id that is not valid UTF-8 once percent-decoded cannot
+/// name anything, so it is answered like an unknown id: a JSON 404, not axum's plain text.
+pub struct ApiPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<String>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(_) => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "nothing has this id; check the id in the URL")),
+        }
+    }
+}
+
+/// Two path parameters as text (`/webhooks/{id}/deliveries/{delivery_id}`), rejected like
+/// [`ApiPath`].
+pub struct ApiPath2(pub String, pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiPath2 {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<(String, String)>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path((a, b))) => Ok(Self(a, b)),
+            Err(_) => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "nothing has this id; check the ids in the URL")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,20 +216,5 @@ mod tests {
         assert_eq!(percent_decode("%2B60"), "+60");
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%zz"), "%zz");
-    }
-}
-
-/// One path parameter as text. An id that is not valid UTF-8 once percent-decoded cannot
-/// name anything, so it is answered like an unknown id: a JSON 404, not axum's plain text.
-pub struct ApiPath(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for ApiPath {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match axum::extract::Path::<String>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Path(value)) => Ok(Self(value)),
-            Err(_) => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "nothing has this id; check the id in the URL")),
-        }
     }
 }

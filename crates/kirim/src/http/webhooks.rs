@@ -277,7 +277,7 @@ pub async fn deliveries(
 pub async fn delivery(
     State(state): State<AppState>,
     auth: TenantAuth,
-    axum::extract::Path((id, delivery_id)): axum::extract::Path<(String, String)>,
+    super::extract::ApiPath2(id, delivery_id): super::extract::ApiPath2,
 ) -> ApiResult<Json<DeliveryView>> {
     let (found, attempts) = service::delivery(&state, &(&auth).into(), &id, &delivery_id).await?;
     Ok(Json(DeliveryView::new(found, Some(attempts))))
@@ -290,7 +290,7 @@ pub async fn delivery(
 pub async fn retry(
     State(state): State<AppState>,
     auth: TenantAuth,
-    axum::extract::Path((id, delivery_id)): axum::extract::Path<(String, String)>,
+    super::extract::ApiPath2(id, delivery_id): super::extract::ApiPath2,
 ) -> ApiResult<(StatusCode, Json<DeliveryView>)> {
     let retried = service::retry(&state, &(&auth).into(), &id, &delivery_id).await?;
     Ok((StatusCode::ACCEPTED, Json(DeliveryView::new(retried, None))))

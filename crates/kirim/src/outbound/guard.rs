@@ -236,12 +236,16 @@ impl fmt::Display for Blocked {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let how = "Kirim does not call it, to keep tenants away from internal services";
         match (self.address, &self.host) {
-            (Some(ip), host) => {
+            // A name: say what kind of address it has, not which one, so the guard cannot be
+            // used to map an internal network's names.
+            (Some(_), Some(host)) => write!(
+                f,
+                "{host} resolves to {}; {how}. If it is yours and should be reachable, the operator can allow its range with {ALLOW_VAR} (outbound.allow)",
+                self.reason
+            ),
+            (Some(ip), None) => {
                 let len = if ip.is_ipv4() { 32 } else { 128 };
                 write!(f, "{ip}")?;
-                if let Some(host) = host {
-                    write!(f, " (an address of {host})")?;
-                }
                 write!(
                     f,
                     " is {}; {how}. If it is yours and should be reachable, the operator can allow it with {ALLOW_VAR}={ip}/{len} (outbound.allow)",

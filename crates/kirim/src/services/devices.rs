@@ -128,7 +128,7 @@ pub async fn update(
             state.store.update_device(tenant, &id, patch, state.clock.now()).await?.ok_or_else(|| ApiError::not_found("device"))?;
         // Only the profile: the link state in the registry may be newer than this copy.
         if let Some(entry) = state.devices.get(device.pk) {
-            entry.set_profile(&device.name, &device.settings);
+            entry.set_profile(&device);
         }
         Ok(device)
     })

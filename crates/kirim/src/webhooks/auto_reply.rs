@@ -35,12 +35,12 @@ pub fn parse(body: &[u8], content_type: Option<&str>) -> Vec<Reply> {
     if trimmed.is_empty() || trimmed == "null" {
         return Vec::new();
     }
-    let json_declared = content_type.is_some_and(|c| c.contains("json"));
+    // Only a body meant as text is sent as text: never an HTML page or broken JSON.
+    let plain = content_type.is_none_or(|c| c.trim_start().to_ascii_lowercase().starts_with("text/plain"));
     match serde_json::from_str::<Value>(trimmed) {
         Ok(value) => replies_of(&value),
-        // A JSON content type with a body that is not JSON carries nothing we can read.
-        Err(_) if json_declared => Vec::new(),
-        Err(_) => vec![Reply::Text(trimmed.chars().take(MAX_TEXT_CHARS).collect())],
+        Err(_) if plain && !trimmed.starts_with(['<', '{', '[']) => vec![Reply::Text(trimmed.chars().take(MAX_TEXT_CHARS).collect())],
+        Err(_) => Vec::new(),
     }
     .into_iter()
     .take(MAX_REPLIES)
@@ -69,6 +69,10 @@ pub async fn maybe_reply(state: &AppState, webhook: &Webhook, job: &DeliveryJob,
         return;
     }
     let (Some(device_pk), Some(data)) = (job.device, job.data.as_ref()) else { return };
+    if response.body_truncated {
+        tracing::warn!(webhook = %webhook.id, "an auto-reply answer over 64 KiB was ignored");
+        return;
+    }
     let Some(entry) = state.devices.get(device_pk) else { return };
     let Some(chat) = data.get("from").and_then(Value::as_str) else { return };
     let content_type = response.headers.get("content-type").and_then(|v| v.to_str().ok());
@@ -114,6 +118,10 @@ mod tests {
         );
         assert!(parse(br#"{"ok":true}"#, Some("application/json")).is_empty(), "JSON without data is an acknowledgement");
         assert!(parse(b"<oops", Some("application/json")).is_empty());
+        assert!(parse(b"<html><body>Server error</body></html>", Some("text/html")).is_empty(), "never an HTML page");
+        assert!(parse(b"<p>hi</p>", None).is_empty());
+        assert!(parse(b"{\"broken\": ", Some("text/plain")).is_empty(), "nor broken JSON");
+        assert!(parse(b"OK", Some("application/octet-stream")).is_empty());
         let many: Vec<String> = (0..20).map(|i| format!(r#"{{"category":"text","message":"m{i}"}}"#)).collect();
         assert_eq!(parse(format!(r#"{{"data":[{}]}}"#, many.join(",")).as_bytes(), None).len(), MAX_REPLIES);
     }

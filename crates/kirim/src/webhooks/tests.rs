@@ -135,10 +135,13 @@ async fn retries_follow_the_schedule_then_fail_and_a_long_streak_disables() {
     assert_eq!((d.status, d.attempts, d.next_attempt_at), (DeliveryStatus::Failed, 8, None), "after the last retry");
     assert_eq!(rig.hits.load(Ordering::SeqCst), 8);
 
-    // Still failing five days after the first failure: the endpoint is disabled.
-    rig.clock.set(started_at + chrono::Duration::days(5) + chrono::Duration::seconds(1));
-    rig.event().await;
-    assert_eq!(rig.step().await, 1);
+    // New events keep failing, never more than a few hours apart: five days after the first
+    // failure the endpoint is disabled.
+    while rig.now() < started_at + chrono::Duration::days(5) {
+        rig.clock.advance(chrono::Duration::hours(6));
+        rig.event().await;
+        rig.step().await;
+    }
     let hook = rig.state.store.get_webhook(rig.hook.tenant_pk, &rig.hook.id).await.unwrap().unwrap();
     assert!(!hook.enabled, "disabled after days of failures");
     assert!(hook.disabled_reason.unwrap().contains("5 days"));
@@ -160,4 +163,18 @@ async fn a_retry_after_header_pushes_the_retry_out() {
     assert!(wait >= chrono::Duration::milliseconds(3_599_999), "Retry-After: 3600 is honoured, got {wait}");
     assert!(wait <= chrono::Duration::seconds(3601), "and not more, got {wait}");
     assert_eq!(d.last_status_code, Some(429));
+}
+
+#[tokio::test]
+async fn a_quiet_gap_starts_the_failure_streak_over() {
+    let rig = rig(fail).await;
+    rig.event().await;
+    assert_eq!(rig.step().await, 1);
+    // Days without anything to deliver (the failed delivery's retries are far apart too).
+    rig.clock.advance(chrono::Duration::days(3));
+    rig.event().await;
+    rig.step().await;
+    let hook = rig.state.store.get_webhook(rig.hook.tenant_pk, &rig.hook.id).await.unwrap().unwrap();
+    assert!(hook.enabled, "a failure three days after another is not three days of failures");
+    assert_eq!(hook.failing_since, hook.last_failure_at, "the streak started over");
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use kirim_core::Timestamp;
 use kirim_core::store::StoreError;
-use kirim_core::webhook::{Attempt, AttemptResult, DeliveryJob, DeliveryOutcome, Webhook};
+use kirim_core::webhook::{Attempt, AttemptResult, DeliveryJob, DeliveryOutcome, Streak, Webhook};
 use rand::Rng;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -45,7 +45,15 @@ pub async fn reload(state: &AppState) -> Result<(), StoreError> {
         match endpoints.get_mut(&webhook.pk) {
             // The store's copy has everything recorded (failure streak, disabling) and edits
             // made on other nodes.
-            Some(e) => e.webhook = webhook,
+            Some(e) if webhook.updated_at >= e.webhook.updated_at => {
+                let (failing_since, last_failure_at) = (e.webhook.failing_since, e.webhook.last_failure_at);
+                e.webhook = webhook;
+                // This process's own attempts may be newer than the store's copy.
+                if last_failure_at > e.webhook.last_failure_at {
+                    (e.webhook.failing_since, e.webhook.last_failure_at) = (failing_since, last_failure_at);
+                }
+            }
+            Some(_) => {}
             // Unknown until now: it may have deliveries due (restart, another node).
             None => {
                 endpoints.insert(webhook.pk, Endpoint::new(webhook, Some(now)));
@@ -116,8 +124,9 @@ pub async fn step(state: &AppState) -> Result<Progress, StoreError> {
         let mut endpoints = rt.endpoints.lock().expect("webhooks lock");
         if let Some(e) = endpoints.get_mut(&pk) {
             e.buffer.extend(jobs);
-            // Leased deliveries count as due at their lease's end; those are in the buffer.
-            e.next_due = next_due.filter(|d| *d < lease);
+            // May be the end of a lease just taken: a claim then finds nothing, which is harmless,
+            // and learns the next real due time.
+            e.next_due = next_due;
         }
     }
     let mut endpoints = rt.endpoints.lock().expect("webhooks lock");
@@ -139,6 +148,10 @@ async fn slot(state: &AppState, pk: WebhookPk) {
     let rt = &state.webhooks;
     let slots = state.config.webhooks.concurrency_per_endpoint;
     loop {
+        if state.shutdown.is_cancelled() {
+            // What is left in the buffer is leased: it is due again after the lease.
+            break;
+        }
         let next = {
             let mut endpoints = rt.endpoints.lock().expect("webhooks lock");
             match endpoints.get_mut(&pk) {
@@ -179,19 +192,35 @@ pub fn payload(job: &DeliveryJob) -> Option<Bytes> {
 async fn attempt(state: &AppState, webhook: Webhook, job: DeliveryJob) {
     let number = job.delivery.attempts + 1;
     let started = state.clock.now();
-    let (response, result) = match payload(&job) {
-        Some(body) => post(state, &webhook, &job, body).await,
-        None => (None, Err(OutboundError::Other("the event was deleted (events.retention_days) before it could be delivered".into()))),
+    let (response, result, decision) = match payload(&job) {
+        Some(body) => {
+            let (response, result) = post(state, &webhook, &job, body).await;
+            let decision = decide(state, &webhook, number, started, &response, &result);
+            (response, result, decision)
+        }
+        // Nothing to send, and nothing learnt about the endpoint: fail it, streak untouched.
+        None => {
+            let gone = OutboundError::Other("the event was deleted (events.retention_days) before it could be delivered".into());
+            (None, Err(gone), Decision { outcome: DeliveryOutcome::Failed, disable: None, streak: Streak::Unchanged })
+        }
     };
-    let decision = decide(state, &webhook, number, started, &response, &result);
+    // Replies are queued before the success is recorded (their keys make a second try a no-op),
+    // so a crash in between cannot lose them.
+    if decision.outcome == DeliveryOutcome::Succeeded
+        && let Some(response) = &response
+    {
+        auto_reply::maybe_reply(state, &webhook, &job, response).await;
+    }
     {
         let mut endpoints = state.webhooks.endpoints.lock().expect("webhooks lock");
         if let Some(e) = endpoints.get_mut(&webhook.pk) {
-            match &decision.outcome {
-                DeliveryOutcome::Succeeded => e.webhook.failing_since = None,
-                _ => {
-                    e.webhook.failing_since.get_or_insert(started);
+            match decision.streak {
+                Streak::Ended => e.webhook.failing_since = None,
+                Streak::Failing { since } => {
+                    e.webhook.failing_since = Some(since);
+                    e.webhook.last_failure_at = Some(started);
                 }
+                Streak::Unchanged => {}
             }
             if let DeliveryOutcome::Retry { at } = decision.outcome {
                 e.next_due = Some(e.next_due.map_or(at, |d| d.min(at)));
@@ -221,20 +250,12 @@ async fn attempt(state: &AppState, webhook: Webhook, job: DeliveryJob) {
         },
         outcome: decision.outcome,
         disable: decision.disable,
+        streak: decision.streak,
     };
     let state = state.clone();
     state.webhooks.attempts.clone().spawn(async move {
-        let succeeded = record.outcome == DeliveryOutcome::Succeeded;
-        match state.store.record_attempt(job.delivery.pk, record).await {
-            Ok(_) if succeeded => {
-                if let Some(response) = &response {
-                    auto_reply::maybe_reply(&state, &webhook, &job, response).await;
-                }
-            }
-            Ok(_) => {}
-            Err(error) => {
-                tracing::warn!(delivery = %job.delivery.id, %error, "could not record a webhook attempt; it will be made again");
-            }
+        if let Err(error) = state.store.record_attempt(job.delivery.pk, record).await {
+            tracing::warn!(delivery = %job.delivery.id, %error, "could not record a webhook attempt; it will be made again");
         }
         // A disable or a retry time changes what the worker should do next.
         state.webhooks.wake.notify_one();
@@ -273,6 +294,7 @@ async fn post(
 struct Decision {
     outcome: DeliveryOutcome,
     disable: Option<String>,
+    streak: Streak,
 }
 
 /// Success is any 2xx. 410 Gone disables the endpoint. Everything else is retried on the
@@ -288,22 +310,29 @@ fn decide(
     result: &Result<(), OutboundError>,
 ) -> Decision {
     let config = &state.config.webhooks;
-    if let Some(r) = response {
-        if r.is_success() {
-            return Decision { outcome: DeliveryOutcome::Succeeded, disable: None };
-        }
-        if r.status == 410 {
-            return Decision { outcome: DeliveryOutcome::Failed, disable: Some("the endpoint answered 410 Gone".into()) };
-        }
+    if response.as_ref().is_some_and(OutboundResponse::is_success) {
+        return Decision { outcome: DeliveryOutcome::Succeeded, disable: None, streak: Streak::Ended };
     }
-    let failing_for = webhook.failing_since.map(|since| now - since).unwrap_or_default();
-    let limit = chrono::Duration::days(i64::from(config.disable_after_days));
-    if failing_for >= limit {
+    // A streak counts failures without a quiet gap longer than any wait of the schedule (with
+    // its jitter, doubled after a 429 or a timeout): an endpoint that failed, then had nothing
+    // to receive for days, starts a new one.
+    let longest = config.retry_schedule.iter().max().copied().unwrap_or_default();
+    let quiet = longest.mul_f64(2.4) + Duration::from_secs(3600);
+    let quiet = chrono::Duration::from_std(quiet).unwrap_or(chrono::Duration::days(1));
+    let since = match (webhook.failing_since, webhook.last_failure_at) {
+        (Some(since), Some(last)) if now - last <= quiet => since,
+        _ => now,
+    };
+    let streak = Streak::Failing { since };
+    if response.as_ref().is_some_and(|r| r.status == 410) {
+        return Decision { outcome: DeliveryOutcome::Failed, disable: Some("the endpoint answered 410 Gone".into()), streak };
+    }
+    if now - since >= chrono::Duration::days(i64::from(config.disable_after_days)) {
         let reason = format!("every delivery failed for {} days", config.disable_after_days);
-        return Decision { outcome: DeliveryOutcome::Failed, disable: Some(reason) };
+        return Decision { outcome: DeliveryOutcome::Failed, disable: Some(reason), streak };
     }
     let Some(base) = config.retry_schedule.get(number as usize - 1).copied() else {
-        return Decision { outcome: DeliveryOutcome::Failed, disable: None };
+        return Decision { outcome: DeliveryOutcome::Failed, disable: None, streak };
     };
     let harder = matches!(result, Err(OutboundError::Timeout)) || response.as_ref().is_some_and(|r| r.status == 429);
     let mut delay = if harder { base * 2 } else { base };
@@ -314,7 +343,7 @@ fn decide(
     let at = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(5));
     // To the millisecond, as the store keeps it, so memory and store agree on when it is due.
     let at = chrono::DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at);
-    Decision { outcome: DeliveryOutcome::Retry { at }, disable: None }
+    Decision { outcome: DeliveryOutcome::Retry { at }, disable: None, streak }
 }
 
 /// Runs steps until `cancel`, then lets the attempts under way finish.

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::FutureExt;
 use kirim_core::connector::{ConnectorError, OutboundMessage};
 use kirim_core::device::DeviceStatus;
 use kirim_core::id::DevicePk;
@@ -44,9 +45,6 @@ pub struct SendWorker {
     pub in_flight: Arc<InFlight>,
 }
 
-/// How long a lane keeps trying to record a send's outcome while the store is unreachable,
-/// before leaving the message `sending` for the next start to requeue.
-const RECORD_TRIES: u32 = 30;
 /// An idle lane looks at its queue at least this often, even if no wake-up arrives.
 const IDLE_RECHECK: Duration = Duration::from_secs(30);
 
@@ -57,17 +55,30 @@ impl SendWorker {
         if device.status != DeviceStatus::Connected {
             return Ok(Step::NotConnected);
         }
+        // Receipts that arrive before the outcome is stored wait for this guard to drop. It is
+        // taken before the claim: a receipt for the message must never find it `sending` and
+        // the device not busy.
+        let in_flight = self.in_flight.begin(entry.pk);
         let Some(message) = self.store.claim_next(entry.pk, self.clock.now()).await? else {
+            drop(in_flight);
             return Ok(Step::Idle { next_due: self.store.next_due_at(entry.pk).await? });
         };
-        // Receipts that arrive before the outcome is stored wait for this guard to drop.
-        let in_flight = self.in_flight.begin(entry.pk);
         let limit = Duration::from_millis(self.sending.send_timeout_ms);
         let result = match self.connectors.get(device.connector) {
-            Some(connector) => match tokio::time::timeout(limit, connector.send(&device, &outbound(&message))).await {
-                Ok(result) => result,
-                Err(_) => Err(ConnectorError::Transient(format!("the connector did not answer within {} ms", limit.as_millis()))),
-            },
+            Some(connector) => {
+                let request = outbound(&message);
+                let send = tokio::time::timeout(limit, connector.send(&device, &request));
+                // A bug in a connector counts as a failed attempt (retried, then failed), not as
+                // the end of the lane.
+                match std::panic::AssertUnwindSafe(send).catch_unwind().await {
+                    Ok(Ok(result)) => result,
+                    Ok(Err(_)) => Err(ConnectorError::Transient(format!("the connector did not answer within {} ms", limit.as_millis()))),
+                    Err(_) => {
+                        tracing::error!(device = %entry.id, message = %message.id, "the connector panicked while sending");
+                        Err(ConnectorError::Transient("the connector failed unexpectedly".into()))
+                    }
+                }
+            }
             None => Err(ConnectorError::Unsupported(format!("send through `{}` on this server", device.connector.as_str()))),
         };
         let outcome = self.outcome(&message, result);
@@ -86,16 +97,19 @@ impl SendWorker {
         Ok(step)
     }
 
-    /// Stores the outcome of an attempt. The network already acted on it, so a store hiccup
-    /// is waited out rather than leaving the message `sending` until the next start.
+    /// Stores the outcome of an attempt. The network already acted on it, so a store outage
+    /// is waited out (the lane has nothing else to do meanwhile) rather than leaving the
+    /// message `sending` until the next start.
     async fn record(&self, message: &Message, outcome: SendOutcome) -> Result<(), StoreError> {
-        let mut tries = 0;
+        let mut tries: u32 = 0;
         loop {
             match self.store.complete_send(message.pk, outcome.clone(), self.clock.now()).await {
                 Ok(_) => return Ok(()),
-                Err(StoreError::Unavailable(error)) if tries < RECORD_TRIES => {
+                Err(StoreError::Unavailable(error)) => {
                     tries += 1;
-                    tracing::warn!(message = %message.id, %error, "could not record a send's outcome; trying again in 1 s");
+                    if tries == 1 || tries.is_multiple_of(60) {
+                        tracing::warn!(message = %message.id, %error, tries, "could not record a send's outcome; trying again every second");
+                    }
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
                 Err(error) => return Err(error),
@@ -187,7 +201,6 @@ impl Lanes {
 }
 
 async fn run_lane(worker: Arc<SendWorker>, entry: Arc<DeviceEntry>, cancel: CancellationToken) {
-    use futures::FutureExt;
     loop {
         if cancel.is_cancelled() {
             return;
@@ -196,11 +209,15 @@ async fn run_lane(worker: Arc<SendWorker>, entry: Arc<DeviceEntry>, cancel: Canc
         let step = match std::panic::AssertUnwindSafe(worker.step(&entry)).catch_unwind().await {
             Ok(step) => step,
             Err(_) => {
-                tracing::error!(device = %entry.id, "a send panicked; its message goes back to the queue and the lane goes on in 5 s");
+                tracing::error!(device = %entry.id, "a send step panicked; its message goes back to the queue and the lane goes on in 5 s");
                 if let Err(error) = worker.store.release_in_flight(Some(entry.pk)).await {
                     tracing::warn!(device = %entry.id, %error, "could not requeue the message; the next start will");
                 }
-                Err(StoreError::Unavailable("the previous send panicked".into()))
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                    _ = cancel.cancelled() => return,
+                }
+                continue;
             }
         };
         let wait = match step {

@@ -106,6 +106,23 @@ async fn the_stream_pushes_events_live_and_resumes_after_last_event_id() {
     assert_eq!(body["error"]["field"], "Last-Event-ID", "{body}");
     assert_eq!(app.get("/v1/events/stream?type=nope", &key).await.1["error"]["field"], json!("type"));
     drop((other, resumed));
+
+    // Revoking the key a stream was opened with ends the stream (within ~10 s).
+    let (tenant, _) = app.tenant("revoked").await;
+    let (_, extra) = app.post(&format!("/v1/tenants/{tenant}/keys"), ADMIN, json!({"name": "watcher"})).await;
+    let watcher = extra["api_key"].as_str().unwrap().to_owned();
+    let mut watching = Reader::open(&app, &watcher, None).await;
+    let (status, _) = app.call(reqwest::Method::DELETE, &format!("/v1/keys/{}", extra["id"].as_str().unwrap()), Some(ADMIN), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let ended = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match watching.body.next().await {
+                None | Some(Err(_)) => return,
+                Some(Ok(_)) => {} // keep-alives
+            }
+        }
+    });
+    ended.await.expect("the stream ends once its key is revoked");
     // An open stream does not hold up a graceful shutdown.
     tokio::time::timeout(Duration::from_secs(10), app.stop()).await.expect("stopped with a stream open");
     drop(live);

@@ -51,8 +51,9 @@ pub async fn run(args: AcceptArgs) -> anyhow::Result<ExitCode> {
         args.connections, args.warmup, args.duration, machine.cores
     );
 
-    let noop = Figures::new("noop ceiling", &measure_ceiling(Mode::Noop, &args).await?);
-    let insert = Figures::new("insert ceiling", &measure_ceiling(Mode::Insert, &args).await?);
+    let (connections, warmup, duration) = (args.connections, args.warmup, args.duration);
+    let noop = Figures::new("noop ceiling", &measure_ceiling(Mode::Noop, connections, warmup, duration).await?);
+    let insert = Figures::new("insert ceiling", &measure_ceiling(Mode::Insert, connections, warmup, duration).await?);
     let kirim = match &kirim_bin {
         None => Err("--skip-kirim was given".to_string()),
         Some(bin) => Ok(Figures::new("kirim", &measure_kirim(bin, &args).await?)),
@@ -72,27 +73,37 @@ pub async fn run(args: AcceptArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn spec(args: &AcceptArgs, addr: std::net::SocketAddr, authorization: Option<String>, device_id: String) -> LoadSpec {
+/// The accept load: `connections` closed loops, each posting its own prebuilt send request.
+fn spec(
+    (connections, warmup, duration): (usize, Duration, Duration),
+    addr: std::net::SocketAddr,
+    authorization: Option<String>,
+    device_id: String,
+) -> LoadSpec {
+    // One body per connection, built before the load starts.
+    let bodies: Vec<_> = (0..connections).map(|conn| send_body(&device_id, conn)).collect();
     LoadSpec {
         addr,
         path: "/v1/messages".into(),
         authorization,
-        body: Arc::new(move |conn| send_body(&device_id, conn)),
-        connections: args.connections,
-        warmup: args.warmup,
-        duration: args.duration,
+        body: Arc::new(move |conn, _| bodies[conn % bodies.len()].clone()),
+        connections,
+        warmup,
+        duration,
         grace: Duration::ZERO,
         max_requests: None,
         capture_ids: false,
+        on_success: None,
     }
 }
 
-async fn measure_ceiling(mode: Mode, args: &AcceptArgs) -> anyhow::Result<LoadResult> {
+/// Loads one ceiling server (started for this and stopped after) like Kirim is loaded.
+pub(crate) async fn measure_ceiling(mode: Mode, connections: usize, warmup: Duration, duration: Duration) -> anyhow::Result<LoadResult> {
     let name = crate::ceiling::mode_name(mode);
     eprintln!("measuring the {name} ceiling…");
     let server = CeilingProcess::start(mode).await.with_context(|| format!("starting the {name} ceiling"))?;
     let auth = Some(format!("Bearer {}", random_token(32)));
-    let result = loadgen::run(spec(args, server.addr, auth, "dev_ceiling".into())).await;
+    let result = loadgen::run(spec((connections, warmup, duration), server.addr, auth, "dev_ceiling".into())).await;
     server.stop().await?;
     let result = result?;
     eprintln!("  {name}: {:.0} requests/s, {} errors", result.rps(), result.errors());
@@ -113,7 +124,7 @@ async fn measure_kirim(bin: &std::path::Path, args: &AcceptArgs) -> anyhow::Resu
         }
     };
     let auth = Some(format!("Bearer {}", sender.api_key));
-    let result = loadgen::run(spec(args, kirim.addr, auth, sender.device_id.clone())).await;
+    let result = loadgen::run(spec((args.connections, args.warmup, args.duration), kirim.addr, auth, sender.device_id.clone())).await;
     if let Err(e) = kirim.stop().await {
         eprintln!("warning: {e:#}");
     }

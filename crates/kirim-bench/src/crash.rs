@@ -72,18 +72,19 @@ pub async fn run(args: CrashArgs) -> anyhow::Result<ExitCode> {
             }
         };
         let kill_after = Duration::from_millis(rand::thread_rng().gen_range(300..=2000));
-        let device_id = s.device_id.clone();
+        let bodies: Vec<_> = (0..args.connections).map(|conn| send_body(&s.device_id, conn)).collect();
         let spec = LoadSpec {
             addr: kirim.addr,
             path: "/v1/messages".into(),
             authorization: Some(format!("Bearer {}", s.api_key)),
-            body: Arc::new(move |conn| send_body(&device_id, conn)),
+            body: Arc::new(move |conn, _| bodies[conn % bodies.len()].clone()),
             connections: args.connections,
             warmup: Duration::ZERO,
             duration: kill_after,
             grace: Duration::from_secs(2),
             max_requests: Some(args.messages_per_round),
             capture_ids: true,
+            on_success: None,
         };
         let killer = async {
             tokio::time::sleep(kill_after).await;

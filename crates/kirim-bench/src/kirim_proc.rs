@@ -45,6 +45,12 @@ pub struct Kirim {
 impl Kirim {
     /// Starts `kirim serve` on `data_dir` and waits until `/readyz` answers 200.
     pub async fn start(bin: &Path, data_dir: &Path, admin_token: &str) -> anyhow::Result<Self> {
+        Self::start_with(bin, data_dir, admin_token, &[]).await
+    }
+
+    /// Like [`Kirim::start`], with more settings as `KIRIM_*` variables (they override the
+    /// bench's defaults: no pacing, receipts at once, warnings only).
+    pub async fn start_with(bin: &Path, data_dir: &Path, admin_token: &str, settings: &[(String, String)]) -> anyhow::Result<Self> {
         let addr = free_port()?;
         std::fs::create_dir_all(data_dir)?;
         let stderr_path = data_dir.join(format!("kirim-stderr-{}.log", addr.port()));
@@ -65,6 +71,7 @@ impl Kirim {
             .env("KIRIM_LOG_LEVEL", "warn")
             .env("KIRIM_SANDBOX_DELIVERED_AFTER_MS", "0")
             .env("KIRIM_SANDBOX_READ_AFTER_MS", "0")
+            .envs(settings.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(stderr))
@@ -90,6 +97,11 @@ impl Kirim {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The child's process id (None once it was reaped).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     /// What the child wrote to stderr so far (its last 4 KiB).
@@ -213,6 +225,19 @@ impl Api {
             Ok::<_, anyhow::Error>((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
         };
         tokio::time::timeout(Duration::from_secs(10), exchange).await.with_context(|| format!("{method} {path} timed out"))?
+    }
+
+    /// A GET answered with text (such as `/metrics`): the status and the body. Times out
+    /// after 10 s.
+    pub async fn get_text(&self, path: &str) -> anyhow::Result<(StatusCode, String)> {
+        let request = Request::builder().method(Method::GET).uri(format!("{}{path}", self.base)).body(Full::new(Bytes::new()))?;
+        let exchange = async {
+            let response = self.client.request(request).await?;
+            let status = response.status();
+            let bytes = response.into_body().collect().await?.to_bytes();
+            Ok::<_, anyhow::Error>((status, String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        tokio::time::timeout(Duration::from_secs(10), exchange).await.with_context(|| format!("GET {path} timed out"))?
     }
 
     /// Like `call`, but any status other than `want` is an error showing the answer.

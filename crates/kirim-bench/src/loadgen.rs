@@ -35,13 +35,18 @@ pub fn send_body(device_id: &str, conn: usize) -> Bytes {
     Bytes::from(serde_json::to_vec(&body).expect("a JSON value serialises"))
 }
 
+/// A callback for every 2xx response: its body, and when it was read.
+pub type OnSuccess = Arc<dyn Fn(&[u8], Instant) + Send + Sync>;
+
 pub struct LoadSpec {
     pub addr: SocketAddr,
     pub path: String,
     /// The `Authorization` header's value, if any.
     pub authorization: Option<String>,
-    /// The request body of each connection, by connection number.
-    pub body: Arc<dyn Fn(usize) -> Bytes + Send + Sync>,
+    /// The body of each request, by connection number and by the request's number in the
+    /// whole run (0, 1, 2, … across all connections). Called once per request: return a
+    /// clone of prebuilt `Bytes` to keep it off the measured path.
+    pub body: Arc<dyn Fn(usize, u64) -> Bytes + Send + Sync>,
     pub connections: usize,
     /// Requests completing before this long after the start are not recorded.
     pub warmup: Duration,
@@ -53,6 +58,9 @@ pub struct LoadSpec {
     pub max_requests: Option<u64>,
     /// Keep the `id` of every 2xx response body.
     pub capture_ids: bool,
+    /// Called with the body of every 2xx response and the time it was read completely,
+    /// warm-up included (for callers following what was accepted, and when).
+    pub on_success: Option<OnSuccess>,
 }
 
 #[derive(Default)]
@@ -141,7 +149,6 @@ impl Window {
 
 async fn connection(spec: Arc<LoadSpec>, conn: usize, window: Window, sent: Arc<AtomicU64>) -> LoadResult {
     let mut result = LoadResult::default();
-    let body = (spec.body)(conn);
     let host = spec.addr.to_string();
     let mut sender: Option<SendRequest<Full<Bytes>>> = None;
     loop {
@@ -169,11 +176,11 @@ async fn connection(spec: Arc<LoadSpec>, conn: usize, window: Window, sent: Arc<
             }
             continue;
         }
-        if let Some(max) = spec.max_requests
-            && sent.fetch_add(1, Ordering::Relaxed) >= max
-        {
+        let number = sent.fetch_add(1, Ordering::Relaxed);
+        if spec.max_requests.is_some_and(|max| number >= max) {
             break;
         }
+        let body = (spec.body)(conn, number);
         let mut request = Request::builder()
             .method(Method::POST)
             .uri(&spec.path)
@@ -182,7 +189,7 @@ async fn connection(spec: Arc<LoadSpec>, conn: usize, window: Window, sent: Arc<
         if let Some(auth) = &spec.authorization {
             request = request.header(hyper::header::AUTHORIZATION, auth);
         }
-        let request = request.body(Full::new(body.clone())).expect("a valid request");
+        let request = request.body(Full::new(body)).expect("a valid request");
         let began = Instant::now();
         let exchange = async {
             let response = s.send_request(request).await?;
@@ -208,6 +215,11 @@ async fn connection(spec: Arc<LoadSpec>, conn: usize, window: Window, sent: Arc<
 }
 
 fn record(spec: &LoadSpec, result: &mut LoadResult, window: &Window, status: StatusCode, body: &Bytes, began: Instant, done: Instant) {
+    if status.is_success()
+        && let Some(hook) = &spec.on_success
+    {
+        hook(body, done);
+    }
     if status.is_success() && spec.capture_ids {
         match serde_json::from_slice::<serde_json::Value>(body).ok().and_then(|v| v.get("id")?.as_str().map(String::from)) {
             Some(id) => result.ids.push(id),
@@ -286,13 +298,14 @@ mod tests {
             addr,
             path: "/v1/messages".into(),
             authorization: Some("Bearer test".into()),
-            body: Arc::new(|conn| send_body("dev_test", conn)),
+            body: Arc::new(|conn, _| send_body("dev_test", conn)),
             connections: 3,
             warmup: Duration::ZERO,
             duration: Duration::from_millis(300),
             grace: Duration::from_secs(1),
             max_requests,
             capture_ids: true,
+            on_success: None,
         }
     }
 

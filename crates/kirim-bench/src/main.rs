@@ -4,9 +4,12 @@
 mod accept;
 mod ceiling;
 mod crash;
+mod e2e;
 mod histogram;
 mod kirim_proc;
 mod loadgen;
+mod procstat;
+mod receiver;
 mod report;
 
 use std::process::ExitCode;
@@ -27,6 +30,8 @@ enum Command {
     Accept(accept::AcceptArgs),
     /// The long kill -9 reliability check: no accepted message lost or sent twice.
     Crash(crash::CrashArgs),
+    /// End to end: accept → sent → delivered → one message.delivered webhook per message, over many devices.
+    E2e(e2e::E2eArgs),
     /// Internal: a ceiling server (prints its port on the first line of stdout).
     #[command(hide = true)]
     CeilingServer(ceiling::ServerArgs),
@@ -45,6 +50,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Accept(args) => accept::run(args).await,
             Command::Crash(args) => crash::run(args).await,
+            Command::E2e(args) => e2e::run(args).await,
             Command::CeilingServer(args) => ceiling::serve(args).await.map(|()| ExitCode::SUCCESS),
         }
     });

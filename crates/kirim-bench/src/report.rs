@@ -206,7 +206,7 @@ impl Report {
     }
 }
 
-fn fmt_ms(ms: f64) -> String {
+pub(crate) fn fmt_ms(ms: f64) -> String {
     if ms < 10.0 { format!("{ms:.2}ms") } else { format!("{ms:.1}ms") }
 }
 

@@ -58,8 +58,9 @@ impl Sandbox {
                 "sandbox: some lines of the network journal could not be read and were skipped"
             );
         }
-        let network = Network::new(config, sink, loaded.ledger, loaded.sessions);
-        Ok(Arc::new(Self { network: Arc::new(network) }))
+        let network = Arc::new(Network::new(config, sink, loaded.ledger, loaded.sessions));
+        tokio::spawn(network.clone().report_reads());
+        Ok(Arc::new(Self { network }))
     }
 
     /// The phone scans the device's current QR code, or enters its pairing code. The device

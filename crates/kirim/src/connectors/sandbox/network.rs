@@ -86,6 +86,10 @@ pub(super) struct Network {
     sessions: RwLock<Sessions>,
     /// Network ids of messages waiting for a number whose devices are all offline.
     pub mailbox: Mutex<HashMap<PhoneNumber, Vec<String>>>,
+    /// Read receipts to report, in due order: one small entry per message instead of one
+    /// sleeping task each (read receipts may be an hour away).
+    pub reads: Mutex<std::collections::VecDeque<(tokio::time::Instant, String)>>,
+    pub reads_added: tokio::sync::Notify,
 }
 
 impl Network {
@@ -103,6 +107,8 @@ impl Network {
             slots: RwLock::new(HashMap::new()),
             sessions: RwLock::new(sessions),
             mailbox: Mutex::new(HashMap::new()),
+            reads: Mutex::new(std::collections::VecDeque::new()),
+            reads_added: tokio::sync::Notify::new(),
         }
     }
 

@@ -94,8 +94,47 @@ impl Network {
             self.ledger.release(id);
             return;
         }
-        pause(self.config.read_after).await;
-        self.emit(accepted, Stage::Read).await;
+        if self.config.read_after.is_zero() {
+            self.emit(accepted, Stage::Read).await;
+            return;
+        }
+        // The message stays claimed until its read receipt is reported.
+        lock(&self.reads).push_back((tokio::time::Instant::now() + self.config.read_after, id.to_owned()));
+        self.reads_added.notify_one();
+    }
+
+    /// Reports read receipts as they fall due, until the sandbox closes. Entries are due in
+    /// the order they were added (the delay is the same for all).
+    pub(super) async fn report_reads(self: Arc<Self>) {
+        loop {
+            let next = lock(&self.reads).front().map(|(due, _)| *due);
+            let wait = async {
+                match next {
+                    Some(due) => tokio::time::sleep_until(due).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = self.closed.cancelled() => return,
+                _ = self.reads_added.notified() => continue,
+                _ = wait => {}
+            }
+            let now = tokio::time::Instant::now();
+            let due: Vec<String> = {
+                let mut reads = lock(&self.reads);
+                let mut due = Vec::new();
+                while reads.front().is_some_and(|(at, _)| *at <= now) {
+                    due.extend(reads.pop_front().map(|(_, id)| id));
+                }
+                due
+            };
+            for id in due {
+                // A message the network has forgotten meanwhile gets no receipt.
+                let Some((accepted, _)) = self.ledger.get(&id) else { continue };
+                let network = self.clone();
+                tokio::spawn(async move { network.emit(&accepted, Stage::Read).await });
+            }
+        }
     }
 
     /// Reports a receipt (if receipts are on), then records it.

@@ -15,18 +15,11 @@ use crate::outbound::{CHUNKS, chunk_sizes, multi_row};
 use crate::rows::{self, ms};
 use crate::writer::Ctx;
 
-/// Appends one event; called by write operations inside their batch.
+/// Appends one event; called by write operations inside their batch. Events are written
+/// together, with few multi-row statements, when the batch commits ([`flush`]).
 pub(crate) async fn append(ctx: &mut Ctx, event: &NewEvent) -> Result<(), sqlx::Error> {
     ctx.events_appended = true;
-    sqlx::query("INSERT INTO events (id, tenant_pk, device_pk, type, data, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(event.id.as_str())
-        .bind(event.tenant_pk.0)
-        .bind(event.device_pk.map(|d| d.0))
-        .bind(event.event_type)
-        .bind(event.data.to_string())
-        .bind(ms(event.created_at))
-        .execute(&mut ctx.conn)
-        .await?;
+    ctx.pending_events.push(event.clone());
     Ok(())
 }
 
@@ -37,9 +30,17 @@ static APPEND_SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
         .collect()
 });
 
-/// Appends many events with few statements, in order (the hot path's `message.queued`).
+/// Appends many events, in order (the hot path's `message.queued`).
 pub(crate) async fn append_many(ctx: &mut Ctx, events: &[NewEvent]) -> Result<(), sqlx::Error> {
     ctx.events_appended |= !events.is_empty();
+    ctx.pending_events.extend_from_slice(events);
+    Ok(())
+}
+
+/// Writes the batch's events, in the order they were appended, with few statements: the
+/// last step of every transaction, so their sequence numbers follow commit order.
+pub(crate) async fn flush(ctx: &mut Ctx) -> Result<(), sqlx::Error> {
+    let events = std::mem::take(&mut ctx.pending_events);
     let mut start = 0;
     for size in chunk_sizes(events.len()) {
         let at = CHUNKS.iter().position(|n| *n == size).unwrap_or(CHUNKS.len() - 1);

@@ -122,6 +122,39 @@ pub(crate) async fn apply_receipt(
     ctx: &mut Ctx,
     (device, network_id, status, at): &(DevicePk, String, MessageStatus, Timestamp),
 ) -> Result<ReceiptOutcome, OpError> {
+    // The usual case in one statement: a sent message moving forward.
+    let column = match status {
+        MessageStatus::Sent => "sent_at",
+        MessageStatus::Delivered => "delivered_at",
+        MessageStatus::Read => "read_at",
+        MessageStatus::Played => "played_at",
+        _ => return Ok(ReceiptOutcome::Stale),
+    };
+    let from: Vec<String> = MessageStatus::ALL
+        .iter()
+        .filter(|s| !matches!(s, MessageStatus::Pending | MessageStatus::Sending) && s.accepts_receipt(*status))
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    if !from.is_empty() {
+        let sql = format!(
+            "UPDATE messages SET status = ?, {column} = ?, updated_at = ? WHERE pk = \
+             (SELECT pk FROM messages WHERE device_pk = ? AND network_id = ? AND direction = 'outbound' ORDER BY pk DESC LIMIT 1) \
+             AND status IN ({}) RETURNING *",
+            from.join(", ")
+        );
+        // Built from fixed fragments only; every value is bound.
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(status.as_str())
+            .bind(ms(*at))
+            .bind(ms(*at))
+            .bind(device.0)
+            .bind(network_id.as_str())
+            .fetch_all(&mut ctx.conn)
+            .await?;
+        if let Some(message) = announce(ctx, rows, message_event_type(*status), *at).await?.pop() {
+            return Ok(ReceiptOutcome::Applied(message));
+        }
+    }
     let mut current =
         sqlx::query("SELECT pk, status, network_id FROM messages WHERE device_pk = ? AND network_id = ? ORDER BY pk DESC LIMIT 1")
             .bind(device.0)

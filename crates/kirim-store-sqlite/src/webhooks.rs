@@ -218,6 +218,8 @@ async fn fan_out(ctx: &mut Ctx, (limit, now): &(u32, Timestamp)) -> Result<FanOu
     let last_seq: i64 = last.try_get("seq")?;
     let at = ms(*now);
     let mut touched = Vec::new();
+    // (webhook, tenant, seq, event id, type) of every delivery to write.
+    let mut rows: Vec<(i64, i64, i64, String, String)> = Vec::new();
     for event in &events {
         let tenant: i64 = event.try_get("tenant_pk")?;
         let Some(candidates) = hooks.get(&tenant) else { continue };
@@ -233,25 +235,33 @@ async fn fan_out(ctx: &mut Ctx, (limit, now): &(u32, Timestamp)) -> Result<FanOu
             if seq < *from_seq || !hook.wants(&event_type, device.as_ref(), &data) {
                 continue;
             }
-            sqlx::query(
-                "INSERT INTO webhook_deliveries (id, webhook_pk, tenant_pk, event_seq, event_id, event_type, status, next_attempt_at, created_at, updated_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
-            )
-            .bind(DeliveryId::generate().as_str())
-            .bind(hook.pk.0)
-            .bind(tenant)
-            .bind(seq)
-            .bind(event.try_get::<String, _>("id")?)
-            .bind(event_type.as_str())
-            .bind(at)
-            .bind(at)
-            .bind(at)
-            .execute(&mut ctx.conn)
-            .await?;
+            rows.push((hook.pk.0, tenant, seq, event.try_get::<String, _>("id")?, event_type.clone()));
             if !touched.contains(&hook.pk) {
                 touched.push(hook.pk);
             }
         }
+    }
+    // Many rows per statement: one round trip per hundred deliveries, not one each.
+    for chunk in rows.chunks(100) {
+        let mut sql = String::from(
+            "INSERT INTO webhook_deliveries (id, webhook_pk, tenant_pk, event_seq, event_id, event_type, status, next_attempt_at, created_at, updated_at) VALUES ",
+        );
+        sql.push_str(&vec!["(?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)"; chunk.len()].join(", "));
+        // Only fixed fragments are concatenated; every value is bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (webhook, tenant, seq, event_id, event_type) in chunk {
+            query = query
+                .bind(DeliveryId::generate().as_str().to_owned())
+                .bind(*webhook)
+                .bind(*tenant)
+                .bind(*seq)
+                .bind(event_id.clone())
+                .bind(event_type.clone())
+                .bind(at)
+                .bind(at)
+                .bind(at);
+        }
+        query.execute(&mut ctx.conn).await?;
     }
     sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
         .bind(CURSOR_KEY)
@@ -274,14 +284,19 @@ async fn claim(ctx: &mut Ctx, (hook, now, lease, limit): &(WebhookPk, Timestamp,
     .bind(i64::from((*limit).max(1)))
     .fetch_all(&mut ctx.conn)
     .await?;
-    let mut jobs = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let delivery = delivery(row)?;
-        let event = sqlx::query("SELECT created_at, device_pk, data FROM events WHERE seq = ?")
-            .bind(delivery.event_seq)
-            .fetch_optional(&mut ctx.conn)
-            .await?;
-        let (event_created_at, device, data) = match &event {
+    let deliveries: Vec<Delivery> = rows.iter().map(delivery).collect::<Result<_, _>>()?;
+    // The events of the whole batch in one query (the seqs are integers, inlined).
+    let seqs: Vec<String> = deliveries.iter().map(|d| d.event_seq.to_string()).collect();
+    let mut events: HashMap<i64, SqliteRow> = HashMap::with_capacity(seqs.len());
+    if !seqs.is_empty() {
+        let sql = format!("SELECT seq, created_at, device_pk, data FROM events WHERE seq IN ({})", seqs.join(","));
+        for row in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&mut ctx.conn).await? {
+            events.insert(row.try_get("seq")?, row);
+        }
+    }
+    let mut jobs = Vec::with_capacity(deliveries.len());
+    for delivery in deliveries {
+        let (event_created_at, device, data) = match events.get(&delivery.event_seq) {
             Some(e) => (time(e, "created_at")?, e.try_get::<Option<i64>, _>("device_pk")?.map(DevicePk), Some(rows::json(e, "data")?)),
             None => (delivery.created_at, None, None),
         };

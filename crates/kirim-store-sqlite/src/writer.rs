@@ -41,6 +41,8 @@ pub(crate) struct Ctx {
     devices: HashMap<i64, DeviceRef>,
     /// Set when the running transaction appended events; announced after its commit.
     pub events_appended: bool,
+    /// Events appended by the running transaction, written just before it commits.
+    pub pending_events: Vec<kirim_core::event::NewEvent>,
 }
 
 impl Ctx {
@@ -179,7 +181,7 @@ impl Writer {
     pub fn spawn(conn: SqliteConnection, max_batch: usize) -> Self {
         let max_batch = max_batch.max(1);
         let (tx, rx) = mpsc::channel(max_batch.saturating_mul(4));
-        let ctx = Ctx { conn, devices: HashMap::new(), events_appended: false };
+        let ctx = Ctx { conn, devices: HashMap::new(), events_appended: false, pending_events: Vec::new() };
         let (announce, commits) = watch::channel(0);
         tokio::spawn(run(ctx, rx, max_batch, announce));
         Self { tx, commits }
@@ -297,6 +299,7 @@ async fn commit(ctx: &mut Ctx, mut ops: Vec<Box<dyn Op>>, announce: &watch::Send
 }
 
 async fn transaction(ctx: &mut Ctx, ops: &mut [Box<dyn Op>]) -> Result<(), sqlx::Error> {
+    ctx.pending_events.clear();
     sqlx::query("BEGIN IMMEDIATE").execute(&mut ctx.conn).await?;
     ctx.devices.clear();
     let mut i = 0;
@@ -315,6 +318,10 @@ async fn transaction(ctx: &mut Ctx, ops: &mut [Box<dyn Op>]) -> Result<(), sqlx:
             return Err(e);
         }
     }
+    if let Err(e) = crate::events::flush(ctx).await {
+        rollback(ctx).await;
+        return Err(e);
+    }
     if let Err(e) = sqlx::query("COMMIT").execute(&mut ctx.conn).await {
         rollback(ctx).await;
         return Err(e);
@@ -323,6 +330,7 @@ async fn transaction(ctx: &mut Ctx, ops: &mut [Box<dyn Op>]) -> Result<(), sqlx:
 }
 
 async fn rollback(ctx: &mut Ctx) {
+    ctx.pending_events.clear();
     // SQLite may already have rolled back by itself (e.g. on a full disk); that error is moot.
     let _ = sqlx::query("ROLLBACK").execute(&mut ctx.conn).await;
 }

@@ -226,7 +226,7 @@ impl Default for WebhooksConfig {
             timeout_ms: 15_000,
             // "5s,5m,30m,2h,5h,10h,10h"
             retry_schedule: [5, 300, 1800, 7200, 18_000, 36_000, 36_000].into_iter().map(Duration::from_secs).collect(),
-            concurrency_per_endpoint: 4,
+            concurrency_per_endpoint: 8,
             disable_after_days: 5,
             retention_days: 30,
             auto_reply: true,

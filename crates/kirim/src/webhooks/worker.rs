@@ -66,7 +66,7 @@ pub async fn reload(state: &AppState) -> Result<(), StoreError> {
 
 /// Deliveries claimed at once per endpoint, per slot: claiming is a durable write, so a
 /// batch keeps it off each delivery's path.
-const CLAIM_PER_SLOT: u32 = 8;
+const CLAIM_PER_SLOT: u32 = 16;
 
 /// Fans out committed events, claims due deliveries for endpoints running low, and starts
 /// slots for endpoints with work and room. Public so tests drive it.
@@ -311,7 +311,9 @@ fn decide(
 ) -> Decision {
     let config = &state.config.webhooks;
     if response.as_ref().is_some_and(OutboundResponse::is_success) {
-        return Decision { outcome: DeliveryOutcome::Succeeded, disable: None, streak: Streak::Ended };
+        // Nothing to write about the endpoint when it was not failing.
+        let streak = if webhook.failing_since.is_some() { Streak::Ended } else { Streak::Unchanged };
+        return Decision { outcome: DeliveryOutcome::Succeeded, disable: None, streak };
     }
     // A streak counts failures without a quiet gap longer than any wait of the schedule (with
     // its jitter, doubled after a 429 or a timeout): an endpoint that failed, then had nothing

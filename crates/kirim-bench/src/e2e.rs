@@ -1154,9 +1154,9 @@ fn verdict(args: &E2eArgs, e: &E2eFigures) -> E2eVerdict {
     findings.push(format!("kirim peak RSS {}: {}", mb(peak), if rss_ok { "ok" } else { "above target" }));
     if args.read_after_ms as f64 / 1000.0 > e.e2e_window_s {
         findings.push(format!(
-            "no read receipt was due during the run (--read-after-ms {}): until then the sandbox network inside Kirim keeps \
-             one sleeping task per delivered message, which counts in Kirim's RSS; --read-after-ms 0 measures without them \
-             (but with a read receipt written per message)",
+            "no read receipt was due during the run (--read-after-ms {}): the sandbox network inside Kirim holds a small \
+             queue entry per delivered message until then, which counts in Kirim's RSS; --read-after-ms 0 measures without \
+             them (but with a read receipt written per message)",
             args.read_after_ms
         ));
     }

@@ -112,7 +112,7 @@ pub enum CancelOutcome {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReceiptOutcome {
     /// The message moved forward; its event was written.
-    Applied(Message),
+    Applied(Box<Message>),
     /// The message exists, but the receipt does not move it forward (late or repeated).
     Stale,
     /// The message is being sent right now: its outcome, and maybe the id the network gave

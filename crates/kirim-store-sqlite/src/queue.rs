@@ -152,7 +152,7 @@ pub(crate) async fn apply_receipt(
             .fetch_all(&mut ctx.conn)
             .await?;
         if let Some(message) = announce(ctx, rows, message_event_type(*status), *at).await?.pop() {
-            return Ok(ReceiptOutcome::Applied(message));
+            return Ok(ReceiptOutcome::Applied(Box::new(message)));
         }
     }
     let mut current =
@@ -207,7 +207,7 @@ pub(crate) async fn apply_receipt(
         .fetch_all(&mut ctx.conn)
         .await?;
     Ok(match announce(ctx, rows, message_event_type(*status), *at).await?.pop() {
-        Some(message) => ReceiptOutcome::Applied(message),
+        Some(message) => ReceiptOutcome::Applied(Box::new(message)),
         None => ReceiptOutcome::Unknown,
     })
 }

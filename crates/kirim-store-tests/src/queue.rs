@@ -218,7 +218,7 @@ pub async fn inbound_is_stored_once(h: Arc<dyn Harness>) {
 
 fn applied(outcome: ReceiptOutcome, what: &str) -> Message {
     match outcome {
-        ReceiptOutcome::Applied(message) => message,
+        ReceiptOutcome::Applied(message) => *message,
         other => panic!("expected the {what} receipt to apply, got {other:?}"),
     }
 }

@@ -88,8 +88,10 @@ pub async fn step(state: &AppState) -> Result<Progress, StoreError> {
         }
         anyone || due
     };
-    while catch_up {
+    let mut caught_up = !catch_up;
+    while !caught_up {
         let out = state.store.fan_out(FAN_OUT_BATCH, now).await?;
+        caught_up = out.events < FAN_OUT_BATCH;
         progress.events += out.events;
         if !out.webhooks.is_empty() {
             let mut endpoints = rt.endpoints.lock().expect("webhooks lock");
@@ -98,9 +100,6 @@ pub async fn step(state: &AppState) -> Result<Progress, StoreError> {
                     e.next_due = Some(e.next_due.map_or(now, |d| d.min(now)));
                 }
             }
-        }
-        if out.events < FAN_OUT_BATCH {
-            break;
         }
     }
     let config = &state.config.webhooks;

@@ -17,6 +17,14 @@ struct Proc {
     base: String,
 }
 
+impl Drop for Proc {
+    /// A failing test must not leave a server running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -38,16 +46,18 @@ async fn start(dir: &std::path::Path) -> Proc {
         .spawn()
         .expect("start kirim");
     let base = format!("http://127.0.0.1:{port}");
+    // Owned from here, so the process is killed and reaped on every path (`Proc` does it).
+    let proc = Proc { child, base };
     let client = reqwest::Client::new();
     for _ in 0..600 {
-        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
+        if let Ok(r) = client.get(format!("{}/readyz", proc.base)).send().await
             && r.status().is_success()
         {
-            return Proc { child, base };
+            return proc;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("kirim did not become ready on {base}");
+    panic!("kirim did not become ready on {}", proc.base);
 }
 
 async fn call(client: &reqwest::Client, method: reqwest::Method, url: String, token: &str, body: Value) -> (StatusCode, Value) {

@@ -211,7 +211,7 @@ where
 
 /// The request bodies: body j is sent from device j mod D to number j, so request n (which
 /// uses body n mod len, a multiple of D) goes round-robin over the devices.
-fn bodies(devices: &[String]) -> Vec<Bytes> {
+pub(super) fn bodies(devices: &[String]) -> Vec<Bytes> {
     let per_device = 4096usize.div_ceil(devices.len()).max(1);
     let len = devices.len() * per_device;
     (0..len)

@@ -18,7 +18,6 @@ use crate::writer::Ctx;
 /// Appends one event; called by write operations inside their batch. Events are written
 /// together, with few multi-row statements, when the batch commits ([`flush`]).
 pub(crate) async fn append(ctx: &mut Ctx, event: &NewEvent) -> Result<(), sqlx::Error> {
-    ctx.events_appended = true;
     ctx.pending_events.push(event.clone());
     Ok(())
 }
@@ -32,7 +31,6 @@ static APPEND_SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
 
 /// Appends many events, in order (the hot path's `message.queued`).
 pub(crate) async fn append_many(ctx: &mut Ctx, events: &[NewEvent]) -> Result<(), sqlx::Error> {
-    ctx.events_appended |= !events.is_empty();
     ctx.pending_events.extend_from_slice(events);
     Ok(())
 }
@@ -41,6 +39,7 @@ pub(crate) async fn append_many(ctx: &mut Ctx, events: &[NewEvent]) -> Result<()
 /// last step of every transaction, so their sequence numbers follow commit order.
 pub(crate) async fn flush(ctx: &mut Ctx) -> Result<(), sqlx::Error> {
     let events = std::mem::take(&mut ctx.pending_events);
+    ctx.events_appended |= !events.is_empty();
     let mut start = 0;
     for size in chunk_sizes(events.len()) {
         let at = CHUNKS.iter().position(|n| *n == size).unwrap_or(CHUNKS.len() - 1);

@@ -184,13 +184,6 @@ pub(crate) async fn apply_receipt(
     if !recovered && !was.accepts_receipt(*status) {
         return Ok(ReceiptOutcome::Stale);
     }
-    let column = match status {
-        MessageStatus::Sent => "sent_at",
-        MessageStatus::Delivered => "delivered_at",
-        MessageStatus::Read => "read_at",
-        MessageStatus::Played => "played_at",
-        _ => return Ok(ReceiptOutcome::Stale),
-    };
     // A pending message that gets a receipt was sent before a crash: it leaves the queue,
     // and its sent time and network id are filled in.
     let recovery = if recovered && *status != MessageStatus::Sent { ", sent_at = coalesce(sent_at, ?2)" } else { "" };

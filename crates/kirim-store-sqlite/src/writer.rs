@@ -39,7 +39,7 @@ pub(crate) struct DeviceRef {
 pub(crate) struct Ctx {
     pub conn: SqliteConnection,
     devices: HashMap<i64, DeviceRef>,
-    /// Set when the running transaction appended events; announced after its commit.
+    /// Set when the running transaction wrote events; announced after its commit.
     pub events_appended: bool,
     /// Events appended by the running transaction, written just before it commits.
     pub pending_events: Vec<kirim_core::event::NewEvent>,

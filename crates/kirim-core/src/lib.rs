@@ -9,6 +9,7 @@ pub mod id;
 pub mod message;
 pub mod phone;
 pub mod secret;
+pub mod session;
 pub mod store;
 pub mod tenant;
 pub mod webhook;

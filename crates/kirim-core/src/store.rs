@@ -12,6 +12,7 @@ use crate::device::{Device, DevicePatch, LinkState, NewDevice};
 use crate::event::{Event, NewEvent};
 use crate::id::{DeliveryId, DeliveryPk, DeviceId, DevicePk, KeyId, KeyPk, MessageId, MessagePk, TenantId, TenantPk, WebhookId, WebhookPk};
 use crate::message::{Direction, Message, MessageStatus, NewInbound, NewOutbound, SendOutcome};
+pub use crate::session::SessionStore;
 use crate::tenant::{ApiKey, NewApiKey, NewTenant, Tenant};
 use crate::webhook::{Attempt, AttemptResult, Delivery, DeliveryJob, DeliveryStatus, NewWebhook, Webhook, WebhookPatch};
 use crate::{Recipient, Timestamp, TokenHash};
@@ -244,6 +245,6 @@ pub trait WebhookStore: Send + Sync {
 }
 
 /// Everything the app needs from a backend.
-pub trait Store: TenantStore + DeviceStore + MessageStore + EventStore + WebhookStore {}
+pub trait Store: TenantStore + DeviceStore + MessageStore + EventStore + WebhookStore + SessionStore {}
 
-impl<T: TenantStore + DeviceStore + MessageStore + EventStore + WebhookStore> Store for T {}
+impl<T: TenantStore + DeviceStore + MessageStore + EventStore + WebhookStore + SessionStore> Store for T {}

@@ -7,103 +7,91 @@ use kirim_core::id::{DevicePk, TenantPk};
 use kirim_core::store::{DeviceStore, StoreError, StoreResult};
 use kirim_core::tenant::Tenant;
 use kirim_core::{DeviceId, Timestamp, TokenHash};
-use sqlx::Row;
+use rusqlite::params;
 
 use crate::SqliteStore;
-use crate::error::{OpError, ReadResult, decode};
+use crate::error::{Bad, OpError, ReadResult, decode};
 use crate::events::append;
-use crate::rows::{self, ms, opt_ms};
+use crate::rows::{self, Cols, ms, opt_ms};
 use crate::writer::Ctx;
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, OpError> {
     serde_json::to_string(value).map_err(|e| OpError::Refuse(StoreError::Conflict(format!("unstorable JSON: {e}"))))
 }
 
-async fn create(ctx: &mut Ctx, d: &NewDevice) -> Result<Device, OpError> {
-    let row = sqlx::query(
+fn create(ctx: &mut Ctx, d: &NewDevice) -> Result<Device, OpError> {
+    let device = ctx.one(
         "INSERT INTO devices (id, tenant_pk, name, connector, status, settings, connector_config, token_hash, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
-    )
-    .bind(d.id.as_str())
-    .bind(d.tenant_pk.0)
-    .bind(d.name.as_str())
-    .bind(d.connector.as_str())
-    .bind(DeviceStatus::Disconnected.as_str())
-    .bind(to_json(&d.settings)?)
-    .bind(to_json(&d.connector_config)?)
-    .bind(&d.token_hash.as_bytes()[..])
-    .bind(ms(d.created_at))
-    .bind(ms(d.created_at))
-    .fetch_one(&mut ctx.conn)
-    .await?;
-    let device = rows::device(&row)?;
-    append(ctx, &event::for_device(&device, types::DEVICE_CREATED, device.created_at)).await?;
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) RETURNING *",
+        params![
+            d.id.as_str(),
+            d.tenant_pk.0,
+            d.name.as_str(),
+            d.connector.as_str(),
+            DeviceStatus::Disconnected.as_str(),
+            to_json(&d.settings)?,
+            to_json(&d.connector_config)?,
+            &d.token_hash.as_bytes()[..],
+            ms(d.created_at),
+        ],
+        |row| Ok(rows::device(row)?),
+    )?;
+    append(ctx, event::for_device(&device, types::DEVICE_CREATED, device.created_at));
     Ok(device)
 }
 
-async fn update(ctx: &mut Ctx, (tenant, id, patch, at): &(TenantPk, DeviceId, DevicePatch, Timestamp)) -> Result<Option<Device>, OpError> {
+fn update(ctx: &mut Ctx, (tenant, id, patch, at): &(TenantPk, DeviceId, DevicePatch, Timestamp)) -> Result<Option<Device>, OpError> {
     let settings = patch.settings.as_ref().map(to_json).transpose()?;
     let config = patch.connector_config.as_ref().map(to_json).transpose()?;
-    let row = sqlx::query(
+    let device = ctx.opt(
         "UPDATE devices SET name = coalesce(?, name), settings = coalesce(?, settings), \
          connector_config = coalesce(?, connector_config), token_hash = coalesce(?, token_hash), updated_at = ? \
          WHERE tenant_pk = ? AND id = ? AND deleted_at IS NULL RETURNING *",
-    )
-    .bind(patch.name.clone())
-    .bind(settings)
-    .bind(config)
-    .bind(patch.token_hash.map(|h| h.as_bytes().to_vec()))
-    .bind(ms(*at))
-    .bind(tenant.0)
-    .bind(id.as_str())
-    .fetch_optional(&mut ctx.conn)
-    .await?;
-    Ok(row.map(|r| rows::device(&r)).transpose()?)
+        params![patch.name.as_deref(), settings, config, patch.token_hash.map(|h| h.as_bytes().to_vec()), ms(*at), tenant.0, id.as_str(),],
+        |row| Ok(rows::device(row)?),
+    )?;
+    Ok(device)
 }
 
-async fn update_link_state(ctx: &mut Ctx, (pk, state, at): &(DevicePk, LinkState, Timestamp)) -> Result<Option<Device>, OpError> {
-    let previous =
-        sqlx::query("SELECT status FROM devices WHERE pk = ? AND deleted_at IS NULL").bind(pk.0).fetch_optional(&mut ctx.conn).await?;
-    let Some(previous) = previous else {
+fn update_link_state(ctx: &mut Ctx, (pk, state, at): &(DevicePk, LinkState, Timestamp)) -> Result<Option<Device>, OpError> {
+    let previous = ctx.opt("SELECT status FROM devices WHERE pk = ? AND deleted_at IS NULL", [pk.0], |row| Ok(row.text("status")?))?;
+    let Some(raw) = previous else {
         return Ok(None);
     };
-    let raw: String = previous.try_get("status")?;
     let previous: DeviceStatus = raw.parse().map_err(|_| decode(format!("unknown device status `{raw}`")))?;
-    let row = sqlx::query(
+    let device = ctx.one(
         "UPDATE devices SET status = ?, status_detail = ?, qr_code = ?, qr_expires_at = ?, pair_code = ?, \
          pair_code_expires_at = ?, phone = coalesce(?, phone), updated_at = ? WHERE pk = ? RETURNING *",
-    )
-    .bind(state.status.as_str())
-    .bind(state.detail.clone())
-    .bind(state.qr.as_ref().map(|c| c.code.clone()))
-    .bind(opt_ms(state.qr.as_ref().map(|c| c.expires_at)))
-    .bind(state.pair_code.as_ref().map(|c| c.code.clone()))
-    .bind(opt_ms(state.pair_code.as_ref().map(|c| c.expires_at)))
-    .bind(state.phone.as_ref().map(|p| p.as_str().to_owned()))
-    .bind(ms(*at))
-    .bind(pk.0)
-    .fetch_one(&mut ctx.conn)
-    .await?;
-    let device = rows::device(&row)?;
+        params![
+            state.status.as_str(),
+            state.detail.as_deref(),
+            state.qr.as_ref().map(|c| c.code.as_str()),
+            opt_ms(state.qr.as_ref().map(|c| c.expires_at)),
+            state.pair_code.as_ref().map(|c| c.code.as_str()),
+            opt_ms(state.pair_code.as_ref().map(|c| c.expires_at)),
+            state.phone.as_ref().map(|p| p.as_str()),
+            ms(*at),
+            pk.0,
+        ],
+        |row| Ok(rows::device(row)?),
+    )?;
     if device.status != previous {
-        append(ctx, &event::for_device_status(&device, previous, rows::trunc(*at))).await?;
+        append(ctx, event::for_device_status(&device, previous, rows::trunc(*at)));
     }
     Ok(Some(device))
 }
 
-async fn delete(ctx: &mut Ctx, (tenant, id, at): &(TenantPk, DeviceId, Timestamp)) -> Result<Option<Device>, OpError> {
+fn delete(ctx: &mut Ctx, (tenant, id, at): &(TenantPk, DeviceId, Timestamp)) -> Result<Option<Device>, OpError> {
     // `updated_at` is left alone: the device is returned as it was.
-    let row = sqlx::query("UPDATE devices SET deleted_at = ? WHERE tenant_pk = ? AND id = ? AND deleted_at IS NULL RETURNING *")
-        .bind(ms(*at))
-        .bind(tenant.0)
-        .bind(id.as_str())
-        .fetch_optional(&mut ctx.conn)
-        .await?;
-    let Some(row) = row else { return Ok(None) };
-    let device = rows::device(&row)?;
+    let device = ctx.opt(
+        "UPDATE devices SET deleted_at = ? WHERE tenant_pk = ? AND id = ? AND deleted_at IS NULL RETURNING *",
+        params![ms(*at), tenant.0, id.as_str()],
+        |row| Ok(rows::device(row)?),
+    )?;
+    let Some(device) = device else { return Ok(None) };
     ctx.device_deleted(device.pk);
-    crate::queue::cancel_all_pending(ctx, &device, *at).await?;
-    append(ctx, &event::for_device(&device, types::DEVICE_DELETED, rows::trunc(*at))).await?;
+    crate::queue::cancel_all_pending(ctx, &device, *at)?;
+    append(ctx, event::for_device(&device, types::DEVICE_DELETED, rows::trunc(*at)));
     Ok(Some(device))
 }
 
@@ -120,7 +108,7 @@ impl SqliteStore {
 #[async_trait]
 impl DeviceStore for SqliteStore {
     async fn create_device(&self, device: NewDevice) -> StoreResult<Device> {
-        self.writer().call(device, |c, d| Box::pin(create(c, d))).await
+        self.writer().call(device, create).await
     }
 
     async fn get_device(&self, tenant: TenantPk, id: &DeviceId) -> StoreResult<Option<Device>> {
@@ -136,7 +124,7 @@ impl DeviceStore for SqliteStore {
 
     async fn find_device_by_token(&self, hash: &TokenHash) -> StoreResult<Option<(Device, Tenant)>> {
         let row = sqlx::query(SELECT_WITH_TENANT).bind(&hash.as_bytes()[..]).fetch_optional(self.read()).await.read()?;
-        row.map(|r| Ok((rows::device(&r)?, rows::tenant(&r, "t_")?))).transpose().read()
+        row.map(|r| Ok::<_, Bad>((rows::device(&r)?, rows::tenant(&r, "t_")?))).transpose().read()
     }
 
     async fn list_devices(&self, tenant: TenantPk) -> StoreResult<Vec<Device>> {
@@ -148,14 +136,14 @@ impl DeviceStore for SqliteStore {
     }
 
     async fn update_device(&self, tenant: TenantPk, id: &DeviceId, patch: DevicePatch, at: Timestamp) -> StoreResult<Option<Device>> {
-        self.writer().call((tenant, id.clone(), patch, at), |c, i| Box::pin(update(c, i))).await
+        self.writer().call((tenant, id.clone(), patch, at), update).await
     }
 
     async fn update_link_state(&self, device: DevicePk, state: LinkState, at: Timestamp) -> StoreResult<Option<Device>> {
-        self.writer().call((device, state, at), |c, i| Box::pin(update_link_state(c, i))).await
+        self.writer().call((device, state, at), update_link_state).await
     }
 
     async fn delete_device(&self, tenant: TenantPk, id: &DeviceId, at: Timestamp) -> StoreResult<Option<Device>> {
-        self.writer().call((tenant, id.clone(), at), |c, i| Box::pin(delete(c, i))).await
+        self.writer().call((tenant, id.clone(), at), delete).await
     }
 }

@@ -7,19 +7,20 @@ use kirim_core::Timestamp;
 use kirim_core::event::{Event, NewEvent};
 use kirim_core::id::TenantPk;
 use kirim_core::store::{EventFilter, EventStore, StoreResult};
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter};
 use sqlx::Row;
 
 use crate::SqliteStore;
-use crate::error::{OpError, ReadResult};
+use crate::error::{OpError, ReadResult, WriteError};
 use crate::outbound::{CHUNKS, chunk_sizes, multi_row};
 use crate::rows::{self, ms};
 use crate::writer::Ctx;
 
 /// Appends one event; called by write operations inside their batch. Events are written
 /// together, with few multi-row statements, when the batch commits ([`flush`]).
-pub(crate) async fn append(ctx: &mut Ctx, event: &NewEvent) -> Result<(), sqlx::Error> {
-    ctx.pending_events.push(event.clone());
-    Ok(())
+pub(crate) fn append(ctx: &mut Ctx, event: NewEvent) {
+    ctx.pending_events.push(event);
 }
 
 static APPEND_SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
@@ -29,44 +30,36 @@ static APPEND_SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
         .collect()
 });
 
-/// Appends many events, in order (the hot path's `message.queued`).
-pub(crate) async fn append_many(ctx: &mut Ctx, events: &[NewEvent]) -> Result<(), sqlx::Error> {
-    ctx.pending_events.extend_from_slice(events);
-    Ok(())
-}
-
 /// Writes the batch's events, in the order they were appended, with few statements: the
 /// last step of every transaction, so their sequence numbers follow commit order.
-pub(crate) async fn flush(ctx: &mut Ctx) -> Result<(), sqlx::Error> {
+pub(crate) fn flush(ctx: &mut Ctx) -> Result<(), WriteError> {
     let events = std::mem::take(&mut ctx.pending_events);
     ctx.events_appended |= !events.is_empty();
     let mut start = 0;
     for size in chunk_sizes(events.len()) {
         let at = CHUNKS.iter().position(|n| *n == size).unwrap_or(CHUNKS.len() - 1);
-        let mut query = sqlx::query(APPEND_SQL.get(at).map_or("", String::as_str));
+        let mut values: Vec<Value> = Vec::with_capacity(size * 6);
         for event in &events[start..start + size] {
-            query = query
-                .bind(event.id.as_str())
-                .bind(event.tenant_pk.0)
-                .bind(event.device_pk.map(|d| d.0))
-                .bind(event.event_type)
-                .bind(event.data.to_string())
-                .bind(ms(event.created_at));
+            values.push(event.id.as_str().to_owned().into());
+            values.push(event.tenant_pk.0.into());
+            values.push(event.device_pk.map(|d| d.0).into());
+            values.push(event.event_type.to_owned().into());
+            values.push(event.data.to_string().into());
+            values.push(ms(event.created_at).into());
         }
-        query.execute(&mut ctx.conn).await?;
+        ctx.exec(APPEND_SQL.get(at).map_or("", String::as_str), params_from_iter(values))?;
         start += size;
     }
     Ok(())
 }
 
-async fn prune(ctx: &mut Ctx, before: &Timestamp) -> Result<u64, OpError> {
+fn prune(ctx: &mut Ctx, before: &Timestamp) -> Result<u64, OpError> {
     // Sequence numbers grow with time, so the oldest events are the lowest `seq`s.
-    let done = sqlx::query("DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE created_at < ? ORDER BY seq LIMIT ?)")
-        .bind(ms(*before))
-        .bind(kirim_core::store::PRUNE_BATCH as i64)
-        .execute(&mut ctx.conn)
-        .await?;
-    Ok(done.rows_affected())
+    let done = ctx.exec(
+        "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE created_at < ? ORDER BY seq LIMIT ?)",
+        params![ms(*before), kirim_core::store::PRUNE_BATCH as i64],
+    )?;
+    Ok(done as u64)
 }
 
 #[async_trait]
@@ -105,11 +98,16 @@ impl EventStore for SqliteStore {
     }
 
     async fn prune_events(&self, before: Timestamp) -> StoreResult<u64> {
-        self.writer().call(before, |c, b| Box::pin(prune(c, b))).await
+        self.writer().call(before, prune).await
     }
 
     async fn append_event(&self, event: NewEvent) -> StoreResult<()> {
-        self.writer().call(event, |c, e| Box::pin(async move { Ok(append(c, e).await?) })).await
+        self.writer()
+            .call(event, |c, e| {
+                append(c, e.clone());
+                Ok(())
+            })
+            .await
     }
 
     fn event_commits(&self) -> tokio::sync::watch::Receiver<u64> {

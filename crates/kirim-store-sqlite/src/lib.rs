@@ -1,7 +1,7 @@
 //! Kirim's embedded store: one SQLite file in WAL mode.
 //!
-//! Reads go through a pool of read-only connections. Every write goes through one writer task
-//! that owns the only write connection and group-commits: it takes everything queued (up to
+//! Reads go through a pool of read-only connections (sqlx). Every write goes through one writer
+//! thread that owns the only write connection (rusqlite) and group-commits: it takes everything queued (up to
 //! `max_batch` operations), runs it in one transaction, and answers each caller after the commit,
 //! so one fsync covers many writes and "database is locked" cannot happen.
 //! Implements all of [`kirim_core::store`].
@@ -14,6 +14,7 @@ mod migrate;
 mod outbound;
 mod queue;
 mod rows;
+mod sessions;
 mod tenants;
 mod webhooks;
 mod writer;
@@ -23,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{ConnectOptions, SqliteConnection};
 
 use crate::writer::Writer;
@@ -71,21 +72,21 @@ struct Inner {
 impl SqliteStore {
     /// Opens (or creates) the database, migrates it and starts the writer.
     pub async fn open(config: SqliteConfig) -> anyhow::Result<Self> {
-        let mut conn = write_connection(&config).await?;
-        migrate::run(&mut conn).await?;
+        SqliteStore::migrate_only(config.clone()).await?;
+        let conn = write_connection(&config)?;
         let read_options = SqliteConnectOptions::new().filename(&config.path).read_only(true).busy_timeout(BUSY_TIMEOUT);
         let read = SqlitePoolOptions::new()
             .max_connections(config.read_connections.max(1))
             .connect_with(read_options)
             .await
             .with_context(|| format!("opening read connections to {}", config.path.display()))?;
-        let writer = Writer::spawn(conn, config.max_batch);
+        let writer = Writer::spawn(conn, config.max_batch).context("starting the SQLite writer thread")?;
         Ok(Self { inner: Arc::new(Inner { read, writer }) })
     }
 
     /// Applies pending migrations and returns how many were applied (for `kirim migrate`).
     pub async fn migrate_only(config: SqliteConfig) -> anyhow::Result<u32> {
-        let mut conn = write_connection(&config).await?;
+        let mut conn = migration_connection(&config).await?;
         let applied = migrate::run(&mut conn).await;
         let _ = sqlx::Connection::close(conn).await;
         applied
@@ -107,26 +108,46 @@ impl SqliteStore {
     }
 }
 
-async fn write_connection(config: &SqliteConfig) -> anyhow::Result<SqliteConnection> {
+fn create_parent(config: &SqliteConfig) -> anyhow::Result<()> {
     if let Some(parent) = config.path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
-    let synchronous = match config.durability {
-        Durability::Full => SqliteSynchronous::Full,
-        Durability::Normal => SqliteSynchronous::Normal,
-    };
+    Ok(())
+}
+
+/// The connection migrations run on (closed before the writer starts).
+async fn migration_connection(config: &SqliteConfig) -> anyhow::Result<SqliteConnection> {
+    create_parent(config)?;
     SqliteConnectOptions::new()
         .filename(&config.path)
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(synchronous)
         .foreign_keys(true)
         .busy_timeout(BUSY_TIMEOUT)
-        // Statement journals (multi-row inserts) stay in memory instead of temporary files.
-        .pragma("temp_store", "MEMORY")
-        // 64 MiB of page cache: index pages of a large queue stay hot for the single writer.
-        .pragma("cache_size", "-65536")
         .connect()
         .await
         .with_context(|| format!("opening the SQLite database {}", config.path.display()))
+}
+
+/// The writer's connection.
+fn write_connection(config: &SqliteConfig) -> anyhow::Result<rusqlite::Connection> {
+    let context = || format!("opening the SQLite database {}", config.path.display());
+    let conn = rusqlite::Connection::open(&config.path).with_context(context)?;
+    conn.busy_timeout(BUSY_TIMEOUT).with_context(context)?;
+    let synchronous = match config.durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    // WAL was set by the migration connection and persists in the file; asked again, it says so.
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0)).with_context(context)?;
+    anyhow::ensure!(mode.eq_ignore_ascii_case("wal"), "{} cannot use write-ahead logging (journal mode {mode})", config.path.display());
+    // Statement journals (multi-row inserts) stay in memory instead of temporary files, and
+    // 64 MiB of page cache keeps the index pages of a large queue hot for the single writer.
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;"
+    ))
+    .with_context(context)?;
+    // Every statement the writer runs stays prepared (there are a few dozen shapes).
+    conn.set_prepared_statement_cache_capacity(256);
+    Ok(conn)
 }

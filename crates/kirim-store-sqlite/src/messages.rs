@@ -7,27 +7,26 @@ use kirim_core::id::{DevicePk, MessagePk, TenantPk};
 use kirim_core::message::{Message, MessageStatus, NewInbound, NewOutbound, SendOutcome};
 use kirim_core::store::{CancelOutcome, InsertOutcome, MessageFilter, MessageStore, ReceiptOutcome, StoreError, StoreResult};
 use kirim_core::{MessageId, Timestamp};
-use sqlx::Row;
+use rusqlite::params;
 
 use crate::SqliteStore;
-use crate::error::{OpError, ReadResult};
+use crate::error::{OpError, ReadResult, WriteError};
 use crate::events::append;
 use crate::queue;
-use crate::rows::{self, ms, select_message};
+use crate::rows::{self, Cols, ms, select_message};
 use crate::writer::Ctx;
 
 /// Reads one message inside the writer's transaction.
-pub(crate) async fn load(ctx: &mut Ctx, pk: i64) -> Result<Message, sqlx::Error> {
-    let row = sqlx::query(concat!(select_message!(), " WHERE m.pk = ?")).bind(pk).fetch_one(&mut ctx.conn).await?;
-    rows::message(&row, None)
+pub(crate) fn load(ctx: &Ctx, pk: i64) -> Result<Message, WriteError> {
+    ctx.one(concat!(select_message!(), " WHERE m.pk = ?"), [pk], |row| Ok(rows::message(row, None)?))
 }
 
 fn content_json(m: &kirim_core::message::MessageContent) -> Result<String, OpError> {
     serde_json::to_string(m).map_err(|e| OpError::Refuse(StoreError::Conflict(format!("unstorable content: {e}"))))
 }
 
-async fn insert_inbound(ctx: &mut Ctx, m: &NewInbound) -> Result<InsertOutcome, OpError> {
-    match ctx.device(m.device_pk).await? {
+fn insert_inbound(ctx: &mut Ctx, m: &NewInbound) -> Result<InsertOutcome, OpError> {
+    match ctx.device(m.device_pk)? {
         Some(d) if d.live && d.tenant == m.tenant_pk => {}
         _ => {
             return Err(OpError::Refuse(StoreError::Conflict(
@@ -36,43 +35,41 @@ async fn insert_inbound(ctx: &mut Ctx, m: &NewInbound) -> Result<InsertOutcome, 
         }
     }
     let at = ms(m.received_at);
-    let row = sqlx::query(
+    let inserted = ctx.opt(
         "INSERT INTO messages (id, tenant_pk, device_pk, direction, chat, sender, kind, content, status, priority, \
          network_id, reply_to, attempts, max_attempts, created_at, updated_at) \
-         VALUES (?, ?, ?, 'inbound', ?, ?, ?, ?, 'received', 0, ?, ?, 0, 0, ?, ?) \
+         VALUES (?1, ?2, ?3, 'inbound', ?4, ?5, ?6, ?7, 'received', 0, ?8, ?9, 0, 0, ?10, ?10) \
          ON CONFLICT (device_pk, chat, coalesce(sender, ''), network_id) WHERE direction = 'inbound' DO NOTHING RETURNING pk",
-    )
-    .bind(m.id.as_str())
-    .bind(m.tenant_pk.0)
-    .bind(m.device_pk.0)
-    .bind(m.chat.as_str())
-    .bind(m.sender.as_deref())
-    .bind(m.content.kind())
-    .bind(content_json(&m.content)?)
-    .bind(m.network_id.as_str())
-    .bind(m.reply_to.as_deref())
-    .bind(at)
-    .bind(at)
-    .fetch_optional(&mut ctx.conn)
-    .await?;
-    match row {
-        Some(row) => {
-            let message = load(ctx, row.try_get("pk")?).await?;
-            append(ctx, &event::for_message(&message, types::MESSAGE_RECEIVED, message.created_at)).await?;
+        params![
+            m.id.as_str(),
+            m.tenant_pk.0,
+            m.device_pk.0,
+            m.chat.as_str(),
+            m.sender.as_deref(),
+            m.content.kind(),
+            content_json(&m.content)?,
+            m.network_id.as_str(),
+            m.reply_to.as_deref(),
+            at,
+        ],
+        |row| Ok(row.int("pk")?),
+    )?;
+    match inserted {
+        Some(pk) => {
+            let message = load(ctx, pk)?;
+            append(ctx, event::for_message(&message, types::MESSAGE_RECEIVED, message.created_at));
             Ok(InsertOutcome::Inserted(message))
         }
         None => {
-            let existing = sqlx::query(concat!(
-                select_message!(),
-                " WHERE m.device_pk = ? AND m.chat = ? AND coalesce(m.sender, '') = ? AND m.network_id = ? AND m.direction = 'inbound'"
-            ))
-            .bind(m.device_pk.0)
-            .bind(m.chat.as_str())
-            .bind(m.sender.clone().unwrap_or_default())
-            .bind(m.network_id.as_str())
-            .fetch_one(&mut ctx.conn)
-            .await?;
-            Ok(InsertOutcome::Existing(rows::message(&existing, None)?))
+            let existing = ctx.one(
+                concat!(
+                    select_message!(),
+                    " WHERE m.device_pk = ? AND m.chat = ? AND coalesce(m.sender, '') = ? AND m.network_id = ? AND m.direction = 'inbound'"
+                ),
+                params![m.device_pk.0, m.chat.as_str(), m.sender.as_deref().unwrap_or_default(), m.network_id.as_str()],
+                |row| Ok(rows::message(row, None)?),
+            )?;
+            Ok(InsertOutcome::Existing(existing))
         }
     }
 }
@@ -155,7 +152,7 @@ impl MessageStore for SqliteStore {
     }
 
     async fn claim_next(&self, device: DevicePk, now: Timestamp) -> StoreResult<Option<Message>> {
-        self.writer().call((device, now), |c, i| Box::pin(queue::claim_next(c, i))).await
+        self.writer().call((device, now), queue::claim_next).await
     }
 
     async fn next_due_at(&self, device: DevicePk) -> StoreResult<Option<Timestamp>> {
@@ -163,22 +160,22 @@ impl MessageStore for SqliteStore {
     }
 
     async fn complete_send(&self, message: MessagePk, outcome: SendOutcome, at: Timestamp) -> StoreResult<Option<Message>> {
-        self.writer().call((message, outcome, at), |c, i| Box::pin(queue::complete_send(c, i))).await
+        self.writer().call((message, outcome, at), queue::complete_send).await
     }
 
     async fn apply_receipt(&self, device: DevicePk, network_id: &str, status: MessageStatus, at: Timestamp) -> StoreResult<ReceiptOutcome> {
         if !matches!(status, MessageStatus::Sent | MessageStatus::Delivered | MessageStatus::Read | MessageStatus::Played) {
             return Ok(ReceiptOutcome::Stale);
         }
-        self.writer().call((device, network_id.to_owned(), status, at), |c, i| Box::pin(queue::apply_receipt(c, i))).await
+        self.writer().call((device, network_id.to_owned(), status, at), queue::apply_receipt).await
     }
 
     async fn cancel_message(&self, tenant: TenantPk, id: &MessageId, at: Timestamp) -> StoreResult<CancelOutcome> {
-        self.writer().call((tenant, id.clone(), at), |c, i| Box::pin(queue::cancel(c, i))).await
+        self.writer().call((tenant, id.clone(), at), queue::cancel).await
     }
 
     async fn release_in_flight(&self, device: Option<DevicePk>) -> StoreResult<u64> {
-        self.writer().call(device, |c, d| Box::pin(queue::release_in_flight(c, d))).await
+        self.writer().call(device, queue::release_in_flight).await
     }
 
     async fn devices_with_pending(&self) -> StoreResult<Vec<DevicePk>> {
@@ -186,7 +183,7 @@ impl MessageStore for SqliteStore {
     }
 
     async fn insert_inbound(&self, message: NewInbound) -> StoreResult<InsertOutcome> {
-        self.writer().call(message, |c, m| Box::pin(insert_inbound(c, m))).await
+        self.writer().call(message, insert_inbound).await
     }
 
     async fn queue_depth(&self) -> StoreResult<Vec<(MessageStatus, u64)>> {

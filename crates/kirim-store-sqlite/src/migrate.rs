@@ -5,8 +5,11 @@ use anyhow::{Context, bail};
 use sqlx::{Row, SqliteConnection};
 
 /// Every migration, in order. Versions are never reused or edited once released.
-const MIGRATIONS: &[(u32, &str)] =
-    &[(1, include_str!("../migrations/0001_init.sql")), (2, include_str!("../migrations/0002_webhooks.sql"))];
+const MIGRATIONS: &[(u32, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_webhooks.sql")),
+    (3, include_str!("../migrations/0003_sessions.sql")),
+];
 
 /// The schema version this build expects.
 pub(crate) fn latest() -> u32 {

@@ -2,8 +2,8 @@
 //!
 //! The writer hands every run of consecutive `insert_outbound` calls in a batch to
 //! [`insert_group`], which writes all their messages with a few multi-row INSERTs and all their
-//! `message.queued` events with a few more. Per-statement overhead (each statement is a round
-//! trip to SQLite's worker thread) is then paid per batch rather than per message.
+//! `message.queued` events with a few more. Per-statement overhead (binding, stepping, the
+//! statement cache) is then paid per batch rather than per message.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -13,15 +13,15 @@ use kirim_core::event::{self, types};
 use kirim_core::id::MessagePk;
 use kirim_core::message::{Direction, Message, MessageStatus, NewOutbound};
 use kirim_core::store::{InsertOutcome, StoreError, StoreResult};
-use sqlx::Row;
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter};
 
-use crate::error::decode;
-use crate::events;
-use crate::rows::{self, ms, select_message, trunc};
+use crate::error::{WriteError, decode};
+use crate::rows::{self, Cols, ms, select_message, trunc};
 use crate::writer::Ctx;
 
 /// Rows per multi-row statement. A count is split greedily into these sizes, so only a few
-/// statement shapes exist and each stays prepared in sqlx's per-connection cache.
+/// statement shapes exist and each stays prepared in the writer's statement cache.
 pub(crate) const CHUNKS: [usize; 5] = [256, 64, 16, 4, 1];
 
 /// Splits `n` rows into statement sizes from [`CHUNKS`].
@@ -86,14 +86,14 @@ struct Accepted<'a> {
 
 /// Inserts every job's messages. A job naming a device that is not a live device of its
 /// tenant is refused alone (nothing of it is written); a failing statement aborts the batch.
-pub(crate) async fn insert_group(ctx: &mut Ctx, jobs: &mut [&mut OutboundJob]) -> Result<(), sqlx::Error> {
+pub(crate) fn insert_group(ctx: &mut Ctx, jobs: &mut [&mut OutboundJob]) -> Result<(), WriteError> {
     let mut accepted: Vec<Accepted<'_>> = Vec::new();
     let mut results: Vec<Option<StoreResult<Vec<InsertOutcome>>>> = Vec::with_capacity(jobs.len());
     for (job, j) in jobs.iter().enumerate() {
         let first = accepted.len();
         let mut refusal = None;
         for m in &j.messages {
-            let device = ctx.device(m.device_pk).await?;
+            let device = ctx.device(m.device_pk)?;
             let Some(d) = device.filter(|d| d.live && d.tenant == m.tenant_pk) else {
                 refusal = Some(StoreError::Conflict(
                     "the device was deleted, or is not one of this account's devices; send from another device".into(),
@@ -119,29 +119,29 @@ pub(crate) async fn insert_group(ctx: &mut Ctx, jobs: &mut [&mut OutboundJob]) -
     let mut pks: HashMap<String, i64> = HashMap::with_capacity(accepted.len());
     let mut start = 0;
     for size in chunk_sizes(accepted.len()) {
-        let mut query = sqlx::query(insert_sql(size));
+        let mut values: Vec<Value> = Vec::with_capacity(size * 15);
         for r in &accepted[start..start + size] {
             let (m, at) = (r.new, ms(r.new.created_at));
-            query = query
-                .bind(m.id.as_str())
-                .bind(m.tenant_pk.0)
-                .bind(m.device_pk.0)
-                .bind(m.chat.as_str())
-                .bind(m.content.kind())
-                .bind(r.content.as_str())
-                .bind(m.priority)
-                .bind(m.ref_id.as_deref())
-                .bind(m.idempotency_key.as_deref())
-                .bind(m.request_hash.as_deref())
-                .bind(m.reply_to.as_deref())
-                .bind(i64::from(m.max_attempts))
-                .bind(ms(m.not_before))
-                .bind(at)
-                .bind(at);
+            values.extend([
+                m.id.as_str().to_owned().into(),
+                m.tenant_pk.0.into(),
+                m.device_pk.0.into(),
+                m.chat.as_str().to_owned().into(),
+                m.content.kind().to_owned().into(),
+                r.content.clone().into(),
+                i64::from(m.priority).into(),
+                m.ref_id.clone().into(),
+                m.idempotency_key.clone().into(),
+                m.request_hash.clone().into(),
+                m.reply_to.clone().into(),
+                i64::from(m.max_attempts).into(),
+                ms(m.not_before).into(),
+                at.into(),
+                at.into(),
+            ]);
         }
-        for row in query.fetch_all(&mut ctx.conn).await? {
-            pks.insert(row.try_get("id")?, row.try_get("pk")?);
-        }
+        let inserted = ctx.all(insert_sql(size), params_from_iter(values), |row| Ok((row.text("id")?, row.int("pk")?)))?;
+        pks.extend(inserted);
         start += size;
     }
 
@@ -154,27 +154,26 @@ pub(crate) async fn insert_group(ctx: &mut Ctx, jobs: &mut [&mut OutboundJob]) -
                 InsertOutcome::Inserted(message)
             }
             // Skipped by ON CONFLICT: the idempotency key is taken (perhaps earlier in this batch).
-            None => InsertOutcome::Existing(existing(ctx, r.new).await?),
+            None => InsertOutcome::Existing(existing(ctx, r.new)?),
         };
         if let Some(Some(Ok(list))) = results.get_mut(r.job) {
             list.push(outcome);
         }
     }
-    events::append_many(ctx, &queued).await?;
+    ctx.pending_events.extend(queued);
     for (job, result) in jobs.iter_mut().zip(results) {
         job.out = result;
     }
     Ok(())
 }
 
-async fn existing(ctx: &mut Ctx, m: &NewOutbound) -> Result<Message, sqlx::Error> {
-    let row = sqlx::query(concat!(select_message!(), " WHERE m.tenant_pk = ? AND m.idempotency_key = ?"))
-        .bind(m.tenant_pk.0)
-        .bind(m.idempotency_key.as_deref())
-        .fetch_optional(&mut ctx.conn)
-        .await?
-        .ok_or_else(|| decode("an insert was skipped, but no message has its idempotency key"))?;
-    rows::message(&row, None)
+fn existing(ctx: &Ctx, m: &NewOutbound) -> Result<Message, WriteError> {
+    let found = ctx.opt(
+        concat!(select_message!(), " WHERE m.tenant_pk = ? AND m.idempotency_key = ?"),
+        params![m.tenant_pk.0, m.idempotency_key.as_deref()],
+        |row| Ok(rows::message(row, None)?),
+    )?;
+    Ok(found.ok_or_else(|| decode("an insert was skipped, but no message has its idempotency key"))?)
 }
 
 /// The message as stored, built without reading it back.

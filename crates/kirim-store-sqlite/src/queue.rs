@@ -8,48 +8,45 @@ use kirim_core::id::{DevicePk, MessagePk, TenantPk};
 use kirim_core::message::{Message, MessageStatus, SendOutcome};
 use kirim_core::store::{CancelOutcome, ReceiptOutcome, StoreResult};
 use kirim_core::{MessageId, Timestamp};
+use std::sync::LazyLock;
+
+use rusqlite::{Params, params};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
 use crate::SqliteStore;
-use crate::error::{OpError, ReadResult, decode};
+use crate::error::{OpError, ReadResult, WriteError, decode};
 use crate::events::append;
-use crate::rows::{self, ms, select_message, trunc};
+use crate::rows::{self, Cols, ms, select_message, trunc};
 use crate::writer::Ctx;
 
-/// Maps a row the writer got back from `RETURNING *` (the device id comes from its cache).
-async fn returned(ctx: &mut Ctx, row: &SqliteRow) -> Result<Message, sqlx::Error> {
-    let device_id = ctx.device_id(DevicePk(row.try_get("device_pk")?)).await?;
-    rows::message(row, Some(&device_id))
-}
-
-/// Maps the rows of a `RETURNING *` and writes one event of `event_type` for each.
-async fn announce(ctx: &mut Ctx, rows: Vec<SqliteRow>, event_type: &'static str, at: Timestamp) -> Result<Vec<Message>, sqlx::Error> {
-    let mut out = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let message = returned(ctx, row).await?;
-        append(ctx, &event::for_message(&message, event_type, trunc(at))).await?;
-        out.push(message);
+/// Maps the rows of a `RETURNING *` (the device id comes from the writer's cache) and writes
+/// one event of `event_type` for each, oldest first.
+fn announce(ctx: &mut Ctx, sql: &str, params: impl Params, event_type: &'static str, at: Timestamp) -> Result<Vec<Message>, WriteError> {
+    let mut out = ctx.all(sql, params, |row| {
+        let device_id = ctx.device_id(DevicePk(row.int("device_pk")?))?;
+        Ok(rows::message(row, Some(&device_id))?)
+    })?;
+    // RETURNING gives rows in no particular order.
+    out.sort_by_key(|m| m.pk);
+    for message in &out {
+        append(ctx, event::for_message(message, event_type, trunc(at)));
     }
     Ok(out)
 }
 
-pub(crate) async fn claim_next(ctx: &mut Ctx, (device, now): &(DevicePk, Timestamp)) -> Result<Option<Message>, OpError> {
-    let row = sqlx::query(
-        "UPDATE messages SET status = 'sending', attempts = attempts + 1, next_attempt_at = NULL, updated_at = ? \
-         WHERE pk = (SELECT pk FROM messages WHERE device_pk = ? AND status = 'pending' AND next_attempt_at <= ? \
+pub(crate) fn claim_next(ctx: &mut Ctx, (device, now): &(DevicePk, Timestamp)) -> Result<Option<Message>, OpError> {
+    let claimed = ctx.opt(
+        "UPDATE messages SET status = 'sending', attempts = attempts + 1, next_attempt_at = NULL, updated_at = ?1 \
+         WHERE pk = (SELECT pk FROM messages WHERE device_pk = ?2 AND status = 'pending' AND next_attempt_at <= ?1 \
                      ORDER BY priority DESC, pk LIMIT 1) \
          RETURNING *",
-    )
-    .bind(ms(*now))
-    .bind(device.0)
-    .bind(ms(*now))
-    .fetch_optional(&mut ctx.conn)
-    .await?;
-    match row {
-        Some(row) => Ok(Some(returned(ctx, &row).await?)),
-        None => Ok(None),
-    }
+        params![ms(*now), device.0],
+        |row| {
+            let device_id = ctx.device_id(DevicePk(row.int("device_pk")?))?;
+            Ok(rows::message(row, Some(&device_id))?)
+        },
+    )?;
+    Ok(claimed)
 }
 
 pub(crate) async fn next_due_at(store: &SqliteStore, device: DevicePk) -> StoreResult<Option<Timestamp>> {
@@ -62,120 +59,111 @@ pub(crate) async fn next_due_at(store: &SqliteStore, device: DevicePk) -> StoreR
     due.map(rows::from_ms).transpose().read()
 }
 
-pub(crate) async fn complete_send(
-    ctx: &mut Ctx,
-    (pk, outcome, at): &(MessagePk, SendOutcome, Timestamp),
-) -> Result<Option<Message>, OpError> {
+pub(crate) fn complete_send(ctx: &mut Ctx, (pk, outcome, at): &(MessagePk, SendOutcome, Timestamp)) -> Result<Option<Message>, OpError> {
     let at_ms = ms(*at);
     if let SendOutcome::Retry { error, .. } = outcome
-        && device_deleted(ctx, *pk).await?
+        && device_deleted(ctx, *pk)?
     {
         // Its device was deleted during the attempt: no lane will ever try it again.
-        let rows = sqlx::query(
-            "UPDATE messages SET status = 'cancelled', cancelled_at = ?, last_error = ?, next_attempt_at = NULL, updated_at = ? \
-             WHERE pk = ? AND status = 'sending' RETURNING *",
-        )
-        .bind(at_ms)
-        .bind(format!("{error}; not retried: the device was deleted"))
-        .bind(at_ms)
-        .bind(pk.0)
-        .fetch_all(&mut ctx.conn)
-        .await?;
-        return Ok(announce(ctx, rows, types::MESSAGE_CANCELLED, *at).await?.pop());
+        let error = format!("{error}; not retried: the device was deleted");
+        let sql = "UPDATE messages SET status = 'cancelled', cancelled_at = ?1, last_error = ?2, next_attempt_at = NULL, updated_at = ?1 \
+                   WHERE pk = ?3 AND status = 'sending' RETURNING *";
+        return Ok(announce(ctx, sql, params![at_ms, error, pk.0], types::MESSAGE_CANCELLED, *at)?.pop());
     }
-    let (query, event_type) = match outcome {
-        SendOutcome::Sent { network_id } => (
-            sqlx::query("UPDATE messages SET status = 'sent', sent_at = ?, network_id = ?, updated_at = ? WHERE pk = ? AND status = 'sending' RETURNING *")
-                .bind(at_ms)
-                .bind(network_id.clone()),
+    let done = match outcome {
+        SendOutcome::Sent { network_id } => announce(
+            ctx,
+            "UPDATE messages SET status = 'sent', sent_at = ?1, network_id = ?2, updated_at = ?1 WHERE pk = ?3 AND status = 'sending' RETURNING *",
+            params![at_ms, network_id, pk.0],
             types::MESSAGE_SENT,
-        ),
-        SendOutcome::Retry { at: retry_at, error } => (
-            sqlx::query("UPDATE messages SET status = 'pending', next_attempt_at = ?, last_error = ?, updated_at = ? WHERE pk = ? AND status = 'sending' RETURNING *")
-                .bind(ms(*retry_at))
-                .bind(error.clone()),
+            *at,
+        )?,
+        SendOutcome::Retry { at: retry_at, error } => announce(
+            ctx,
+            "UPDATE messages SET status = 'pending', next_attempt_at = ?1, last_error = ?2, updated_at = ?3 WHERE pk = ?4 AND status = 'sending' RETURNING *",
+            params![ms(*retry_at), error, at_ms, pk.0],
             types::MESSAGE_RETRYING,
-        ),
-        SendOutcome::Failed { error } => (
-            sqlx::query("UPDATE messages SET status = 'failed', failed_at = ?, last_error = ?, updated_at = ? WHERE pk = ? AND status = 'sending' RETURNING *")
-                .bind(at_ms)
-                .bind(error.clone()),
+            *at,
+        )?,
+        SendOutcome::Failed { error } => announce(
+            ctx,
+            "UPDATE messages SET status = 'failed', failed_at = ?1, last_error = ?2, updated_at = ?1 WHERE pk = ?3 AND status = 'sending' RETURNING *",
+            params![at_ms, error, pk.0],
             types::MESSAGE_FAILED,
-        ),
+            *at,
+        )?,
     };
-    let rows = query.bind(at_ms).bind(pk.0).fetch_all(&mut ctx.conn).await?;
-    Ok(announce(ctx, rows, event_type, *at).await?.pop())
+    Ok(done.into_iter().next())
 }
 
-async fn device_deleted(ctx: &mut Ctx, message: MessagePk) -> Result<bool, sqlx::Error> {
-    let row = sqlx::query("SELECT d.deleted_at IS NOT NULL AS gone FROM messages m JOIN devices d ON d.pk = m.device_pk WHERE m.pk = ?")
-        .bind(message.0)
-        .fetch_optional(&mut ctx.conn)
-        .await?;
-    Ok(match row {
-        Some(row) => row.try_get::<bool, _>("gone")?,
-        None => false,
+fn device_deleted(ctx: &Ctx, message: MessagePk) -> Result<bool, WriteError> {
+    let gone = ctx.opt(
+        "SELECT d.deleted_at IS NOT NULL AS gone FROM messages m JOIN devices d ON d.pk = m.device_pk WHERE m.pk = ?",
+        [message.0],
+        |row| Ok(row.flag("gone")?),
+    )?;
+    Ok(gone.unwrap_or(false))
+}
+
+/// The receipt fast path's statement for each status: a sent message moving forward, in one
+/// UPDATE. Built once from fixed fragments; every value is bound.
+static RECEIPT_SQL: LazyLock<Vec<(MessageStatus, &'static str, String)>> = LazyLock::new(|| {
+    [
+        (MessageStatus::Sent, "sent_at"),
+        (MessageStatus::Delivered, "delivered_at"),
+        (MessageStatus::Read, "read_at"),
+        (MessageStatus::Played, "played_at"),
+    ]
+    .into_iter()
+    .map(|(status, column)| {
+        let from: Vec<String> = MessageStatus::ALL
+            .iter()
+            .filter(|s| !matches!(s, MessageStatus::Pending | MessageStatus::Sending) && s.accepts_receipt(status))
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
+        // A status no stored one may move to matches nothing.
+        let from = if from.is_empty() { "NULL".to_owned() } else { from.join(", ") };
+        let sql = format!(
+            "UPDATE messages SET status = ?1, {column} = ?2, updated_at = ?2 WHERE pk = \
+             (SELECT pk FROM messages WHERE device_pk = ?3 AND network_id = ?4 AND direction = 'outbound' ORDER BY pk DESC LIMIT 1) \
+             AND status IN ({from}) RETURNING *"
+        );
+        (status, column, sql)
     })
-}
+    .collect()
+});
 
-pub(crate) async fn apply_receipt(
+pub(crate) fn apply_receipt(
     ctx: &mut Ctx,
     (device, network_id, status, at): &(DevicePk, String, MessageStatus, Timestamp),
 ) -> Result<ReceiptOutcome, OpError> {
-    // The usual case in one statement: a sent message moving forward.
-    let column = match status {
-        MessageStatus::Sent => "sent_at",
-        MessageStatus::Delivered => "delivered_at",
-        MessageStatus::Read => "read_at",
-        MessageStatus::Played => "played_at",
-        _ => return Ok(ReceiptOutcome::Stale),
+    let Some((_, column, fast)) = RECEIPT_SQL.iter().find(|(s, _, _)| s == status) else {
+        return Ok(ReceiptOutcome::Stale);
     };
-    let from: Vec<String> = MessageStatus::ALL
-        .iter()
-        .filter(|s| !matches!(s, MessageStatus::Pending | MessageStatus::Sending) && s.accepts_receipt(*status))
-        .map(|s| format!("'{}'", s.as_str()))
-        .collect();
-    if !from.is_empty() {
-        let sql = format!(
-            "UPDATE messages SET status = ?, {column} = ?, updated_at = ? WHERE pk = \
-             (SELECT pk FROM messages WHERE device_pk = ? AND network_id = ? AND direction = 'outbound' ORDER BY pk DESC LIMIT 1) \
-             AND status IN ({}) RETURNING *",
-            from.join(", ")
-        );
-        // Built from fixed fragments only; every value is bound.
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(status.as_str())
-            .bind(ms(*at))
-            .bind(ms(*at))
-            .bind(device.0)
-            .bind(network_id.as_str())
-            .fetch_all(&mut ctx.conn)
-            .await?;
-        if let Some(message) = announce(ctx, rows, message_event_type(*status), *at).await?.pop() {
-            return Ok(ReceiptOutcome::Applied(Box::new(message)));
-        }
+    let event_type = message_event_type(*status);
+    // The usual case in one statement: a sent message moving forward.
+    let params = params![status.as_str(), ms(*at), device.0, network_id];
+    if let Some(message) = announce(ctx, fast, params, event_type, *at)?.pop() {
+        return Ok(ReceiptOutcome::Applied(Box::new(message)));
     }
-    let mut current =
-        sqlx::query("SELECT pk, status, network_id FROM messages WHERE device_pk = ? AND network_id = ? ORDER BY pk DESC LIMIT 1")
-            .bind(device.0)
-            .bind(network_id.as_str())
-            .fetch_optional(&mut ctx.conn)
-            .await?;
+    let read = |row: &rusqlite::Row<'_>| -> Result<(i64, String), WriteError> { Ok((row.int("pk")?, row.text("status")?)) };
+    let mut current = ctx.opt(
+        "SELECT pk, status FROM messages WHERE device_pk = ? AND network_id = ? ORDER BY pk DESC LIMIT 1",
+        params![device.0, network_id],
+        read,
+    )?;
     if current.is_none() {
         // Networks that take Kirim's id as theirs (the sandbox, WhatsApp Web) report receipts
         // under it, also for an attempt whose outcome a crash kept from being recorded.
-        current = sqlx::query(
-            "SELECT pk, status, network_id FROM messages WHERE device_pk = ? AND id = ? AND direction = 'outbound' AND network_id IS NULL",
-        )
-        .bind(device.0)
-        .bind(network_id.as_str())
-        .fetch_optional(&mut ctx.conn)
-        .await?;
+        current = ctx.opt(
+            "SELECT pk, status FROM messages WHERE device_pk = ? AND id = ? AND direction = 'outbound' AND network_id IS NULL",
+            params![device.0, network_id],
+            read,
+        )?;
     }
-    let Some(current) = current else {
+    let Some((pk, raw)) = current else {
         return Ok(ReceiptOutcome::Unknown);
     };
-    let raw: String = current.try_get("status")?;
     let was: MessageStatus = raw.parse().map_err(|_| decode(format!("unknown message status `{raw}`")))?;
     if was == MessageStatus::Sending {
         return Ok(ReceiptOutcome::InFlight);
@@ -192,80 +180,46 @@ pub(crate) async fn apply_receipt(
          updated_at = ?2{recovery} WHERE pk = ?4 RETURNING *"
     );
     // Built from fixed fragments only; every value is bound.
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(status.as_str())
-        .bind(ms(*at))
-        .bind(network_id.as_str())
-        .bind(current.try_get::<i64, _>("pk")?)
-        .fetch_all(&mut ctx.conn)
-        .await?;
-    Ok(match announce(ctx, rows, message_event_type(*status), *at).await?.pop() {
+    let applied = announce(ctx, &sql, params![status.as_str(), ms(*at), network_id, pk], event_type, *at)?.pop();
+    Ok(match applied {
         Some(message) => ReceiptOutcome::Applied(Box::new(message)),
         None => ReceiptOutcome::Unknown,
     })
 }
 
-pub(crate) async fn cancel(ctx: &mut Ctx, (tenant, id, at): &(TenantPk, MessageId, Timestamp)) -> Result<CancelOutcome, OpError> {
-    let rows = sqlx::query(
-        "UPDATE messages SET status = 'cancelled', cancelled_at = ?, next_attempt_at = NULL, updated_at = ? \
-         WHERE tenant_pk = ? AND id = ? AND status = 'pending' RETURNING *",
-    )
-    .bind(ms(*at))
-    .bind(ms(*at))
-    .bind(tenant.0)
-    .bind(id.as_str())
-    .fetch_all(&mut ctx.conn)
-    .await?;
-    if let Some(message) = announce(ctx, rows, types::MESSAGE_CANCELLED, *at).await?.pop() {
+pub(crate) fn cancel(ctx: &mut Ctx, (tenant, id, at): &(TenantPk, MessageId, Timestamp)) -> Result<CancelOutcome, OpError> {
+    let sql = "UPDATE messages SET status = 'cancelled', cancelled_at = ?1, next_attempt_at = NULL, updated_at = ?1 \
+               WHERE tenant_pk = ?2 AND id = ?3 AND status = 'pending' RETURNING *";
+    if let Some(message) = announce(ctx, sql, params![ms(*at), tenant.0, id.as_str()], types::MESSAGE_CANCELLED, *at)?.pop() {
         return Ok(CancelOutcome::Cancelled(message));
     }
-    let row = sqlx::query(concat!(select_message!(), " WHERE m.tenant_pk = ? AND m.id = ?"))
-        .bind(tenant.0)
-        .bind(id.as_str())
-        .fetch_optional(&mut ctx.conn)
-        .await?;
-    match row {
-        Some(row) => Ok(CancelOutcome::TooLate(rows::message(&row, None)?)),
-        None => Ok(CancelOutcome::NotFound),
-    }
+    let found = ctx.opt(concat!(select_message!(), " WHERE m.tenant_pk = ? AND m.id = ?"), params![tenant.0, id.as_str()], |row| {
+        Ok(rows::message(row, None)?)
+    })?;
+    Ok(match found {
+        Some(message) => CancelOutcome::TooLate(message),
+        None => CancelOutcome::NotFound,
+    })
 }
 
 /// Cancels a deleted device's pending messages, each with its `message.cancelled` event.
-pub(crate) async fn cancel_all_pending(ctx: &mut Ctx, device: &Device, at: Timestamp) -> Result<(), sqlx::Error> {
-    let rows = sqlx::query(
-        "UPDATE messages SET status = 'cancelled', cancelled_at = ?, next_attempt_at = NULL, updated_at = ? \
-         WHERE device_pk = ? AND status = 'pending' RETURNING *",
-    )
-    .bind(ms(at))
-    .bind(ms(at))
-    .bind(device.pk.0)
-    .fetch_all(&mut ctx.conn)
-    .await?;
-    let mut cancelled = Vec::with_capacity(rows.len());
-    for row in &rows {
-        cancelled.push(rows::message(row, Some(&device.id))?);
-    }
-    // RETURNING gives rows in no particular order; announce them oldest first.
-    cancelled.sort_by_key(|m| m.pk);
-    for message in &cancelled {
-        append(ctx, &event::for_message(message, types::MESSAGE_CANCELLED, trunc(at))).await?;
-    }
+pub(crate) fn cancel_all_pending(ctx: &mut Ctx, device: &Device, at: Timestamp) -> Result<(), WriteError> {
+    let sql = "UPDATE messages SET status = 'cancelled', cancelled_at = ?1, next_attempt_at = NULL, updated_at = ?1 \
+               WHERE device_pk = ?2 AND status = 'pending' RETURNING *";
+    announce(ctx, sql, params![ms(at), device.pk.0], types::MESSAGE_CANCELLED, at)?;
     Ok(())
 }
 
 /// `sending → pending`, due at once: `next_attempt_at` becomes the message's `created_at`,
 /// a time every clock has passed (the store has no clock of its own). Attempts are kept:
 /// the interrupted attempt may have reached the network.
-pub(crate) async fn release_in_flight(ctx: &mut Ctx, device: &Option<DevicePk>) -> Result<u64, OpError> {
-    let done = sqlx::query(
+pub(crate) fn release_in_flight(ctx: &mut Ctx, device: &Option<DevicePk>) -> Result<u64, OpError> {
+    let done = ctx.exec(
         "UPDATE messages SET status = 'pending', next_attempt_at = created_at \
-         WHERE status = 'sending' AND (? IS NULL OR device_pk = ?)",
-    )
-    .bind(device.map(|d| d.0))
-    .bind(device.map(|d| d.0))
-    .execute(&mut ctx.conn)
-    .await?;
-    Ok(done.rows_affected())
+         WHERE status = 'sending' AND (?1 IS NULL OR device_pk = ?1)",
+        [device.map(|d| d.0)],
+    )?;
+    Ok(done as u64)
 }
 
 pub(crate) async fn devices_with_pending(store: &SqliteStore) -> StoreResult<Vec<DevicePk>> {

@@ -1,5 +1,8 @@
 //! Row mapping: SQLite rows to kirim-core types, and the value conversions both ways.
 //!
+//! The decoders read through [`Cols`], so the same code maps the read pool's sqlx rows and
+//! the writer's rusqlite rows.
+//!
 //! Timestamps are stored as unix milliseconds, so the store truncates every timestamp it
 //! returns to the millisecond: what a write returns equals what a later read returns.
 
@@ -10,10 +13,10 @@ use kirim_core::id::{DevicePk, KeyPk, MessagePk, TenantPk};
 use kirim_core::message::{Direction, Message, MessageContent, MessageStatus};
 use kirim_core::tenant::{ApiKey, Tenant};
 use kirim_core::{DeviceId, EventId, KeyId, MessageId, PhoneNumber, Recipient, TenantId, Timestamp, TokenHash};
-use sqlx::Row;
+use sqlx::Row as _;
 use sqlx::sqlite::SqliteRow;
 
-use crate::error::decode;
+use crate::error::{Bad, decode};
 
 /// The shared SELECT for messages: every column plus the device's public id.
 macro_rules! select_message {
@@ -23,6 +26,61 @@ macro_rules! select_message {
 }
 pub(crate) use select_message;
 
+/// A row of either driver, read by column name.
+pub(crate) trait Cols {
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, Bad>;
+    fn opt_text(&self, col: &str) -> Result<Option<String>, Bad>;
+    fn opt_blob(&self, col: &str) -> Result<Option<Vec<u8>>, Bad>;
+
+    fn int(&self, col: &str) -> Result<i64, Bad> {
+        self.opt_int(col)?.ok_or_else(|| decode(format!("column {col} is NULL")))
+    }
+
+    fn text(&self, col: &str) -> Result<String, Bad> {
+        self.opt_text(col)?.ok_or_else(|| decode(format!("column {col} is NULL")))
+    }
+
+    fn flag(&self, col: &str) -> Result<bool, Bad> {
+        Ok(self.int(col)? != 0)
+    }
+}
+
+fn sqlx_bad(col: &str, e: sqlx::Error) -> Bad {
+    decode(format!("column {col}: {e}"))
+}
+
+impl Cols for SqliteRow {
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, Bad> {
+        self.try_get(col).map_err(|e| sqlx_bad(col, e))
+    }
+
+    fn opt_text(&self, col: &str) -> Result<Option<String>, Bad> {
+        self.try_get(col).map_err(|e| sqlx_bad(col, e))
+    }
+
+    fn opt_blob(&self, col: &str) -> Result<Option<Vec<u8>>, Bad> {
+        self.try_get(col).map_err(|e| sqlx_bad(col, e))
+    }
+}
+
+fn lite_bad(col: &str, e: rusqlite::Error) -> Bad {
+    decode(format!("column {col}: {e}"))
+}
+
+impl Cols for rusqlite::Row<'_> {
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, Bad> {
+        self.get(col).map_err(|e| lite_bad(col, e))
+    }
+
+    fn opt_text(&self, col: &str) -> Result<Option<String>, Bad> {
+        self.get(col).map_err(|e| lite_bad(col, e))
+    }
+
+    fn opt_blob(&self, col: &str) -> Result<Option<Vec<u8>>, Bad> {
+        self.get(col).map_err(|e| lite_bad(col, e))
+    }
+}
+
 pub(crate) fn ms(t: Timestamp) -> i64 {
     t.timestamp_millis()
 }
@@ -31,7 +89,7 @@ pub(crate) fn opt_ms(t: Option<Timestamp>) -> Option<i64> {
     t.map(ms)
 }
 
-pub(crate) fn from_ms(v: i64) -> Result<Timestamp, sqlx::Error> {
+pub(crate) fn from_ms(v: i64) -> Result<Timestamp, Bad> {
     DateTime::from_timestamp_millis(v).ok_or_else(|| decode(format!("timestamp {v} is out of range")))
 }
 
@@ -40,47 +98,58 @@ pub(crate) fn trunc(t: Timestamp) -> Timestamp {
     DateTime::from_timestamp_millis(ms(t)).unwrap_or(t)
 }
 
-pub(crate) fn time(row: &SqliteRow, col: &str) -> Result<Timestamp, sqlx::Error> {
-    from_ms(row.try_get(col)?)
+pub(crate) fn time(row: &impl Cols, col: &str) -> Result<Timestamp, Bad> {
+    from_ms(row.int(col)?)
 }
 
-pub(crate) fn opt_time(row: &SqliteRow, col: &str) -> Result<Option<Timestamp>, sqlx::Error> {
-    row.try_get::<Option<i64>, _>(col)?.map(from_ms).transpose()
+pub(crate) fn opt_time(row: &impl Cols, col: &str) -> Result<Option<Timestamp>, Bad> {
+    row.opt_int(col)?.map(from_ms).transpose()
 }
 
-pub(crate) fn parsed<T: std::str::FromStr>(row: &SqliteRow, col: &str) -> Result<T, sqlx::Error> {
-    let raw: String = row.try_get(col)?;
+pub(crate) fn parsed<T: std::str::FromStr>(row: &impl Cols, col: &str) -> Result<T, Bad> {
+    let raw = row.text(col)?;
     raw.parse().map_err(|_| decode(format!("column {col} holds an unknown value `{raw}`")))
 }
 
-pub(crate) fn json<T: serde::de::DeserializeOwned>(row: &SqliteRow, col: &str) -> Result<T, sqlx::Error> {
-    let raw: String = row.try_get(col)?;
+pub(crate) fn json<T: serde::de::DeserializeOwned>(row: &impl Cols, col: &str) -> Result<T, Bad> {
+    let raw = row.text(col)?;
     serde_json::from_str(&raw).map_err(|e| decode(format!("column {col} holds bad JSON: {e}")))
 }
 
-fn hash(row: &SqliteRow, col: &str) -> Result<TokenHash, sqlx::Error> {
-    let raw: Vec<u8> = row.try_get(col)?;
+pub(crate) fn opt_json<T: serde::de::DeserializeOwned>(row: &impl Cols, col: &str) -> Result<Option<T>, Bad> {
+    match row.opt_text(col)? {
+        Some(raw) => serde_json::from_str(&raw).map(Some).map_err(|e| decode(format!("column {col} holds bad JSON: {e}"))),
+        None => Ok(None),
+    }
+}
+
+fn hash(row: &impl Cols, col: &str) -> Result<TokenHash, Bad> {
+    let raw = row.opt_blob(col)?.unwrap_or_default();
     TokenHash::from_slice(&raw).ok_or_else(|| decode(format!("column {col} is not a 32-byte hash")))
 }
 
+fn count(row: &impl Cols, col: &str) -> Result<u32, Bad> {
+    u32::try_from(row.int(col)?).map_err(|_| decode(format!("{col} out of range")))
+}
+
 /// A tenant; `prefix` names its columns when they were aliased in a join (`t_`).
-pub(crate) fn tenant(row: &SqliteRow, prefix: &str) -> Result<Tenant, sqlx::Error> {
+pub(crate) fn tenant(row: &impl Cols, prefix: &str) -> Result<Tenant, Bad> {
     let col = |c: &str| format!("{prefix}{c}");
     Ok(Tenant {
-        pk: TenantPk(row.try_get(col("pk").as_str())?),
+        pk: TenantPk(row.int(&col("pk"))?),
         id: parsed::<TenantId>(row, &col("id"))?,
-        name: row.try_get(col("name").as_str())?,
+        name: row.text(&col("name"))?,
         created_at: time(row, &col("created_at"))?,
     })
 }
 
-pub(crate) fn api_key(row: &SqliteRow) -> Result<ApiKey, sqlx::Error> {
+pub(crate) fn api_key(row: &impl Cols) -> Result<ApiKey, Bad> {
     Ok(ApiKey {
-        pk: KeyPk(row.try_get("pk")?),
+        pk: KeyPk(row.int("pk")?),
         id: parsed::<KeyId>(row, "id")?,
-        tenant_pk: TenantPk(row.try_get("tenant_pk")?),
-        name: row.try_get("name")?,
-        prefix: row.try_get("prefix")?,
+        tenant_pk: TenantPk(row.int("tenant_pk")?),
+        name: row.text("name")?,
+        prefix: row.text("prefix")?,
         hash: hash(row, "hash")?,
         created_at: time(row, "created_at")?,
         last_used_at: opt_time(row, "last_used_at")?,
@@ -88,8 +157,8 @@ pub(crate) fn api_key(row: &SqliteRow) -> Result<ApiKey, sqlx::Error> {
     })
 }
 
-fn link_code(row: &SqliteRow, code: &str, expires: &str) -> Result<Option<LinkCode>, sqlx::Error> {
-    let code: Option<String> = row.try_get(code)?;
+fn link_code(row: &impl Cols, code: &str, expires: &str) -> Result<Option<LinkCode>, Bad> {
+    let code = row.opt_text(code)?;
     match code {
         Some(code) => {
             let expires_at = opt_time(row, expires)?.ok_or_else(|| decode(format!("{expires} is missing")))?;
@@ -99,16 +168,16 @@ fn link_code(row: &SqliteRow, code: &str, expires: &str) -> Result<Option<LinkCo
     }
 }
 
-pub(crate) fn device(row: &SqliteRow) -> Result<Device, sqlx::Error> {
+pub(crate) fn device(row: &impl Cols) -> Result<Device, Bad> {
     Ok(Device {
-        pk: DevicePk(row.try_get("pk")?),
+        pk: DevicePk(row.int("pk")?),
         id: parsed::<DeviceId>(row, "id")?,
-        tenant_pk: TenantPk(row.try_get("tenant_pk")?),
-        name: row.try_get("name")?,
+        tenant_pk: TenantPk(row.int("tenant_pk")?),
+        name: row.text("name")?,
         connector: parsed::<ConnectorKind>(row, "connector")?,
         status: parsed::<DeviceStatus>(row, "status")?,
-        status_detail: row.try_get("status_detail")?,
-        phone: row.try_get::<Option<String>, _>("phone")?.map(PhoneNumber::from_stored),
+        status_detail: row.opt_text("status_detail")?,
+        phone: row.opt_text("phone")?.map(PhoneNumber::from_stored),
         qr: link_code(row, "qr_code", "qr_expires_at")?,
         pair_code: link_code(row, "pair_code", "pair_code_expires_at")?,
         settings: json(row, "settings")?,
@@ -120,34 +189,32 @@ pub(crate) fn device(row: &SqliteRow) -> Result<Device, sqlx::Error> {
 }
 
 /// A message row. `device_id` is given by the writer (which caches it); reads join it in.
-pub(crate) fn message(row: &SqliteRow, device_id: Option<&DeviceId>) -> Result<Message, sqlx::Error> {
+pub(crate) fn message(row: &impl Cols, device_id: Option<&DeviceId>) -> Result<Message, Bad> {
     let device_id = match device_id {
         Some(id) => id.clone(),
         None => parsed::<DeviceId>(row, "device_id")?,
     };
-    let attempts: i64 = row.try_get("attempts")?;
-    let max_attempts: i64 = row.try_get("max_attempts")?;
     Ok(Message {
-        pk: MessagePk(row.try_get("pk")?),
+        pk: MessagePk(row.int("pk")?),
         id: parsed::<MessageId>(row, "id")?,
-        tenant_pk: TenantPk(row.try_get("tenant_pk")?),
-        device_pk: DevicePk(row.try_get("device_pk")?),
+        tenant_pk: TenantPk(row.int("tenant_pk")?),
+        device_pk: DevicePk(row.int("device_pk")?),
         device_id,
         direction: parsed::<Direction>(row, "direction")?,
-        chat: Recipient::from_stored(row.try_get("chat")?),
-        sender: row.try_get("sender")?,
+        chat: Recipient::from_stored(row.text("chat")?),
+        sender: row.opt_text("sender")?,
         content: json::<MessageContent>(row, "content")?,
         status: parsed::<MessageStatus>(row, "status")?,
-        priority: row.try_get("priority")?,
-        ref_id: row.try_get("ref_id")?,
-        idempotency_key: row.try_get("idempotency_key")?,
-        request_hash: row.try_get("request_hash")?,
-        network_id: row.try_get("network_id")?,
-        reply_to: row.try_get("reply_to")?,
-        attempts: u32::try_from(attempts).map_err(|_| decode("attempts out of range"))?,
-        max_attempts: u32::try_from(max_attempts).map_err(|_| decode("max_attempts out of range"))?,
+        priority: i32::try_from(row.int("priority")?).map_err(|_| decode("priority out of range"))?,
+        ref_id: row.opt_text("ref_id")?,
+        idempotency_key: row.opt_text("idempotency_key")?,
+        request_hash: row.opt_text("request_hash")?,
+        network_id: row.opt_text("network_id")?,
+        reply_to: row.opt_text("reply_to")?,
+        attempts: count(row, "attempts")?,
+        max_attempts: count(row, "max_attempts")?,
         next_attempt_at: opt_time(row, "next_attempt_at")?,
-        last_error: row.try_get("last_error")?,
+        last_error: row.opt_text("last_error")?,
         created_at: time(row, "created_at")?,
         sent_at: opt_time(row, "sent_at")?,
         delivered_at: opt_time(row, "delivered_at")?,
@@ -160,17 +227,17 @@ pub(crate) fn message(row: &SqliteRow, device_id: Option<&DeviceId>) -> Result<M
 }
 
 /// An event row joined with its device's public id (`device_id`, NULL for tenant-wide events).
-pub(crate) fn event(row: &SqliteRow) -> Result<Event, sqlx::Error> {
-    let device_id = match row.try_get::<Option<String>, _>("device_id")? {
+pub(crate) fn event(row: &impl Cols) -> Result<Event, Bad> {
+    let device_id = match row.opt_text("device_id")? {
         Some(raw) => Some(raw.parse::<DeviceId>().map_err(|_| decode(format!("bad device id `{raw}`")))?),
         None => None,
     };
     Ok(Event {
-        seq: row.try_get("seq")?,
+        seq: row.int("seq")?,
         id: parsed::<EventId>(row, "id")?,
-        tenant_pk: TenantPk(row.try_get("tenant_pk")?),
+        tenant_pk: TenantPk(row.int("tenant_pk")?),
         device_id,
-        event_type: row.try_get("type")?,
+        event_type: row.text("type")?,
         data: json(row, "data")?,
         created_at: time(row, "created_at")?,
     })

@@ -5,96 +5,81 @@ use kirim_core::id::{KeyPk, TenantPk};
 use kirim_core::store::{StoreResult, TenantStore};
 use kirim_core::tenant::{ApiKey, NewApiKey, NewTenant, Tenant};
 use kirim_core::{KeyId, TenantId, Timestamp, TokenHash};
+use rusqlite::params;
 use sqlx::Row;
 
 use crate::SqliteStore;
-use crate::error::{OpError, ReadResult};
+use crate::error::{Bad, OpError, ReadResult};
 use crate::rows::{self, ms};
 use crate::writer::Ctx;
 
 const SELECT_KEY_WITH_TENANT: &str = "SELECT k.*, t.pk AS t_pk, t.id AS t_id, t.name AS t_name, t.created_at AS t_created_at \
      FROM api_keys k JOIN tenants t ON t.pk = k.tenant_pk WHERE k.hash = ? AND k.revoked_at IS NULL";
 
-async fn create_tenant(ctx: &mut Ctx, t: &NewTenant) -> Result<Tenant, OpError> {
-    let row = sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?) RETURNING *")
-        .bind(t.id.as_str())
-        .bind(t.name.as_str())
-        .bind(ms(t.created_at))
-        .fetch_one(&mut ctx.conn)
-        .await?;
-    Ok(rows::tenant(&row, "")?)
+fn create_tenant(ctx: &mut Ctx, t: &NewTenant) -> Result<Tenant, OpError> {
+    let tenant = ctx.one(
+        "INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?) RETURNING *",
+        params![t.id.as_str(), t.name.as_str(), ms(t.created_at)],
+        |row| Ok(rows::tenant(row, "")?),
+    )?;
+    Ok(tenant)
 }
 
-async fn create_api_key(ctx: &mut Ctx, k: &NewApiKey) -> Result<ApiKey, OpError> {
-    let row = sqlx::query("INSERT INTO api_keys (id, tenant_pk, name, prefix, hash, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING *")
-        .bind(k.id.as_str())
-        .bind(k.tenant_pk.0)
-        .bind(k.name.as_str())
-        .bind(k.prefix.as_str())
-        .bind(&k.hash.as_bytes()[..])
-        .bind(ms(k.created_at))
-        .fetch_one(&mut ctx.conn)
-        .await?;
-    Ok(rows::api_key(&row)?)
+fn create_api_key(ctx: &mut Ctx, k: &NewApiKey) -> Result<ApiKey, OpError> {
+    let key = ctx.one(
+        "INSERT INTO api_keys (id, tenant_pk, name, prefix, hash, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
+        params![k.id.as_str(), k.tenant_pk.0, k.name.as_str(), k.prefix.as_str(), &k.hash.as_bytes()[..], ms(k.created_at)],
+        |row| Ok(rows::api_key(row)?),
+    )?;
+    Ok(key)
 }
 
-async fn create_tenant_with_key(ctx: &mut Ctx, (t, k): &(NewTenant, NewApiKey)) -> Result<(Tenant, ApiKey), OpError> {
-    let tenant = create_tenant(ctx, t).await?;
-    let key = create_api_key(ctx, &NewApiKey { tenant_pk: tenant.pk, ..k.clone() }).await?;
+fn create_tenant_with_key(ctx: &mut Ctx, (t, k): &(NewTenant, NewApiKey)) -> Result<(Tenant, ApiKey), OpError> {
+    let tenant = create_tenant(ctx, t)?;
+    let key = create_api_key(ctx, &NewApiKey { tenant_pk: tenant.pk, ..k.clone() })?;
     Ok((tenant, key))
 }
 
-async fn revoke_api_key(ctx: &mut Ctx, (tenant, id, at): &(Option<TenantPk>, KeyId, Timestamp)) -> Result<bool, OpError> {
-    let row =
-        sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL AND (? IS NULL OR tenant_pk = ?) RETURNING pk")
-            .bind(ms(*at))
-            .bind(id.as_str())
-            .bind(tenant.map(|t| t.0))
-            .bind(tenant.map(|t| t.0))
-            .fetch_optional(&mut ctx.conn)
-            .await?;
-    Ok(row.is_some())
+fn revoke_api_key(ctx: &mut Ctx, (tenant, id, at): &(Option<TenantPk>, KeyId, Timestamp)) -> Result<bool, OpError> {
+    let revoked = ctx.exec(
+        "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL AND (?3 IS NULL OR tenant_pk = ?3)",
+        params![ms(*at), id.as_str(), tenant.map(|t| t.0)],
+    )?;
+    Ok(revoked > 0)
 }
 
-async fn touch_api_keys(ctx: &mut Ctx, used: &Vec<(KeyPk, Timestamp)>) -> Result<(), OpError> {
+fn touch_api_keys(ctx: &mut Ctx, used: &Vec<(KeyPk, Timestamp)>) -> Result<(), OpError> {
     for (pk, at) in used {
         // Only forward: batches may arrive out of order.
-        sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE pk = ? AND (last_used_at IS NULL OR last_used_at < ?)")
-            .bind(ms(*at))
-            .bind(pk.0)
-            .bind(ms(*at))
-            .execute(&mut ctx.conn)
-            .await?;
+        ctx.exec(
+            "UPDATE api_keys SET last_used_at = ?1 WHERE pk = ?2 AND (last_used_at IS NULL OR last_used_at < ?1)",
+            params![ms(*at), pk.0],
+        )?;
     }
     Ok(())
 }
 
-async fn init_setting(ctx: &mut Ctx, (key, value): &(String, String)) -> Result<bool, OpError> {
-    let row = sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING RETURNING key")
-        .bind(key.as_str())
-        .bind(value.as_str())
-        .fetch_optional(&mut ctx.conn)
-        .await?;
-    Ok(row.is_some())
+fn init_setting(ctx: &mut Ctx, (key, value): &(String, String)) -> Result<bool, OpError> {
+    let inserted = ctx.exec("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", params![key, value])?;
+    Ok(inserted > 0)
 }
 
-async fn put_setting(ctx: &mut Ctx, (key, value): &(String, String)) -> Result<(), OpError> {
-    sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-        .bind(key.as_str())
-        .bind(value.as_str())
-        .execute(&mut ctx.conn)
-        .await?;
+fn put_setting(ctx: &mut Ctx, (key, value): &(String, String)) -> Result<(), OpError> {
+    ctx.exec(
+        "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
     Ok(())
 }
 
 #[async_trait]
 impl TenantStore for SqliteStore {
     async fn create_tenant(&self, tenant: NewTenant) -> StoreResult<Tenant> {
-        self.writer().call(tenant, |c, t| Box::pin(create_tenant(c, t))).await
+        self.writer().call(tenant, create_tenant).await
     }
 
     async fn create_tenant_with_key(&self, tenant: NewTenant, key: NewApiKey) -> StoreResult<(Tenant, ApiKey)> {
-        self.writer().call((tenant, key), |c, i| Box::pin(create_tenant_with_key(c, i))).await
+        self.writer().call((tenant, key), create_tenant_with_key).await
     }
 
     async fn get_tenant(&self, id: &TenantId) -> StoreResult<Option<Tenant>> {
@@ -114,7 +99,7 @@ impl TenantStore for SqliteStore {
     }
 
     async fn create_api_key(&self, key: NewApiKey) -> StoreResult<ApiKey> {
-        self.writer().call(key, |c, k| Box::pin(create_api_key(c, k))).await
+        self.writer().call(key, create_api_key).await
     }
 
     async fn list_api_keys(&self, tenant: TenantPk) -> StoreResult<Vec<ApiKey>> {
@@ -125,18 +110,18 @@ impl TenantStore for SqliteStore {
 
     async fn find_api_key(&self, hash: &TokenHash) -> StoreResult<Option<(ApiKey, Tenant)>> {
         let row = sqlx::query(SELECT_KEY_WITH_TENANT).bind(&hash.as_bytes()[..]).fetch_optional(self.read()).await.read()?;
-        row.map(|r| Ok((rows::api_key(&r)?, rows::tenant(&r, "t_")?))).transpose().read()
+        row.map(|r| Ok::<_, Bad>((rows::api_key(&r)?, rows::tenant(&r, "t_")?))).transpose().read()
     }
 
     async fn revoke_api_key(&self, tenant: Option<TenantPk>, id: &KeyId, at: Timestamp) -> StoreResult<bool> {
-        self.writer().call((tenant, id.clone(), at), |c, i| Box::pin(revoke_api_key(c, i))).await
+        self.writer().call((tenant, id.clone(), at), revoke_api_key).await
     }
 
     async fn touch_api_keys(&self, used: &[(KeyPk, Timestamp)]) -> StoreResult<()> {
         if used.is_empty() {
             return Ok(());
         }
-        self.writer().call(used.to_vec(), |c, u| Box::pin(touch_api_keys(c, u))).await
+        self.writer().call(used.to_vec(), touch_api_keys).await
     }
 
     async fn get_setting(&self, key: &str) -> StoreResult<Option<String>> {
@@ -145,10 +130,10 @@ impl TenantStore for SqliteStore {
     }
 
     async fn init_setting(&self, key: &str, value: &str) -> StoreResult<bool> {
-        self.writer().call((key.to_owned(), value.to_owned()), |c, i| Box::pin(init_setting(c, i))).await
+        self.writer().call((key.to_owned(), value.to_owned()), init_setting).await
     }
 
     async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()> {
-        self.writer().call((key.to_owned(), value.to_owned()), |c, i| Box::pin(put_setting(c, i))).await
+        self.writer().call((key.to_owned(), value.to_owned()), put_setting).await
     }
 }

@@ -1,6 +1,7 @@
 //! Webhook endpoints, the fan-out of committed events into deliveries, and delivery attempts.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use kirim_core::event::NewEvent;
@@ -10,13 +11,15 @@ use kirim_core::webhook::{
     Attempt, AttemptResult, Delivery, DeliveryJob, DeliveryOutcome, DeliveryStatus, NewWebhook, Streak, Webhook, WebhookPatch, own_types,
 };
 use kirim_core::{DeliveryId, DeviceId, EventId, Secret, Timestamp, WebhookId};
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
 use crate::SqliteStore;
-use crate::error::{OpError, ReadResult, decode};
+use crate::error::{Bad, OpError, ReadResult, WriteError, decode};
 use crate::events::append;
-use crate::rows::{self, ms, opt_time, parsed, time, trunc};
+use crate::outbound::{CHUNKS, chunk_sizes, multi_row};
+use crate::rows::{self, Cols, ms, opt_json, opt_time, parsed, time, trunc};
 use crate::writer::Ctx;
 
 const CURSOR_KEY: &str = "webhooks.fan_out_seq";
@@ -25,15 +28,8 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<String, OpError> {
     serde_json::to_string(value).map_err(|e| OpError::Refuse(StoreError::Conflict(format!("unstorable JSON: {e}"))))
 }
 
-fn opt_json<T: serde::de::DeserializeOwned>(row: &SqliteRow, col: &str) -> Result<Option<T>, sqlx::Error> {
-    match row.try_get::<Option<String>, _>(col)? {
-        Some(raw) => serde_json::from_str(&raw).map(Some).map_err(|e| decode(format!("column {col} holds bad JSON: {e}"))),
-        None => Ok(None),
-    }
-}
-
-fn webhook(row: &SqliteRow) -> Result<Webhook, sqlx::Error> {
-    let previous_secret = match (row.try_get::<Option<String>, _>("previous_secret")?, opt_time(row, "previous_expires_at")?) {
+fn webhook(row: &impl Cols) -> Result<Webhook, Bad> {
+    let previous_secret = match (row.opt_text("previous_secret")?, opt_time(row, "previous_expires_at")?) {
         (Some(secret), Some(until)) => Some((Secret::new(secret), until)),
         _ => None,
     };
@@ -42,18 +38,18 @@ fn webhook(row: &SqliteRow) -> Result<Webhook, sqlx::Error> {
         .map(|ids| ids.iter().map(|raw| raw.parse::<DeviceId>().map_err(|_| decode(format!("bad device id `{raw}`")))).collect())
         .transpose()?;
     Ok(Webhook {
-        pk: WebhookPk(row.try_get("pk")?),
+        pk: WebhookPk(row.int("pk")?),
         id: parsed::<WebhookId>(row, "id")?,
-        tenant_pk: TenantPk(row.try_get("tenant_pk")?),
-        url: row.try_get("url")?,
-        description: row.try_get("description")?,
+        tenant_pk: TenantPk(row.int("tenant_pk")?),
+        url: row.text("url")?,
+        description: row.opt_text("description")?,
         event_types: opt_json(row, "event_types")?,
         devices,
-        secret: Secret::new(row.try_get::<String, _>("secret")?),
+        secret: Secret::new(row.text("secret")?),
         previous_secret,
-        auto_reply: row.try_get("auto_reply")?,
-        enabled: row.try_get("enabled")?,
-        disabled_reason: row.try_get("disabled_reason")?,
+        auto_reply: row.flag("auto_reply")?,
+        enabled: row.flag("enabled")?,
+        disabled_reason: row.opt_text("disabled_reason")?,
         failing_since: opt_time(row, "failing_since")?,
         last_failure_at: opt_time(row, "last_failure_at")?,
         created_at: time(row, "created_at")?,
@@ -61,70 +57,67 @@ fn webhook(row: &SqliteRow) -> Result<Webhook, sqlx::Error> {
     })
 }
 
-fn delivery(row: &SqliteRow) -> Result<Delivery, sqlx::Error> {
-    let raw: String = row.try_get("status")?;
+fn delivery(row: &impl Cols) -> Result<Delivery, Bad> {
+    let raw = row.text("status")?;
     Ok(Delivery {
-        pk: DeliveryPk(row.try_get("pk")?),
+        pk: DeliveryPk(row.int("pk")?),
         id: parsed::<DeliveryId>(row, "id")?,
-        webhook_pk: WebhookPk(row.try_get("webhook_pk")?),
-        tenant_pk: TenantPk(row.try_get("tenant_pk")?),
+        webhook_pk: WebhookPk(row.int("webhook_pk")?),
+        tenant_pk: TenantPk(row.int("tenant_pk")?),
         event_id: parsed::<EventId>(row, "event_id")?,
-        event_seq: row.try_get("event_seq")?,
-        event_type: row.try_get("event_type")?,
+        event_seq: row.int("event_seq")?,
+        event_type: row.text("event_type")?,
         status: DeliveryStatus::parse(&raw).ok_or_else(|| decode(format!("unknown delivery status `{raw}`")))?,
-        attempts: row.try_get::<i64, _>("attempts")? as u32,
+        attempts: row.int("attempts")? as u32,
         next_attempt_at: opt_time(row, "next_attempt_at")?,
-        last_status_code: row.try_get::<Option<i64>, _>("last_status_code")?.map(|c| c as u16),
-        last_error: row.try_get("last_error")?,
+        last_status_code: row.opt_int("last_status_code")?.map(|c| c as u16),
+        last_error: row.opt_text("last_error")?,
         created_at: time(row, "created_at")?,
         updated_at: time(row, "updated_at")?,
     })
 }
 
-fn attempt(row: &SqliteRow) -> Result<Attempt, sqlx::Error> {
+fn attempt(row: &impl Cols) -> Result<Attempt, Bad> {
     Ok(Attempt {
-        attempt: row.try_get::<i64, _>("attempt")? as u32,
+        attempt: row.int("attempt")? as u32,
         at: time(row, "at")?,
-        status_code: row.try_get::<Option<i64>, _>("status_code")?.map(|c| c as u16),
-        duration_ms: row.try_get::<i64, _>("duration_ms")?.max(0) as u64,
-        error: row.try_get("error")?,
-        response: row.try_get("response")?,
+        status_code: row.opt_int("status_code")?.map(|c| c as u16),
+        duration_ms: row.int("duration_ms")?.max(0) as u64,
+        error: row.opt_text("error")?,
+        response: row.opt_text("response")?,
     })
 }
 
-async fn create(ctx: &mut Ctx, w: &NewWebhook) -> Result<Webhook, OpError> {
+fn create(ctx: &mut Ctx, w: &NewWebhook) -> Result<Webhook, OpError> {
     let event_types = w.event_types.as_ref().map(to_json).transpose()?;
     let devices = w.devices.as_ref().map(to_json).transpose()?;
-    let row = sqlx::query(
+    let hook = ctx.one(
         "INSERT INTO webhooks (id, tenant_pk, url, description, event_types, devices, secret, auto_reply, from_seq, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) + 1, ?, ?) RETURNING *",
-    )
-    .bind(w.id.as_str())
-    .bind(w.tenant_pk.0)
-    .bind(w.url.as_str())
-    .bind(w.description.clone())
-    .bind(event_types)
-    .bind(devices)
-    .bind(w.secret.expose())
-    .bind(w.auto_reply)
-    .bind(ms(w.created_at))
-    .bind(ms(w.created_at))
-    .fetch_one(&mut ctx.conn)
-    .await?;
-    Ok(webhook(&row)?)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) + 1, ?9, ?9) RETURNING *",
+        params![
+            w.id.as_str(),
+            w.tenant_pk.0,
+            w.url.as_str(),
+            w.description.as_deref(),
+            event_types,
+            devices,
+            w.secret.expose(),
+            w.auto_reply,
+            ms(w.created_at),
+        ],
+        |row| Ok(webhook(row)?),
+    )?;
+    Ok(hook)
 }
 
-async fn update(
-    ctx: &mut Ctx,
-    (tenant, id, patch, at): &(TenantPk, WebhookId, WebhookPatch, Timestamp),
-) -> Result<Option<Webhook>, OpError> {
+fn update(ctx: &mut Ctx, (tenant, id, patch, at): &(TenantPk, WebhookId, WebhookPatch, Timestamp)) -> Result<Option<Webhook>, OpError> {
     let event_types = patch.event_types.as_ref().map(|t| t.as_ref().map(to_json).transpose()).transpose()?;
     let devices = patch.devices.as_ref().map(|d| d.as_ref().map(to_json).transpose()).transpose()?;
     let (new_secret, previous_until) = match &patch.rotate_secret {
         Some((secret, until)) => (Some(secret.expose().to_owned()), Some(ms(*until))),
         None => (None, None),
     };
-    let row = sqlx::query(
+    let hook = ctx.opt(
         "UPDATE webhooks SET \
            url = coalesce(?1, url), \
            description = CASE WHEN ?2 THEN ?3 ELSE description END, \
@@ -140,173 +133,202 @@ async fn update(
            secret = coalesce(?10, secret), \
            updated_at = ?12 \
          WHERE tenant_pk = ?13 AND id = ?14 AND deleted_at IS NULL RETURNING *",
-    )
-    .bind(patch.url.clone())
-    .bind(patch.description.is_some())
-    .bind(patch.description.clone().flatten())
-    .bind(event_types.is_some())
-    .bind(event_types.flatten())
-    .bind(devices.is_some())
-    .bind(devices.flatten())
-    .bind(patch.auto_reply)
-    .bind(patch.enabled)
-    .bind(new_secret)
-    .bind(previous_until)
-    .bind(ms(*at))
-    .bind(tenant.0)
-    .bind(id.as_str())
-    .fetch_optional(&mut ctx.conn)
-    .await?;
-    Ok(row.as_ref().map(webhook).transpose()?)
+        params![
+            patch.url.as_deref(),
+            patch.description.is_some(),
+            patch.description.clone().flatten(),
+            event_types.is_some(),
+            event_types.flatten(),
+            devices.is_some(),
+            devices.flatten(),
+            patch.auto_reply,
+            patch.enabled,
+            new_secret,
+            previous_until,
+            ms(*at),
+            tenant.0,
+            id.as_str(),
+        ],
+        |row| Ok(webhook(row)?),
+    )?;
+    Ok(hook)
 }
 
 /// Fails an endpoint's pending deliveries (it was disabled or deleted).
-async fn fail_pending(ctx: &mut Ctx, webhook: WebhookPk, reason: &str, at: Timestamp) -> Result<(), sqlx::Error> {
-    sqlx::query(
+fn fail_pending(ctx: &Ctx, webhook: WebhookPk, reason: &str, at: Timestamp) -> Result<(), WriteError> {
+    ctx.exec(
         "UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, last_error = ?, updated_at = ? \
          WHERE webhook_pk = ? AND status = 'pending'",
-    )
-    .bind(reason)
-    .bind(ms(at))
-    .bind(webhook.0)
-    .execute(&mut ctx.conn)
-    .await?;
+        params![reason, ms(at), webhook.0],
+    )?;
     Ok(())
 }
 
-async fn delete(ctx: &mut Ctx, (tenant, id, at): &(TenantPk, WebhookId, Timestamp)) -> Result<Option<Webhook>, OpError> {
-    let row = sqlx::query("UPDATE webhooks SET deleted_at = ? WHERE tenant_pk = ? AND id = ? AND deleted_at IS NULL RETURNING *")
-        .bind(ms(*at))
-        .bind(tenant.0)
-        .bind(id.as_str())
-        .fetch_optional(&mut ctx.conn)
-        .await?;
-    let Some(row) = row else { return Ok(None) };
-    let hook = webhook(&row)?;
-    fail_pending(ctx, hook.pk, "the endpoint was deleted", *at).await?;
+fn delete(ctx: &mut Ctx, (tenant, id, at): &(TenantPk, WebhookId, Timestamp)) -> Result<Option<Webhook>, OpError> {
+    let hook = ctx.opt(
+        "UPDATE webhooks SET deleted_at = ? WHERE tenant_pk = ? AND id = ? AND deleted_at IS NULL RETURNING *",
+        params![ms(*at), tenant.0, id.as_str()],
+        |row| Ok(webhook(row)?),
+    )?;
+    let Some(hook) = hook else { return Ok(None) };
+    fail_pending(ctx, hook.pk, "the endpoint was deleted", *at)?;
     Ok(Some(hook))
 }
 
-async fn fan_out(ctx: &mut Ctx, (limit, now): &(u32, Timestamp)) -> Result<FanOut, OpError> {
-    let cursor: i64 = match sqlx::query("SELECT value FROM settings WHERE key = ?").bind(CURSOR_KEY).fetch_optional(&mut ctx.conn).await? {
-        Some(row) => row.try_get::<String, _>("value")?.parse().map_err(|_| decode("bad webhook fan-out cursor"))?,
+/// An event the fan-out reads.
+struct Logged {
+    seq: i64,
+    id: String,
+    tenant: i64,
+    event_type: String,
+    device: Option<DeviceId>,
+    /// Only a test event needs its data to be matched.
+    data: serde_json::Value,
+}
+
+fn fan_out(ctx: &mut Ctx, (limit, now): &(u32, Timestamp)) -> Result<FanOut, OpError> {
+    let cursor = ctx.opt("SELECT value FROM settings WHERE key = ?", [CURSOR_KEY], |row| Ok(row.text("value")?))?;
+    let cursor: i64 = match cursor {
+        Some(raw) => raw.parse().map_err(|_| decode("bad webhook fan-out cursor"))?,
         None => 0,
     };
     let mut hooks: HashMap<i64, Vec<(Webhook, i64)>> = HashMap::new();
-    for row in sqlx::query("SELECT * FROM webhooks WHERE deleted_at IS NULL AND enabled = 1").fetch_all(&mut ctx.conn).await? {
-        let from_seq: i64 = row.try_get("from_seq")?;
-        let hook = webhook(&row)?;
+    for (hook, from_seq) in
+        ctx.all("SELECT * FROM webhooks WHERE deleted_at IS NULL AND enabled = 1", [], |row| Ok((webhook(row)?, row.int("from_seq")?)))?
+    {
         hooks.entry(hook.tenant_pk.0).or_default().push((hook, from_seq));
     }
     if hooks.is_empty() {
         // Nobody to deliver to: catch the cursor up without reading the events.
-        sqlx::query("UPDATE settings SET value = (SELECT coalesce(max(seq), 0) FROM events) WHERE key = ? AND CAST(value AS INTEGER) < (SELECT coalesce(max(seq), 0) FROM events)")
-            .bind(CURSOR_KEY)
-            .execute(&mut ctx.conn)
-            .await?;
+        ctx.exec(
+            "UPDATE settings SET value = (SELECT coalesce(max(seq), 0) FROM events) \
+             WHERE key = ? AND CAST(value AS INTEGER) < (SELECT coalesce(max(seq), 0) FROM events)",
+            [CURSOR_KEY],
+        )?;
         return Ok(FanOut::default());
     }
-    let events = sqlx::query(
+    let events = ctx.all(
         "SELECT e.seq, e.id, e.tenant_pk, e.type, e.data, d.id AS device_id FROM events e \
          LEFT JOIN devices d ON d.pk = e.device_pk WHERE e.seq > ? ORDER BY e.seq LIMIT ?",
-    )
-    .bind(cursor)
-    .bind(i64::from((*limit).max(1)))
-    .fetch_all(&mut ctx.conn)
-    .await?;
+        params![cursor, i64::from((*limit).max(1))],
+        |row| {
+            let event_type = row.text("type")?;
+            let device = match row.opt_text("device_id")? {
+                Some(raw) => Some(raw.parse::<DeviceId>().map_err(|_| decode(format!("bad device id `{raw}`")))?),
+                None => None,
+            };
+            let data = if event_type == own_types::TEST { rows::json(row, "data")? } else { serde_json::Value::Null };
+            Ok(Logged { seq: row.int("seq")?, id: row.text("id")?, tenant: row.int("tenant_pk")?, event_type, device, data })
+        },
+    )?;
     let Some(last) = events.last() else { return Ok(FanOut::default()) };
-    let last_seq: i64 = last.try_get("seq")?;
+    let last_seq = last.seq;
     let at = ms(*now);
     let mut touched = Vec::new();
-    // (webhook, tenant, seq, event id, type) of every delivery to write.
-    let mut rows: Vec<(i64, i64, i64, String, String)> = Vec::new();
+    let mut rows: Vec<(i64, &Logged)> = Vec::new();
     for event in &events {
-        let tenant: i64 = event.try_get("tenant_pk")?;
-        let Some(candidates) = hooks.get(&tenant) else { continue };
-        let seq: i64 = event.try_get("seq")?;
-        let event_type: String = event.try_get("type")?;
-        let device = match event.try_get::<Option<String>, _>("device_id")? {
-            Some(raw) => Some(raw.parse::<DeviceId>().map_err(|_| decode(format!("bad device id `{raw}`")))?),
-            None => None,
-        };
-        // Only a test event needs its data to be matched.
-        let data = if event_type == own_types::TEST { rows::json(event, "data")? } else { serde_json::Value::Null };
+        let Some(candidates) = hooks.get(&event.tenant) else { continue };
         for (hook, from_seq) in candidates {
-            if seq < *from_seq || !hook.wants(&event_type, device.as_ref(), &data) {
+            if event.seq < *from_seq || !hook.wants(&event.event_type, event.device.as_ref(), &event.data) {
                 continue;
             }
-            rows.push((hook.pk.0, tenant, seq, event.try_get::<String, _>("id")?, event_type.clone()));
+            rows.push((hook.pk.0, event));
             if !touched.contains(&hook.pk) {
                 touched.push(hook.pk);
             }
         }
     }
-    // Many rows per statement: one round trip per hundred deliveries, not one each.
-    for chunk in rows.chunks(100) {
-        let mut sql = String::from(
-            "INSERT INTO webhook_deliveries (id, webhook_pk, tenant_pk, event_seq, event_id, event_type, status, next_attempt_at, created_at, updated_at) VALUES ",
-        );
-        sql.push_str(&vec!["(?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)"; chunk.len()].join(", "));
-        // Only fixed fragments are concatenated; every value is bound.
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (webhook, tenant, seq, event_id, event_type) in chunk {
-            query = query
-                .bind(DeliveryId::generate().as_str().to_owned())
-                .bind(*webhook)
-                .bind(*tenant)
-                .bind(*seq)
-                .bind(event_id.clone())
-                .bind(event_type.clone())
-                .bind(at)
-                .bind(at)
-                .bind(at);
+    // Many rows per statement: a few statement shapes, each prepared once.
+    let mut start = 0;
+    for size in chunk_sizes(rows.len()) {
+        let mut values: Vec<Value> = Vec::with_capacity(size * 9);
+        for (webhook, event) in &rows[start..start + size] {
+            values.extend([
+                DeliveryId::generate().as_str().to_owned().into(),
+                (*webhook).into(),
+                event.tenant.into(),
+                event.seq.into(),
+                event.id.clone().into(),
+                event.event_type.clone().into(),
+                at.into(),
+                at.into(),
+                at.into(),
+            ]);
         }
-        query.execute(&mut ctx.conn).await?;
+        ctx.exec(fan_out_sql(size), params_from_iter(values))?;
+        start += size;
     }
-    sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-        .bind(CURSOR_KEY)
-        .bind(last_seq.to_string())
-        .execute(&mut ctx.conn)
-        .await?;
+    ctx.exec(
+        "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![CURSOR_KEY, last_seq.to_string()],
+    )?;
     Ok(FanOut { events: events.len() as u32, webhooks: touched })
 }
 
-async fn claim(ctx: &mut Ctx, (hook, now, lease, limit): &(WebhookPk, Timestamp, Timestamp, u32)) -> Result<Vec<DeliveryJob>, OpError> {
-    let rows = sqlx::query(
-        "UPDATE webhook_deliveries SET next_attempt_at = ?, updated_at = ? WHERE pk IN \
-         (SELECT pk FROM webhook_deliveries WHERE webhook_pk = ? AND status = 'pending' AND next_attempt_at <= ? \
-          ORDER BY next_attempt_at, pk LIMIT ?) RETURNING *",
-    )
-    .bind(ms(*lease))
-    .bind(ms(*now))
-    .bind(hook.0)
-    .bind(ms(*now))
-    .bind(i64::from((*limit).max(1)))
-    .fetch_all(&mut ctx.conn)
-    .await?;
-    let deliveries: Vec<Delivery> = rows.iter().map(delivery).collect::<Result<_, _>>()?;
-    // The events of the whole batch in one query (the seqs are integers, inlined).
-    let seqs: Vec<String> = deliveries.iter().map(|d| d.event_seq.to_string()).collect();
-    let mut events: HashMap<i64, SqliteRow> = HashMap::with_capacity(seqs.len());
-    if !seqs.is_empty() {
-        let sql = format!("SELECT seq, created_at, device_pk, data FROM events WHERE seq IN ({})", seqs.join(","));
-        for row in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&mut ctx.conn).await? {
-            events.insert(row.try_get("seq")?, row);
+static FAN_OUT_SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
+    CHUNKS
+        .iter()
+        .map(|n| {
+            multi_row(
+                "INSERT INTO webhook_deliveries (id, webhook_pk, tenant_pk, event_seq, event_id, event_type, status, next_attempt_at, \
+                 created_at, updated_at) VALUES ",
+                "(?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+                *n,
+                "",
+            )
+        })
+        .collect()
+});
+
+fn fan_out_sql(rows: usize) -> &'static str {
+    let at = CHUNKS.iter().position(|n| *n == rows).unwrap_or(CHUNKS.len() - 1);
+    FAN_OUT_SQL.get(at).map_or("", String::as_str)
+}
+
+/// What a delivery needs of its event.
+struct EventPart {
+    created_at: Timestamp,
+    device: Option<DevicePk>,
+    data: serde_json::Value,
+}
+
+fn claim(ctx: &mut Ctx, (hook, now, lease, limit): &(WebhookPk, Timestamp, Timestamp, u32)) -> Result<Vec<DeliveryJob>, OpError> {
+    let deliveries = ctx.all(
+        "UPDATE webhook_deliveries SET next_attempt_at = ?1, updated_at = ?2 WHERE pk IN \
+         (SELECT pk FROM webhook_deliveries WHERE webhook_pk = ?3 AND status = 'pending' AND next_attempt_at <= ?2 \
+          ORDER BY next_attempt_at, pk LIMIT ?4) RETURNING *",
+        params![ms(*lease), ms(*now), hook.0, i64::from((*limit).max(1))],
+        |row| Ok(delivery(row)?),
+    )?;
+    let mut events: HashMap<i64, EventPart> = HashMap::with_capacity(deliveries.len());
+    for d in &deliveries {
+        if events.contains_key(&d.event_seq) {
+            continue;
+        }
+        let part = ctx.opt("SELECT created_at, device_pk, data FROM events WHERE seq = ?", [d.event_seq], |e| {
+            Ok(EventPart {
+                created_at: time(e, "created_at")?,
+                device: e.opt_int("device_pk")?.map(DevicePk),
+                data: rows::json(e, "data")?,
+            })
+        })?;
+        if let Some(part) = part {
+            events.insert(d.event_seq, part);
         }
     }
-    let mut jobs = Vec::with_capacity(deliveries.len());
-    for delivery in deliveries {
-        let (event_created_at, device, data) = match events.get(&delivery.event_seq) {
-            Some(e) => (time(e, "created_at")?, e.try_get::<Option<i64>, _>("device_pk")?.map(DevicePk), Some(rows::json(e, "data")?)),
-            None => (delivery.created_at, None, None),
-        };
-        jobs.push(DeliveryJob { delivery, event_created_at, device, data });
-    }
+    let mut jobs: Vec<DeliveryJob> = deliveries
+        .into_iter()
+        .map(|delivery| match events.get(&delivery.event_seq) {
+            Some(e) => DeliveryJob { event_created_at: e.created_at, device: e.device, data: Some(e.data.clone()), delivery },
+            // Pruned from the log while waiting: the delivery fails for want of its event.
+            None => DeliveryJob { event_created_at: delivery.created_at, device: None, data: None, delivery },
+        })
+        .collect();
     jobs.sort_by_key(|j| (j.delivery.next_attempt_at, j.delivery.pk));
     Ok(jobs)
 }
 
-async fn record(ctx: &mut Ctx, (pk, result): &(DeliveryPk, AttemptResult)) -> Result<Option<Delivery>, OpError> {
+fn record(ctx: &mut Ctx, (pk, result): &(DeliveryPk, AttemptResult)) -> Result<Option<Delivery>, OpError> {
     let a = &result.attempt;
     let at = ms(a.at);
     let (status, next) = match &result.outcome {
@@ -314,60 +336,46 @@ async fn record(ctx: &mut Ctx, (pk, result): &(DeliveryPk, AttemptResult)) -> Re
         DeliveryOutcome::Retry { at } => (DeliveryStatus::Pending, Some(ms(*at))),
         DeliveryOutcome::Failed => (DeliveryStatus::Failed, None),
     };
-    let row = sqlx::query(
+    let updated = ctx.opt(
         "UPDATE webhook_deliveries SET status = ?, attempts = max(attempts, ?), next_attempt_at = ?, last_status_code = ?, \
          last_error = ?, updated_at = ? WHERE pk = ? AND status = 'pending' RETURNING *",
-    )
-    .bind(status.as_str())
-    .bind(i64::from(a.attempt))
-    .bind(next)
-    .bind(a.status_code.map(i64::from))
-    .bind(a.error.clone())
-    .bind(at)
-    .bind(pk.0)
-    .fetch_optional(&mut ctx.conn)
-    .await?;
+        params![status.as_str(), i64::from(a.attempt), next, a.status_code.map(i64::from), a.error.as_deref(), at, pk.0],
+        |row| Ok(delivery(row)?),
+    )?;
     // A delivery that is no longer pending (finished, or its endpoint went away) keeps its record.
-    let Some(row) = row else { return Ok(None) };
-    let delivery = delivery(&row)?;
-    sqlx::query(
+    let Some(delivery) = updated else { return Ok(None) };
+    ctx.exec(
         "INSERT INTO webhook_attempts (delivery_pk, attempt, at, status_code, duration_ms, error, response) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(pk.0)
-    .bind(i64::from(a.attempt))
-    .bind(at)
-    .bind(a.status_code.map(i64::from))
-    .bind(a.duration_ms as i64)
-    .bind(a.error.clone())
-    .bind(a.response.clone())
-    .execute(&mut ctx.conn)
-    .await?;
+        params![
+            pk.0,
+            i64::from(a.attempt),
+            at,
+            a.status_code.map(i64::from),
+            a.duration_ms as i64,
+            a.error.as_deref(),
+            a.response.as_deref()
+        ],
+    )?;
     match result.streak {
         Streak::Ended => {
-            sqlx::query("UPDATE webhooks SET failing_since = NULL WHERE pk = ?").bind(delivery.webhook_pk.0).execute(&mut ctx.conn).await?;
+            ctx.exec("UPDATE webhooks SET failing_since = NULL WHERE pk = ? AND failing_since IS NOT NULL", [delivery.webhook_pk.0])?;
         }
         Streak::Failing { since } => {
-            sqlx::query("UPDATE webhooks SET failing_since = ?, last_failure_at = ? WHERE pk = ?")
-                .bind(ms(since))
-                .bind(at)
-                .bind(delivery.webhook_pk.0)
-                .execute(&mut ctx.conn)
-                .await?;
+            ctx.exec(
+                "UPDATE webhooks SET failing_since = ?, last_failure_at = ? WHERE pk = ?",
+                params![ms(since), at, delivery.webhook_pk.0],
+            )?;
         }
         Streak::Unchanged => {}
     }
     if let Some(reason) = &result.disable {
-        let disabled = sqlx::query(
+        let disabled = ctx.opt(
             "UPDATE webhooks SET enabled = 0, disabled_reason = ?, updated_at = ? WHERE pk = ? AND enabled = 1 AND deleted_at IS NULL RETURNING *",
-        )
-        .bind(reason.as_str())
-        .bind(at)
-        .bind(delivery.webhook_pk.0)
-        .fetch_optional(&mut ctx.conn)
-        .await?;
-        if let Some(row) = disabled {
-            let hook = webhook(&row)?;
-            fail_pending(ctx, hook.pk, &format!("the endpoint was disabled: {reason}"), a.at).await?;
+            params![reason.as_str(), at, delivery.webhook_pk.0],
+            |row| Ok(webhook(row)?),
+        )?;
+        if let Some(hook) = disabled {
+            fail_pending(ctx, hook.pk, &format!("the endpoint was disabled: {reason}"), a.at)?;
             // The URL without its query: a token in it is not for every reader of the log.
             let url = hook.url.split(['?', '#']).next().unwrap_or_default();
             let data = serde_json::json!({"webhook_id": hook.id, "url": url, "reason": reason});
@@ -379,37 +387,30 @@ async fn record(ctx: &mut Ctx, (pk, result): &(DeliveryPk, AttemptResult)) -> Re
                 data,
                 created_at: trunc(a.at),
             };
-            append(ctx, &event).await?;
+            append(ctx, event);
         }
     }
     Ok(Some(delivery))
 }
 
-async fn retry(ctx: &mut Ctx, (tenant, id, now): &(TenantPk, DeliveryId, Timestamp)) -> Result<Option<Delivery>, OpError> {
-    let row = sqlx::query(
-        "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ? WHERE tenant_pk = ? AND id = ? RETURNING *",
-    )
-    .bind(ms(*now))
-    .bind(ms(*now))
-    .bind(tenant.0)
-    .bind(id.as_str())
-    .fetch_optional(&mut ctx.conn)
-    .await?;
-    Ok(row.as_ref().map(delivery).transpose()?)
+fn retry(ctx: &mut Ctx, (tenant, id, now): &(TenantPk, DeliveryId, Timestamp)) -> Result<Option<Delivery>, OpError> {
+    let found = ctx.opt(
+        "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = ?1, updated_at = ?1 WHERE tenant_pk = ?2 AND id = ?3 RETURNING *",
+        params![ms(*now), tenant.0, id.as_str()],
+        |row| Ok(delivery(row)?),
+    )?;
+    Ok(found)
 }
 
-async fn prune(ctx: &mut Ctx, before: &Timestamp) -> Result<u64, OpError> {
-    let pks: Vec<i64> = sqlx::query("SELECT pk FROM webhook_deliveries WHERE created_at < ? AND status != 'pending' ORDER BY pk LIMIT ?")
-        .bind(ms(*before))
-        .bind(PRUNE_BATCH as i64)
-        .fetch_all(&mut ctx.conn)
-        .await?
-        .iter()
-        .map(|r| r.try_get("pk"))
-        .collect::<Result<_, _>>()?;
+fn prune(ctx: &mut Ctx, before: &Timestamp) -> Result<u64, OpError> {
+    let pks = ctx.all(
+        "SELECT pk FROM webhook_deliveries WHERE created_at < ? AND status != 'pending' ORDER BY pk LIMIT ?",
+        params![ms(*before), PRUNE_BATCH as i64],
+        |row| Ok(row.int("pk")?),
+    )?;
     for pk in &pks {
-        sqlx::query("DELETE FROM webhook_attempts WHERE delivery_pk = ?").bind(pk).execute(&mut ctx.conn).await?;
-        sqlx::query("DELETE FROM webhook_deliveries WHERE pk = ?").bind(pk).execute(&mut ctx.conn).await?;
+        ctx.exec("DELETE FROM webhook_attempts WHERE delivery_pk = ?", [pk])?;
+        ctx.exec("DELETE FROM webhook_deliveries WHERE pk = ?", [pk])?;
     }
     Ok(pks.len() as u64)
 }
@@ -417,7 +418,7 @@ async fn prune(ctx: &mut Ctx, before: &Timestamp) -> Result<u64, OpError> {
 #[async_trait]
 impl WebhookStore for SqliteStore {
     async fn create_webhook(&self, webhook: NewWebhook) -> StoreResult<Webhook> {
-        self.writer().call(webhook, |c, w| Box::pin(create(c, w))).await
+        self.writer().call(webhook, create).await
     }
 
     async fn get_webhook(&self, tenant: TenantPk, id: &WebhookId) -> StoreResult<Option<Webhook>> {
@@ -445,15 +446,15 @@ impl WebhookStore for SqliteStore {
     }
 
     async fn update_webhook(&self, tenant: TenantPk, id: &WebhookId, patch: WebhookPatch, at: Timestamp) -> StoreResult<Option<Webhook>> {
-        self.writer().call((tenant, id.clone(), patch, at), |c, i| Box::pin(update(c, i))).await
+        self.writer().call((tenant, id.clone(), patch, at), update).await
     }
 
     async fn delete_webhook(&self, tenant: TenantPk, id: &WebhookId, at: Timestamp) -> StoreResult<Option<Webhook>> {
-        self.writer().call((tenant, id.clone(), at), |c, i| Box::pin(delete(c, i))).await
+        self.writer().call((tenant, id.clone(), at), delete).await
     }
 
     async fn fan_out(&self, limit: u32, now: Timestamp) -> StoreResult<FanOut> {
-        self.writer().call((limit, now), |c, i| Box::pin(fan_out(c, i))).await
+        self.writer().call((limit, now), fan_out).await
     }
 
     async fn claim_deliveries(
@@ -463,7 +464,7 @@ impl WebhookStore for SqliteStore {
         lease_until: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<DeliveryJob>> {
-        self.writer().call((webhook, now, lease_until, limit), |c, i| Box::pin(claim(c, i))).await
+        self.writer().call((webhook, now, lease_until, limit), claim).await
     }
 
     async fn next_delivery_due(&self, webhook: WebhookPk) -> StoreResult<Option<Timestamp>> {
@@ -477,7 +478,7 @@ impl WebhookStore for SqliteStore {
     }
 
     async fn record_attempt(&self, delivery: DeliveryPk, result: AttemptResult) -> StoreResult<Option<Delivery>> {
-        self.writer().call((delivery, result), |c, i| Box::pin(record(c, i))).await
+        self.writer().call((delivery, result), record).await
     }
 
     async fn list_deliveries(&self, tenant: TenantPk, webhook: WebhookPk, filter: &DeliveryFilter) -> StoreResult<Vec<Delivery>> {
@@ -526,10 +527,10 @@ impl WebhookStore for SqliteStore {
     }
 
     async fn retry_delivery(&self, tenant: TenantPk, id: &DeliveryId, now: Timestamp) -> StoreResult<Option<Delivery>> {
-        self.writer().call((tenant, id.clone(), now), |c, i| Box::pin(retry(c, i))).await
+        self.writer().call((tenant, id.clone(), now), retry).await
     }
 
     async fn prune_deliveries(&self, before: Timestamp) -> StoreResult<u64> {
-        self.writer().call(before, |c, b| Box::pin(prune(c, b))).await
+        self.writer().call(before, prune).await
     }
 }

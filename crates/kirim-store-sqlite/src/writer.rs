@@ -5,25 +5,28 @@
 //! then answers each caller. One fsync covers the whole batch, and since nothing else ever
 //! writes, "database is locked" cannot happen.
 //!
+//! The writer is a thread of its own that owns its connection (rusqlite): each statement is
+//! a plain function call, with no hand-off between threads, and prepared statements stay
+//! cached. Under load a batch holds hundreds of operations, so what a statement costs is what
+//! bounds the whole gateway's write rate.
+//!
 //! If a statement fails, the batch is rolled back: nothing of it is committed. Its operations
 //! are then run again one by one, each in its own transaction, so one bad operation (say, a
 //! duplicate key) fails alone instead of failing its neighbours.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 
 use kirim_core::DeviceId;
 use kirim_core::id::{DevicePk, TenantPk};
 use kirim_core::message::NewOutbound;
 use kirim_core::store::{InsertOutcome, StoreError, StoreResult};
-use sqlx::{Connection, Row, SqliteConnection};
+use rusqlite::{Connection, Params, Row};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::error::{OpError, decode, store_error};
+use crate::error::{OpError, WriteError, decode, store_error};
 use crate::outbound::{self, OutboundJob};
-
-pub(crate) type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+use crate::rows::Cols;
 
 /// What the writer knows about a device, cached for the length of one transaction: the hot
 /// path needs the public id of every message's device. The cache starts empty in each
@@ -37,8 +40,8 @@ pub(crate) struct DeviceRef {
 
 /// The writer's state, lent to each operation.
 pub(crate) struct Ctx {
-    pub conn: SqliteConnection,
-    devices: HashMap<i64, DeviceRef>,
+    pub conn: Connection,
+    devices: RefCell<HashMap<i64, DeviceRef>>,
     /// Set when the running transaction wrote events; announced after its commit.
     pub events_appended: bool,
     /// Events appended by the running transaction, written just before it commits.
@@ -46,42 +49,82 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
+    /// Every row of a (cached) statement, mapped by `f`.
+    pub fn all<T>(
+        &self,
+        sql: &str,
+        params: impl Params,
+        mut f: impl FnMut(&Row<'_>) -> Result<T, WriteError>,
+    ) -> Result<Vec<T>, WriteError> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let mut rows = stmt.query(params)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(f(row)?);
+        }
+        Ok(out)
+    }
+
+    /// The first row, if any.
+    pub fn opt<T>(
+        &self,
+        sql: &str,
+        params: impl Params,
+        f: impl FnOnce(&Row<'_>) -> Result<T, WriteError>,
+    ) -> Result<Option<T>, WriteError> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let mut rows = stmt.query(params)?;
+        match rows.next()? {
+            Some(row) => Ok(Some(f(row)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The first row, which must exist.
+    pub fn one<T>(&self, sql: &str, params: impl Params, f: impl FnOnce(&Row<'_>) -> Result<T, WriteError>) -> Result<T, WriteError> {
+        self.opt(sql, params, f)?.ok_or(WriteError::Sql(rusqlite::Error::QueryReturnedNoRows))
+    }
+
+    /// Runs a statement; returns how many rows it changed.
+    pub fn exec(&self, sql: &str, params: impl Params) -> Result<usize, WriteError> {
+        Ok(self.conn.prepare_cached(sql)?.execute(params)?)
+    }
+
     /// The device with this pk, live or deleted (cached: the hot path needs its public id).
-    pub async fn device(&mut self, pk: DevicePk) -> Result<Option<DeviceRef>, sqlx::Error> {
-        if let Some(d) = self.devices.get(&pk.0) {
+    pub fn device(&self, pk: DevicePk) -> Result<Option<DeviceRef>, WriteError> {
+        if let Some(d) = self.devices.borrow().get(&pk.0) {
             return Ok(Some(d.clone()));
         }
-        let row = sqlx::query("SELECT tenant_pk, id, deleted_at IS NULL AS live FROM devices WHERE pk = ?")
-            .bind(pk.0)
-            .fetch_optional(&mut self.conn)
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let raw: String = row.try_get("id")?;
-        let d = DeviceRef {
-            tenant: TenantPk(row.try_get("tenant_pk")?),
-            id: raw.parse().map_err(|_| decode(format!("bad device id `{raw}`")))?,
-            live: row.try_get("live")?,
-        };
-        self.devices.insert(pk.0, d.clone());
-        Ok(Some(d))
+        let found = self.opt("SELECT tenant_pk, id, deleted_at IS NULL AS live FROM devices WHERE pk = ?", [pk.0], |row| {
+            let raw = row.text("id")?;
+            Ok(DeviceRef {
+                tenant: TenantPk(row.int("tenant_pk")?),
+                id: raw.parse().map_err(|_| decode(format!("bad device id `{raw}`")))?,
+                live: row.flag("live")?,
+            })
+        })?;
+        if let Some(d) = &found {
+            self.devices.borrow_mut().insert(pk.0, d.clone());
+        }
+        Ok(found)
     }
 
     /// The public id of a device known to exist (a message's device).
-    pub async fn device_id(&mut self, pk: DevicePk) -> Result<DeviceId, sqlx::Error> {
-        match self.device(pk).await? {
+    pub fn device_id(&self, pk: DevicePk) -> Result<DeviceId, WriteError> {
+        match self.device(pk)? {
             Some(d) => Ok(d.id),
-            None => Err(decode(format!("device {} is missing", pk.0))),
+            None => Err(decode(format!("device {} is missing", pk.0)).into()),
         }
     }
 
-    pub fn device_deleted(&mut self, pk: DevicePk) {
-        self.devices.remove(&pk.0);
+    pub fn device_deleted(&self, pk: DevicePk) {
+        self.devices.borrow_mut().remove(&pk.0);
     }
 }
 
 /// A queued write: runs inside a batch (maybe twice, see module docs), then is answered.
 trait Op: Send {
-    fn run<'a>(&'a mut self, ctx: &'a mut Ctx) -> BoxFut<'a, Result<(), sqlx::Error>>;
+    fn run(&mut self, ctx: &mut Ctx) -> Result<(), WriteError>;
     /// Answers the caller: with the operation's own result, or with the batch's failure.
     fn finish(self: Box<Self>, failure: Option<StoreError>);
     /// An `insert_outbound`, which the batch coalesces with its neighbours.
@@ -99,8 +142,8 @@ struct OutboundOp {
 }
 
 impl Op for OutboundOp {
-    fn run<'a>(&'a mut self, ctx: &'a mut Ctx) -> BoxFut<'a, Result<(), sqlx::Error>> {
-        Box::pin(async move { outbound::insert_group(ctx, &mut [&mut self.job]).await })
+    fn run(&mut self, ctx: &mut Ctx) -> Result<(), WriteError> {
+        outbound::insert_group(ctx, &mut [&mut self.job])
     }
 
     fn finish(self: Box<Self>, failure: Option<StoreError>) {
@@ -125,23 +168,20 @@ struct Job<I, T, F> {
 
 impl<I, T, F> Op for Job<I, T, F>
 where
-    I: Send + Sync,
+    I: Send,
     T: Send,
-    F: for<'a> Fn(&'a mut Ctx, &'a I) -> BoxFut<'a, Result<T, OpError>> + Send,
+    F: Fn(&mut Ctx, &I) -> Result<T, OpError> + Send,
 {
-    fn run<'a>(&'a mut self, ctx: &'a mut Ctx) -> BoxFut<'a, Result<(), sqlx::Error>> {
-        let Job { input, f, out, .. } = self;
-        Box::pin(async move {
-            *out = match f(ctx, input).await {
-                Ok(v) => Some(Ok(v)),
-                Err(OpError::Refuse(e)) => Some(Err(e)),
-                Err(OpError::Abort(e)) => {
-                    *out = None;
-                    return Err(e);
-                }
-            };
-            Ok(())
-        })
+    fn run(&mut self, ctx: &mut Ctx) -> Result<(), WriteError> {
+        self.out = match (self.f)(ctx, &self.input) {
+            Ok(v) => Some(Ok(v)),
+            Err(OpError::Refuse(e)) => Some(Err(e)),
+            Err(OpError::Abort(e)) => {
+                self.out = None;
+                return Err(e);
+            }
+        };
+        Ok(())
     }
 
     fn finish(self: Box<Self>, failure: Option<StoreError>) {
@@ -177,14 +217,14 @@ fn closed() -> StoreError {
 }
 
 impl Writer {
-    /// Starts the writer task on `conn`.
-    pub fn spawn(conn: SqliteConnection, max_batch: usize) -> Self {
+    /// Starts the writer thread on `conn`.
+    pub fn spawn(conn: Connection, max_batch: usize) -> std::io::Result<Self> {
         let max_batch = max_batch.max(1);
         let (tx, rx) = mpsc::channel(max_batch.saturating_mul(4));
-        let ctx = Ctx { conn, devices: HashMap::new(), events_appended: false, pending_events: Vec::new() };
+        let ctx = Ctx { conn, devices: RefCell::new(HashMap::new()), events_appended: false, pending_events: Vec::new() };
         let (announce, commits) = watch::channel(0);
-        tokio::spawn(run(ctx, rx, max_batch, announce));
-        Self { tx, commits }
+        std::thread::Builder::new().name("kirim-sqlite-writer".into()).spawn(move || run(ctx, rx, max_batch, announce))?;
+        Ok(Self { tx, commits })
     }
 
     /// Bumped after each commit that appended events.
@@ -195,9 +235,9 @@ impl Writer {
     /// Queues `f(ctx, &input)` and waits until its batch is committed (or failed).
     pub async fn call<I, T, F>(&self, input: I, f: F) -> StoreResult<T>
     where
-        I: Send + Sync + 'static,
+        I: Send + 'static,
         T: Send + 'static,
-        F: for<'a> Fn(&'a mut Ctx, &'a I) -> BoxFut<'a, Result<T, OpError>> + Send + 'static,
+        F: Fn(&mut Ctx, &I) -> Result<T, OpError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let job = Job { input, f, out: None, reply };
@@ -222,10 +262,11 @@ impl Writer {
     }
 }
 
-async fn run(mut ctx: Ctx, mut rx: mpsc::Receiver<Command>, max_batch: usize, announce: watch::Sender<u64>) {
+fn run(mut ctx: Ctx, mut rx: mpsc::Receiver<Command>, max_batch: usize, announce: watch::Sender<u64>) {
     let mut commands = Vec::with_capacity(max_batch);
     let mut stopping: Vec<oneshot::Sender<()>> = Vec::new();
-    while rx.recv_many(&mut commands, max_batch).await > 0 {
+    // Waits on the channel without a runtime: this thread only ever writes.
+    while rx.blocking_recv_many(&mut commands, max_batch) > 0 {
         let mut ops = Vec::with_capacity(commands.len());
         for command in commands.drain(..) {
             match command {
@@ -234,16 +275,14 @@ async fn run(mut ctx: Ctx, mut rx: mpsc::Receiver<Command>, max_batch: usize, an
                 Command::Shutdown(done) => stopping.push(done),
             }
         }
-        commit(&mut ctx, ops, &announce).await;
+        commit(&mut ctx, ops, &announce);
         if !stopping.is_empty() {
             rx.close();
         }
-        // Let the callers just answered run first: those that write again at once then join
-        // the next batch instead of waiting a whole commit for the one after it.
-        tokio::task::yield_now().await;
     }
     // Every sender is gone, or the channel was closed and drained.
-    if let Err(e) = ctx.conn.close().await {
+    let Ctx { conn, .. } = ctx;
+    if let Err((_, e)) = conn.close() {
         tracing::warn!(error = %e, "closing the SQLite write connection failed");
     }
     for done in stopping {
@@ -252,7 +291,7 @@ async fn run(mut ctx: Ctx, mut rx: mpsc::Receiver<Command>, max_batch: usize, an
 }
 
 /// Runs a batch in one transaction; on failure, runs each operation alone.
-async fn commit(ctx: &mut Ctx, mut ops: Vec<Box<dyn Op>>, announce: &watch::Sender<u64>) {
+fn commit(ctx: &mut Ctx, mut ops: Vec<Box<dyn Op>>, announce: &watch::Sender<u64>) {
     if ops.is_empty() {
         return;
     }
@@ -263,7 +302,7 @@ async fn commit(ctx: &mut Ctx, mut ops: Vec<Box<dyn Op>>, announce: &watch::Send
             announce.send_modify(|n| *n = n.wrapping_add(1));
         }
     };
-    let failure = match transaction(ctx, &mut ops).await {
+    let failure = match transaction(ctx, &mut ops) {
         Ok(()) => {
             announced(ctx);
             ops.into_iter().for_each(|op| op.finish(None));
@@ -282,7 +321,7 @@ async fn commit(ctx: &mut Ctx, mut ops: Vec<Box<dyn Op>>, announce: &watch::Send
     tracing::warn!(error = %failure, ops = ops.len(), "a SQLite write batch failed; retrying its operations one by one");
     for op in ops {
         let mut one = [op];
-        let result = transaction(ctx, &mut one).await;
+        let result = transaction(ctx, &mut one);
         let [op] = one;
         match result {
             Ok(()) => {
@@ -298,39 +337,31 @@ async fn commit(ctx: &mut Ctx, mut ops: Vec<Box<dyn Op>>, announce: &watch::Send
     }
 }
 
-async fn transaction(ctx: &mut Ctx, ops: &mut [Box<dyn Op>]) -> Result<(), sqlx::Error> {
+fn transaction(ctx: &mut Ctx, ops: &mut [Box<dyn Op>]) -> Result<(), WriteError> {
     ctx.pending_events.clear();
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut ctx.conn).await?;
-    ctx.devices.clear();
-    let mut i = 0;
-    while i < ops.len() {
-        let run = ops[i..].iter().take_while(|op| op.is_outbound()).count();
-        let result = if run > 0 {
-            let mut group: Vec<&mut OutboundJob> = ops[i..i + run].iter_mut().filter_map(|op| op.outbound()).collect();
-            i += run;
-            outbound::insert_group(ctx, &mut group).await
-        } else {
-            i += 1;
-            ops[i - 1].run(ctx).await
-        };
-        if let Err(e) = result {
-            rollback(ctx).await;
-            return Err(e);
+    ctx.exec("BEGIN IMMEDIATE", [])?;
+    ctx.devices.borrow_mut().clear();
+    let result = (|| {
+        let mut i = 0;
+        while i < ops.len() {
+            let run = ops[i..].iter().take_while(|op| op.is_outbound()).count();
+            if run > 0 {
+                let mut group: Vec<&mut OutboundJob> = ops[i..i + run].iter_mut().filter_map(|op| op.outbound()).collect();
+                i += run;
+                outbound::insert_group(ctx, &mut group)?;
+            } else {
+                i += 1;
+                ops[i - 1].run(ctx)?;
+            }
         }
+        crate::events::flush(ctx)?;
+        ctx.exec("COMMIT", [])?;
+        Ok(())
+    })();
+    if result.is_err() {
+        ctx.pending_events.clear();
+        // SQLite may already have rolled back by itself (e.g. on a full disk); that error is moot.
+        let _ = ctx.conn.execute_batch("ROLLBACK");
     }
-    if let Err(e) = crate::events::flush(ctx).await {
-        rollback(ctx).await;
-        return Err(e);
-    }
-    if let Err(e) = sqlx::query("COMMIT").execute(&mut ctx.conn).await {
-        rollback(ctx).await;
-        return Err(e);
-    }
-    Ok(())
-}
-
-async fn rollback(ctx: &mut Ctx) {
-    ctx.pending_events.clear();
-    // SQLite may already have rolled back by itself (e.g. on a full disk); that error is moot.
-    let _ = sqlx::query("ROLLBACK").execute(&mut ctx.conn).await;
+    result
 }

@@ -22,6 +22,7 @@ mod durability;
 mod listing;
 mod outbound;
 mod queue;
+mod sessions;
 mod tenants;
 mod webhooks;
 
@@ -32,6 +33,7 @@ pub mod cases {
     pub use crate::listing::*;
     pub use crate::outbound::*;
     pub use crate::queue::*;
+    pub use crate::sessions::*;
     pub use crate::tenants::*;
     pub use crate::webhooks::*;
 }
@@ -98,6 +100,9 @@ macro_rules! conformance {
             claims_lease_attempts_and_manual_retry,
             disabling_fails_pending_and_is_an_event,
             deliveries_survive_reopen_and_prune,
+            sessions_put_get_scan_and_delete_by_prefix,
+            sessions_are_per_device_and_cleared_whole,
+            sessions_survive_reopen,
         );
     };
     (@cases $harness:expr; $($case:ident),* $(,)?) => {

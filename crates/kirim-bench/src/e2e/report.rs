@@ -73,7 +73,7 @@ pub struct ResourceFigures {
     pub kirim_cores: Option<f64>,
     /// The bench's own (load generator, receiver, sampling), in cores on average.
     pub bench_cores: Option<f64>,
-    /// Kirim's threads, busiest first (the SQLite writer is one `sqlx-sqlite-worker`).
+    /// Kirim's threads, busiest first (the SQLite writer is `kirim-sqlite-writer`).
     pub kirim_threads: Vec<ThreadFigures>,
     /// Context switches of all Kirim's threads per delivered message.
     pub kirim_context_switches_per_message: Option<f64>,
@@ -441,8 +441,8 @@ impl E2eReport {
         let threads: Vec<String> = r.kirim_threads.iter().take(6).map(|t| format!("{} {:.2}", t.name, t.cores)).collect();
         println!("kirim threads:     {} (cores, busiest first)", threads.join(", "));
         if let Some(per) = r.kirim_context_switches_per_message {
-            // The busiest SQLite connection thread is the single writer's.
-            let writer = r.kirim_threads.iter().find(|t| t.name.starts_with("sqlx-sqlite"));
+            // The SQLite writer is a thread of its own (its name is cut to 15 characters).
+            let writer = r.kirim_threads.iter().find(|t| t.name.starts_with("kirim-sqlite-w"));
             println!(
                 "context switches:  {per:.1} per message in kirim{}",
                 writer.map_or(String::new(), |w| format!(

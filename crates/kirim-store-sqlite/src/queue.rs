@@ -17,7 +17,7 @@ use crate::SqliteStore;
 use crate::error::{OpError, ReadResult, WriteError, decode};
 use crate::events::append;
 use crate::rows::{self, Cols, ms, select_message, trunc};
-use crate::writer::Ctx;
+use crate::writer::{Ctx, LiteRow};
 
 /// Maps the rows of a `RETURNING *` (the device id comes from the writer's cache) and writes
 /// one event of `event_type` for each, oldest first.
@@ -146,7 +146,7 @@ pub(crate) fn apply_receipt(
     if let Some(message) = announce(ctx, fast, params, event_type, *at)?.pop() {
         return Ok(ReceiptOutcome::Applied(Box::new(message)));
     }
-    let read = |row: &rusqlite::Row<'_>| -> Result<(i64, String), WriteError> { Ok((row.int("pk")?, row.text("status")?)) };
+    let read = |row: &LiteRow<'_>| -> Result<(i64, String), WriteError> { Ok((row.int("pk")?, row.text("status")?)) };
     let mut current = ctx.opt(
         "SELECT pk, status FROM messages WHERE device_pk = ? AND network_id = ? ORDER BY pk DESC LIMIT 1",
         params![device.0, network_id],

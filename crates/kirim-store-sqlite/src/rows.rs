@@ -63,24 +63,6 @@ impl Cols for SqliteRow {
     }
 }
 
-fn lite_bad(col: &str, e: rusqlite::Error) -> Bad {
-    decode(format!("column {col}: {e}"))
-}
-
-impl Cols for rusqlite::Row<'_> {
-    fn opt_int(&self, col: &str) -> Result<Option<i64>, Bad> {
-        self.get(col).map_err(|e| lite_bad(col, e))
-    }
-
-    fn opt_text(&self, col: &str) -> Result<Option<String>, Bad> {
-        self.get(col).map_err(|e| lite_bad(col, e))
-    }
-
-    fn opt_blob(&self, col: &str) -> Result<Option<Vec<u8>>, Bad> {
-        self.get(col).map_err(|e| lite_bad(col, e))
-    }
-}
-
 pub(crate) fn ms(t: Timestamp) -> i64 {
     t.timestamp_millis()
 }

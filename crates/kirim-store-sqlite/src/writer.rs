@@ -16,15 +16,17 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use kirim_core::DeviceId;
 use kirim_core::id::{DevicePk, TenantPk};
 use kirim_core::message::NewOutbound;
 use kirim_core::store::{InsertOutcome, StoreError, StoreResult};
 use rusqlite::{Connection, Params, Row};
+
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::error::{OpError, WriteError, decode, store_error};
+use crate::error::{Bad, OpError, WriteError, decode, store_error};
 use crate::outbound::{self, OutboundJob};
 use crate::rows::Cols;
 
@@ -42,6 +44,7 @@ pub(crate) struct DeviceRef {
 pub(crate) struct Ctx {
     pub conn: Connection,
     devices: RefCell<HashMap<i64, DeviceRef>>,
+    columns: RefCell<HashMap<String, Rc<[String]>>>,
     /// Set when the running transaction wrote events; announced after its commit.
     pub events_appended: bool,
     /// Events appended by the running transaction, written just before it commits.
@@ -54,13 +57,14 @@ impl Ctx {
         &self,
         sql: &str,
         params: impl Params,
-        mut f: impl FnMut(&Row<'_>) -> Result<T, WriteError>,
+        mut f: impl FnMut(&LiteRow<'_>) -> Result<T, WriteError>,
     ) -> Result<Vec<T>, WriteError> {
         let mut stmt = self.conn.prepare_cached(sql)?;
+        let names = self.column_names(sql, &stmt);
         let mut rows = stmt.query(params)?;
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
-            out.push(f(row)?);
+            out.push(f(&LiteRow { row, names: &names })?);
         }
         Ok(out)
     }
@@ -70,18 +74,29 @@ impl Ctx {
         &self,
         sql: &str,
         params: impl Params,
-        f: impl FnOnce(&Row<'_>) -> Result<T, WriteError>,
+        f: impl FnOnce(&LiteRow<'_>) -> Result<T, WriteError>,
     ) -> Result<Option<T>, WriteError> {
         let mut stmt = self.conn.prepare_cached(sql)?;
+        let names = self.column_names(sql, &stmt);
         let mut rows = stmt.query(params)?;
         match rows.next()? {
-            Some(row) => Ok(Some(f(row)?)),
+            Some(row) => Ok(Some(f(&LiteRow { row, names: &names })?)),
             None => Ok(None),
         }
     }
 
+    /// The statement's column names, remembered per SQL text (statements are few and fixed).
+    fn column_names(&self, sql: &str, stmt: &rusqlite::Statement<'_>) -> Rc<[String]> {
+        if let Some(names) = self.columns.borrow().get(sql) {
+            return names.clone();
+        }
+        let names: Rc<[String]> = stmt.column_names().into_iter().map(str::to_owned).collect();
+        self.columns.borrow_mut().insert(sql.to_owned(), names.clone());
+        names
+    }
+
     /// The first row, which must exist.
-    pub fn one<T>(&self, sql: &str, params: impl Params, f: impl FnOnce(&Row<'_>) -> Result<T, WriteError>) -> Result<T, WriteError> {
+    pub fn one<T>(&self, sql: &str, params: impl Params, f: impl FnOnce(&LiteRow<'_>) -> Result<T, WriteError>) -> Result<T, WriteError> {
         self.opt(sql, params, f)?.ok_or(WriteError::Sql(rusqlite::Error::QueryReturnedNoRows))
     }
 
@@ -119,6 +134,37 @@ impl Ctx {
 
     pub fn device_deleted(&self, pk: DevicePk) {
         self.devices.borrow_mut().remove(&pk.0);
+    }
+}
+
+/// A writer's row with its statement's column names, looked up once per query: rusqlite's
+/// own lookup by name asks SQLite for every column's name on every call.
+pub(crate) struct LiteRow<'a> {
+    row: &'a Row<'a>,
+    names: &'a [String],
+}
+
+impl LiteRow<'_> {
+    fn index(&self, col: &str) -> Result<usize, Bad> {
+        self.names.iter().position(|n| n == col).ok_or_else(|| decode(format!("no column {col}")))
+    }
+
+    fn get<T: rusqlite::types::FromSql>(&self, col: &str) -> Result<T, Bad> {
+        self.row.get(self.index(col)?).map_err(|e| decode(format!("column {col}: {e}")))
+    }
+}
+
+impl Cols for LiteRow<'_> {
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, Bad> {
+        self.get(col)
+    }
+
+    fn opt_text(&self, col: &str) -> Result<Option<String>, Bad> {
+        self.get(col)
+    }
+
+    fn opt_blob(&self, col: &str) -> Result<Option<Vec<u8>>, Bad> {
+        self.get(col)
     }
 }
 
@@ -221,9 +267,17 @@ impl Writer {
     pub fn spawn(conn: Connection, max_batch: usize) -> std::io::Result<Self> {
         let max_batch = max_batch.max(1);
         let (tx, rx) = mpsc::channel(max_batch.saturating_mul(4));
-        let ctx = Ctx { conn, devices: RefCell::new(HashMap::new()), events_appended: false, pending_events: Vec::new() };
         let (announce, commits) = watch::channel(0);
-        std::thread::Builder::new().name("kirim-sqlite-writer".into()).spawn(move || run(ctx, rx, max_batch, announce))?;
+        std::thread::Builder::new().name("kirim-sqlite-writer".into()).spawn(move || {
+            let ctx = Ctx {
+                conn,
+                devices: RefCell::new(HashMap::new()),
+                columns: RefCell::new(HashMap::new()),
+                events_appended: false,
+                pending_events: Vec::new(),
+            };
+            run(ctx, rx, max_batch, announce)
+        })?;
         Ok(Self { tx, commits })
     }
 

@@ -55,11 +55,27 @@ pub enum DeviceStatus {
     Connected,
     LoggedOut,
     Banned,
+    /// Another client took the session over (WhatsApp Web opened elsewhere with the same link).
+    Conflict,
+    /// Linking stopped: every QR code expired without a scan. Connect again for new ones.
+    LinkExpired,
+    /// The network refused this client's version; Kirim needs an update.
+    Outdated,
 }
 
 impl DeviceStatus {
-    pub const ALL: [DeviceStatus; 7] =
-        [Self::Disconnected, Self::Connecting, Self::AwaitingScan, Self::AwaitingPairCode, Self::Connected, Self::LoggedOut, Self::Banned];
+    pub const ALL: [DeviceStatus; 10] = [
+        Self::Disconnected,
+        Self::Connecting,
+        Self::AwaitingScan,
+        Self::AwaitingPairCode,
+        Self::Connected,
+        Self::LoggedOut,
+        Self::Banned,
+        Self::Conflict,
+        Self::LinkExpired,
+        Self::Outdated,
+    ];
 
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -70,15 +86,20 @@ impl DeviceStatus {
             Self::Connected => "connected",
             Self::LoggedOut => "logged_out",
             Self::Banned => "banned",
+            Self::Conflict => "conflict",
+            Self::LinkExpired => "link_expired",
+            Self::Outdated => "outdated",
         }
     }
 
     /// Whether a connector may move a device from `self` to `to`.
-    /// Any state may fall to disconnected, logged out or banned; linking goes through connecting.
+    /// Any state may fall to disconnected, logged out, banned, conflict or outdated; linking
+    /// goes through connecting, and only linking can expire.
     pub fn can_become(self, to: DeviceStatus) -> bool {
         use DeviceStatus::*;
         match to {
-            Disconnected | LoggedOut | Banned => true,
+            Disconnected | LoggedOut | Banned | Conflict | Outdated => true,
+            LinkExpired => matches!(self, Connecting | AwaitingScan | AwaitingPairCode | LinkExpired),
             Connecting => true,
             AwaitingScan | AwaitingPairCode => matches!(self, Connecting | AwaitingScan | AwaitingPairCode),
             Connected => matches!(self, Connecting | AwaitingScan | AwaitingPairCode | Connected),

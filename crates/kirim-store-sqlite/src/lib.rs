@@ -6,6 +6,7 @@
 //! so one fsync covers many writes and "database is locked" cannot happen.
 //! Implements all of [`kirim_core::store`].
 
+mod checkpoint;
 mod devices;
 mod error;
 mod events;
@@ -67,6 +68,8 @@ pub struct SqliteStore {
 struct Inner {
     read: SqlitePool,
     writer: Writer,
+    /// Taken (stopped) by `close`, or dropped with the last clone.
+    checkpointer: std::sync::Mutex<Option<checkpoint::Checkpointer>>,
 }
 
 impl SqliteStore {
@@ -81,7 +84,8 @@ impl SqliteStore {
             .await
             .with_context(|| format!("opening read connections to {}", config.path.display()))?;
         let writer = Writer::spawn(conn, config.max_batch).context("starting the SQLite writer thread")?;
-        Ok(Self { inner: Arc::new(Inner { read, writer }) })
+        let checkpointer = checkpoint::Checkpointer::spawn(&config.path, BUSY_TIMEOUT).context("starting the SQLite checkpoint thread")?;
+        Ok(Self { inner: Arc::new(Inner { read, writer, checkpointer: std::sync::Mutex::new(Some(checkpointer)) }) })
     }
 
     /// Applies pending migrations and returns how many were applied (for `kirim migrate`).
@@ -96,6 +100,11 @@ impl SqliteStore {
     /// Later calls on any clone fail with `Unavailable`.
     pub async fn close(&self) {
         self.inner.writer.shutdown().await;
+        let checkpointer = self.inner.checkpointer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(checkpointer) = checkpointer {
+            // One short checkpoint: joined on a blocking thread, not on the runtime.
+            let _ = tokio::task::spawn_blocking(move || checkpointer.stop()).await;
+        }
         self.inner.read.close().await;
     }
 
@@ -142,9 +151,11 @@ fn write_connection(config: &SqliteConfig) -> anyhow::Result<rusqlite::Connectio
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0)).with_context(context)?;
     anyhow::ensure!(mode.eq_ignore_ascii_case("wal"), "{} cannot use write-ahead logging (journal mode {mode})", config.path.display());
     // Statement journals (multi-row inserts) stay in memory instead of temporary files, and
-    // 64 MiB of page cache keeps the index pages of a large queue hot for the single writer.
+    // checkpoints are the checkpoint thread's (see `checkpoint`). The page cache keeps SQLite's
+    // default size; the operating system's cache holds the rest of the hot pages.
     conn.execute_batch(&format!(
-        "PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;"
+        "PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; \
+         PRAGMA wal_autocheckpoint = 0;"
     ))
     .with_context(context)?;
     // Every statement the writer runs stays prepared (there are a few dozen shapes).

@@ -1,6 +1,7 @@
 //! The WhatsApp Web multi-device connector: one whatsapp-rust client per linked device,
 //! with its session state kept in Kirim's own store.
 
+pub mod connector;
 pub mod storage;
 
 #[cfg(feature = "fake-server")]

@@ -35,6 +35,9 @@ pub struct AppState {
     pub devices: Arc<DeviceRegistry>,
     pub connectors: Arc<Connectors>,
     pub sandbox: Option<Arc<Sandbox>>,
+    /// The WhatsApp Web connector, typed, for its session metrics.
+    #[cfg(feature = "whatsapp-web")]
+    pub whatsapp_web: Option<Arc<kirim_wa::connector::WaConnector>>,
     pub auth: Arc<AuthCache>,
     pub metrics: Arc<Metrics>,
     pub lanes: Arc<Lanes>,
@@ -129,7 +132,7 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Buil
                 qr_refresh: Duration::from_millis(s.qr_refresh_ms),
                 qr_max_codes: s.qr_max_codes,
             },
-            sink,
+            sink.clone(),
         )
         .await
         .context("starting the sandbox network")?;
@@ -138,6 +141,15 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Buil
     } else {
         None
     };
+    #[cfg(feature = "whatsapp-web")]
+    let whatsapp_web = config.whatsapp_web.enabled.then(|| {
+        // Linked phones' session keys live in the same store as everything else.
+        let sessions: Arc<dyn kirim_core::session::SessionStore> = store.clone();
+        let options = kirim_wa::connector::WaOptions::default();
+        let connector = Arc::new(kirim_wa::connector::WaConnector::new(sink.clone(), sessions, options));
+        connectors.add(connector.clone());
+        connector
+    });
     let connectors = Arc::new(connectors);
 
     let shutdown = CancellationToken::new();
@@ -158,6 +170,8 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Buil
         devices,
         connectors,
         sandbox,
+        #[cfg(feature = "whatsapp-web")]
+        whatsapp_web,
         auth: Arc::new(AuthCache::new(Some(admin_hash))),
         metrics,
         lanes,

@@ -14,6 +14,11 @@ pub struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    pub event: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StatusLabels {
     pub status: String,
 }
@@ -34,6 +39,10 @@ pub struct Metrics {
     pub devices: Family<StatusLabels, Gauge>,
     pub http: Family<HttpLabels, Histogram>,
     pub webhook_attempts: Family<OutcomeLabels, Counter>,
+    /// WhatsApp Web sessions: connected now.
+    pub whatsapp_web_connected: Gauge,
+    /// WhatsApp Web sessions' counts since start, brought up to date at each scrape.
+    pub whatsapp_web_events: Family<EventLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -51,6 +60,8 @@ impl Metrics {
         let queue_depth = Family::<StatusLabels, Gauge>::default();
         let devices = Family::<StatusLabels, Gauge>::default();
         let webhook_attempts = Family::<OutcomeLabels, Counter>::default();
+        let whatsapp_web_connected = Gauge::default();
+        let whatsapp_web_events = Family::<EventLabels, Counter>::default();
         let http = Family::<HttpLabels, Histogram>::new_with_constructor(|| {
             Histogram::new([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0])
         });
@@ -61,7 +72,24 @@ impl Metrics {
         registry.register("devices", "Devices by link status", devices.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency by matched route", http.clone());
         registry.register("webhook_attempts", "Webhook delivery attempts by outcome (succeeded, retry, failed)", webhook_attempts.clone());
-        Self { registry, sends, accepted, inbound, queue_depth, devices, http, webhook_attempts }
+        registry.register("whatsapp_web_connected", "WhatsApp Web sessions whose connection is up", whatsapp_web_connected.clone());
+        registry.register(
+            "whatsapp_web_events",
+            "WhatsApp Web session events (reconnects, restarts, inbound, inbound_skipped, receipts, sent, send_failures)",
+            whatsapp_web_events.clone(),
+        );
+        Self {
+            registry,
+            sends,
+            accepted,
+            inbound,
+            queue_depth,
+            devices,
+            http,
+            webhook_attempts,
+            whatsapp_web_connected,
+            whatsapp_web_events,
+        }
     }
 
     pub fn count_webhook(&self, outcome: &str) {
@@ -70,6 +98,13 @@ impl Metrics {
 
     pub fn count_send(&self, outcome: &str) {
         self.sends.get_or_create(&OutcomeLabels { outcome: outcome.to_owned() }).inc();
+    }
+
+    /// Brings a counter kept elsewhere (monotonic since start) up to `total`; concurrent
+    /// scrapes cannot count a step twice.
+    pub fn catch_up(&self, event: &str, total: u64) {
+        let counter = self.whatsapp_web_events.get_or_create(&EventLabels { event: event.to_owned() });
+        counter.inner().fetch_max(total, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn encode(&self) -> String {

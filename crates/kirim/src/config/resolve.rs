@@ -17,7 +17,7 @@ use super::types::{DEFAULT_SQLITE_FILE, OutboundConfig, WebhooksConfig};
 use super::values::{Parsed, boolean, choice, fraction, list, size, small, text, whole};
 use super::{
     Config, ConfigError, DatabaseConfig, DatabaseUrl, Durability, EventsConfig, HttpConfig, LogConfig, LogFormat, MetricsConfig,
-    SandboxSettings, SendingConfig,
+    SandboxSettings, SendingConfig, WhatsappWebSettings,
 };
 
 /// The longest pacing a device may be given (one hour), as for per-device settings.
@@ -86,6 +86,7 @@ pub(super) fn resolve(layers: Layers) -> Result<(Config, Vec<String>), ConfigErr
             qr_refresh_ms: r.get("sandbox.qr_refresh_ms", |s| whole(s, "milliseconds", 1, u64::MAX))?,
             qr_max_codes: r.get("sandbox.qr_max_codes", |s| small(s, "codes", 1, 1000))?,
         },
+        whatsapp_web: WhatsappWebSettings { enabled: r.get("whatsapp_web.enabled", boolean)? },
     };
     if config.sending.retry_base_ms > config.sending.retry_max_ms {
         let (base, max) = (&r.used["sending.retry_base_ms"], &r.used["sending.retry_max_ms"]);

@@ -33,6 +33,20 @@ pub struct Config {
     pub outbound: OutboundConfig,
     pub metrics: MetricsConfig,
     pub sandbox: SandboxSettings,
+    pub whatsapp_web: WhatsappWebSettings,
+}
+
+/// `[whatsapp_web]`: the WhatsApp Web connector (linked phones), when this build has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WhatsappWebSettings {
+    /// The connector is available for new devices, and linked devices resume at start.
+    pub enabled: bool,
+}
+
+impl Default for WhatsappWebSettings {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
 }
 
 /// `[log]`
@@ -179,6 +193,7 @@ impl Default for Config {
             outbound: OutboundConfig::default(),
             metrics: MetricsConfig::default(),
             sandbox: SandboxSettings::default(),
+            whatsapp_web: WhatsappWebSettings::default(),
         }
     }
 }

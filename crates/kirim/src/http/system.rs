@@ -43,6 +43,22 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         let n = devices.get(&status).copied().unwrap_or(0);
         state.metrics.devices.get_or_create(&StatusLabels { status: status.as_str().into() }).set(n as i64);
     }
+    #[cfg(feature = "whatsapp-web")]
+    if let Some(wa) = &state.whatsapp_web {
+        let t = wa.totals();
+        state.metrics.whatsapp_web_connected.set(t.connected as i64);
+        for (event, n) in [
+            ("reconnects", t.reconnects),
+            ("restarts", t.restarts),
+            ("inbound", t.inbound),
+            ("inbound_skipped", t.inbound_skipped),
+            ("receipts", t.receipts),
+            ("sent", t.sent),
+            ("send_failures", t.send_failures),
+        ] {
+            state.metrics.catch_up(event, n);
+        }
+    }
     ([(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.encode()).into_response()
 }
 

@@ -238,6 +238,28 @@ async fn operations_endpoints_describe_the_service() {
     app.stop().await;
 }
 
+/// The WhatsApp Web connector is offered by default: a device for it is created unlinked (so
+/// nothing reaches out to WhatsApp), and its session figures are in `/metrics`.
+#[tokio::test]
+async fn whatsapp_web_devices_are_offered_and_counted() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.tenant("t").await;
+    let (status, device) = app.post("/v1/devices", &key, json!({"name": "shop phone", "connector": "whatsapp-web"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{device}");
+    assert_eq!(device["connector"], "whatsapp-web");
+    assert_eq!(device["status"], "disconnected");
+    let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("kirim_whatsapp_web_connected 0"), "{metrics}");
+    assert!(metrics.contains("kirim_whatsapp_web_events_total{event=\"reconnects\"} 0"), "{metrics}");
+    app.stop().await;
+    let app = TestApp::spawn_with(&[("KIRIM_WHATSAPP_WEB_ENABLED", "false")]).await;
+    let (_, key) = app.tenant("t").await;
+    let refused = app.post("/v1/devices", &key, json!({"name": "shop phone", "connector": "whatsapp-web"})).await;
+    let error = assert_error(&refused, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
+    assert_eq!(error["error"]["field"], "connector", "switched off, the connector is not offered: {error}");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn pairing_code_links_the_given_number() {
     let app = TestApp::spawn().await;

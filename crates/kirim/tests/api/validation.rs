@@ -96,7 +96,7 @@ async fn other_endpoints_reject_bad_input_naming_the_field() {
     field(&app.post(&format!("/v1/tenants/{tenant}/keys"), &key, json!({"name": ""})).await, unprocessable, "name");
     field(&app.post("/v1/devices", &key, json!({"name": "x"})).await, unprocessable, "connector");
     field(&app.post("/v1/devices", &key, json!({"name": "x", "connector": "telegram"})).await, unprocessable, "connector");
-    field(&app.post("/v1/devices", &key, json!({"name": "x", "connector": "whatsapp-web"})).await, unprocessable, "connector");
+    field(&app.post("/v1/devices", &key, json!({"name": "x", "connector": "cloud-api"})).await, unprocessable, "connector");
     field(
         &app.post("/v1/devices", &key, json!({"name": "x", "connector": "sandbox", "settings": {"max_attempts": 0}})).await,
         unprocessable,

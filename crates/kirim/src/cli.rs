@@ -1,4 +1,7 @@
-//! The `kirim` command line: serve, migrate, config, openapi and offline admin commands.
+//! The `kirim` command line: serve, migrate, config, openapi, offline admin commands, and
+//! `device link` (through a running gateway).
+
+mod link;
 
 use std::path::PathBuf;
 
@@ -40,6 +43,27 @@ pub enum Command {
     /// Operator tasks performed directly on the database.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Device tasks, through a running gateway's API.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// Link a device to its phone: shows each QR code in the terminal and waits until it is linked.
+    Link {
+        /// The device's id (`dev_…`).
+        id: String,
+        /// Where the gateway listens.
+        #[arg(long, env = "KIRIM_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// An API key of the device's account.
+        #[arg(long, env = "KIRIM_API_KEY", hide_env_values = true)]
+        key: String,
+        /// How long to wait for the scan, in seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,6 +139,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let doc = <crate::http::openapi::ApiDoc as utoipa::OpenApi>::openapi();
             println!("{}", doc.to_pretty_json().context("rendering the OpenAPI document")?);
             Ok(())
+        }
+        Command::Device(DeviceCommand::Link { id, url, key, timeout }) => {
+            link::link(link::LinkArgs { url, key, device: id, timeout: std::time::Duration::from_secs(*timeout) }).await
         }
         Command::Admin(admin) => {
             // Only the store: an operator may run these beside a live server, which owns the

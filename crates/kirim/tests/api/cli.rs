@@ -155,3 +155,34 @@ fn first_start_generates_an_admin_token_once() {
     let printed_again = stop(second);
     assert!(!printed_again.contains("ka_"), "the token is printed only on first start");
 }
+
+/// `kirim device link` against a running gateway: it draws the QR code, waits for the scan
+/// (the sandbox phone scans by itself here) and says the device is linked; a wrong id is a
+/// clear failure.
+#[tokio::test]
+async fn device_link_shows_the_qr_and_waits_until_linked() {
+    let app = crate::common::TestApp::spawn_with(&[("KIRIM_SANDBOX_AUTO_SCAN_MS", "1500")]).await;
+    let (_, key) = app.tenant("t").await;
+    let (device, _) = app.device(&key, "front desk").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (base, dir_path) = (app.base.clone(), dir.path().to_owned());
+    let run = move |id: String, key: String| {
+        let (base, dir_path) = (base.clone(), dir_path.clone());
+        tokio::task::spawn_blocking(move || {
+            kirim(&dir_path, &["device", "link", &id, "--url", &base, "--timeout", "30"], &[("KIRIM_API_KEY", &key)])
+        })
+    };
+    let out = run(device.clone(), key.clone()).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains('▀') || stdout.contains('█'), "a QR code is drawn: {stdout}");
+    assert!(stdout.contains(&format!("linked: {device} is now +")), "{stdout}");
+    let (_, shown) = app.get(&format!("/v1/devices/{device}"), &key).await;
+    assert_eq!(shown["status"], "connected");
+
+    let out = run("dev_01m84965dhfy73ddern5dsq3sh".into(), key).await.unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("404"), "{stderr}");
+    app.stop().await;
+}

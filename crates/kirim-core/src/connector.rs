@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use crate::device::{ConnectorKind, Device, LinkState};
 use crate::id::{DevicePk, MessageId};
-use crate::message::{MessageContent, MessageStatus};
+use crate::message::{MessageContent, MessageStatus, MessageTarget};
 use crate::{PhoneNumber, Recipient, Timestamp};
 
 /// A message handed to a connector. `id` is stable across attempts and is used as the
@@ -20,6 +20,8 @@ pub struct OutboundMessage {
     pub to: Recipient,
     pub content: MessageContent,
     pub reply_to: Option<String>,
+    /// For a reaction, edit or revoke: the message it refers to, as the network knows it.
+    pub target: Option<MessageTarget>,
     pub attempt: u32,
 }
 
@@ -128,6 +130,11 @@ pub trait Connector: Send + Sync {
     async fn stop(&self, device: DevicePk);
 
     async fn send(&self, device: &Device, message: &OutboundMessage) -> Result<SendReceipt, ConnectorError>;
+
+    /// Whether this connector can send messages of this `type` (see [`MessageContent::KINDS`]).
+    /// Asked when a message is accepted, so a client learns at once (`capability_unsupported`)
+    /// rather than from a failed send later.
+    fn can_send(&self, kind: &str) -> bool;
 }
 
 /// Builds a connector once the sink (the app's side of the boundary) exists.

@@ -10,6 +10,7 @@ use crate::id::{DeviceId, DevicePk, EventId, TenantPk};
 use crate::message::{Direction, Message, MessageStatus};
 
 pub mod types {
+    pub const MESSAGE_SCHEDULED: &str = "message.scheduled";
     pub const MESSAGE_QUEUED: &str = "message.queued";
     pub const MESSAGE_SENT: &str = "message.sent";
     pub const MESSAGE_DELIVERED: &str = "message.delivered";
@@ -24,6 +25,7 @@ pub mod types {
     pub const DEVICE_DELETED: &str = "device.deleted";
 
     pub const ALL: &[&str] = &[
+        MESSAGE_SCHEDULED,
         MESSAGE_QUEUED,
         MESSAGE_SENT,
         MESSAGE_DELIVERED,
@@ -67,6 +69,7 @@ pub struct Event {
 /// The event type a message status change is announced as.
 pub fn message_event_type(status: MessageStatus) -> &'static str {
     match status {
+        MessageStatus::Scheduled => types::MESSAGE_SCHEDULED,
         MessageStatus::Pending => types::MESSAGE_QUEUED,
         MessageStatus::Sending => types::MESSAGE_RETRYING,
         MessageStatus::Sent => types::MESSAGE_SENT,
@@ -103,6 +106,9 @@ pub fn for_message(message: &Message, event_type: &'static str, at: Timestamp) -
             }
             if message.status == MessageStatus::Pending {
                 map.insert("next_attempt_at".into(), json!(message.next_attempt_at));
+            }
+            if let Some(schedule) = &message.schedule {
+                map.insert("scheduled_at".into(), json!(schedule.at));
             }
         }
         Direction::Inbound => {

@@ -3,6 +3,7 @@
 
 pub mod clock;
 pub mod connector;
+pub mod content;
 pub mod device;
 pub mod event;
 pub mod id;

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use crate::device::{Device, DevicePatch, LinkState, NewDevice};
 use crate::event::{Event, NewEvent};
 use crate::id::{DeliveryId, DeliveryPk, DeviceId, DevicePk, KeyId, KeyPk, MessageId, MessagePk, TenantId, TenantPk, WebhookId, WebhookPk};
-use crate::message::{Direction, Message, MessageStatus, NewInbound, NewOutbound, SendOutcome};
+use crate::message::{Direction, Message, MessageStatus, NewInbound, NewOutbound, SendOutcome, UnsentPatch};
 pub use crate::session::SessionStore;
 use crate::tenant::{ApiKey, NewApiKey, NewTenant, Tenant};
 use crate::webhook::{Attempt, AttemptResult, Delivery, DeliveryJob, DeliveryStatus, NewWebhook, Webhook, WebhookPatch};
@@ -86,6 +86,8 @@ pub struct MessageFilter {
     pub device: Option<DevicePk>,
     pub chat: Option<Recipient>,
     pub ref_id: Option<String>,
+    /// The id the network knows the message by.
+    pub network_id: Option<String>,
     pub direction: Option<Direction>,
     pub since: Option<Timestamp>,
     pub until: Option<Timestamp>,
@@ -103,6 +105,7 @@ pub enum InsertOutcome {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum CancelOutcome {
+    /// Done (cancelled, changed or deleted, as the call says); the message as it is now.
     Cancelled(Message),
     /// It already left the queue; it is returned as it is.
     TooLate(Message),
@@ -145,7 +148,19 @@ pub trait MessageStore: Send + Sync {
     /// with its event. A receipt for a `pending` message means an earlier attempt reached the
     /// network before a crash: the message takes the receipt's status and leaves the queue.
     async fn apply_receipt(&self, device: DevicePk, network_id: &str, status: MessageStatus, at: Timestamp) -> StoreResult<ReceiptOutcome>;
+    /// Cancels a `scheduled` or `pending` message, with its `message.cancelled` event.
     async fn cancel_message(&self, tenant: TenantPk, id: &MessageId, at: Timestamp) -> StoreResult<CancelOutcome>;
+    /// Changes a message that is still `scheduled` (its time, content or recipient). Returns
+    /// `Cancelled(message)` as "changed"; `TooLate` once it entered the queue.
+    async fn update_unsent(&self, tenant: TenantPk, id: &MessageId, patch: UnsentPatch, at: Timestamp) -> StoreResult<CancelOutcome>;
+    /// Deletes a message that never left: `scheduled`, or `cancelled` before any attempt.
+    /// A `scheduled` one is cancelled first (its `message.cancelled` event is written).
+    async fn delete_unsent(&self, tenant: TenantPk, id: &MessageId, at: Timestamp) -> StoreResult<CancelOutcome>;
+    /// Moves up to `limit` scheduled messages whose time has come into the send queue, each
+    /// with a `message.queued` event; returns the devices that got work.
+    async fn promote_due(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<DevicePk>>;
+    /// When the earliest scheduled message is due.
+    async fn next_scheduled_at(&self) -> StoreResult<Option<Timestamp>>;
     /// Puts messages left `sending` by a stopped process back to `pending` (they keep their id,
     /// so the network recognises a repeat). `None` means every device. Returns how many.
     async fn release_in_flight(&self, device: Option<DevicePk>) -> StoreResult<u64>;

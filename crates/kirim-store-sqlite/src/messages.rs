@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use kirim_core::event::{self, types};
 use kirim_core::id::{DevicePk, MessagePk, TenantPk};
-use kirim_core::message::{Message, MessageStatus, NewInbound, NewOutbound, SendOutcome};
+use kirim_core::message::{Message, MessageStatus, NewInbound, NewOutbound, SendOutcome, UnsentPatch};
 use kirim_core::store::{CancelOutcome, InsertOutcome, MessageFilter, MessageStore, ReceiptOutcome, StoreError, StoreResult};
 use kirim_core::{MessageId, Timestamp};
 use rusqlite::params;
@@ -110,6 +110,7 @@ impl MessageStore for SqliteStore {
             (filter.device.is_some(), " AND m.device_pk = ?"),
             (filter.chat.is_some(), " AND m.chat = ?"),
             (filter.ref_id.is_some(), " AND m.ref_id = ?"),
+            (filter.network_id.is_some(), " AND m.network_id = ?"),
             (filter.direction.is_some(), " AND m.direction = ?"),
             (filter.since.is_some(), " AND m.created_at >= ?"),
             (filter.until.is_some(), " AND m.created_at < ?"),
@@ -134,6 +135,9 @@ impl MessageStore for SqliteStore {
         }
         if let Some(r) = &filter.ref_id {
             q = q.bind(r.clone());
+        }
+        if let Some(n) = &filter.network_id {
+            q = q.bind(n.clone());
         }
         if let Some(d) = filter.direction {
             q = q.bind(d.as_str());
@@ -172,6 +176,22 @@ impl MessageStore for SqliteStore {
 
     async fn cancel_message(&self, tenant: TenantPk, id: &MessageId, at: Timestamp) -> StoreResult<CancelOutcome> {
         self.writer().call((tenant, id.clone(), at), queue::cancel).await
+    }
+
+    async fn update_unsent(&self, tenant: TenantPk, id: &MessageId, patch: UnsentPatch, at: Timestamp) -> StoreResult<CancelOutcome> {
+        self.writer().call((tenant, id.clone(), patch, at), queue::update_unsent).await
+    }
+
+    async fn delete_unsent(&self, tenant: TenantPk, id: &MessageId, at: Timestamp) -> StoreResult<CancelOutcome> {
+        self.writer().call((tenant, id.clone(), at), queue::delete_unsent).await
+    }
+
+    async fn promote_due(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<DevicePk>> {
+        self.writer().call((now, limit), queue::promote_due).await
+    }
+
+    async fn next_scheduled_at(&self) -> StoreResult<Option<Timestamp>> {
+        queue::next_scheduled_at(self).await
     }
 
     async fn release_in_flight(&self, device: Option<DevicePk>) -> StoreResult<u64> {

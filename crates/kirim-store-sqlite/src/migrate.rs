@@ -9,6 +9,8 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_webhooks.sql")),
     (3, include_str!("../migrations/0003_sessions.sql")),
+    // 4 is taken by contacts.
+    (5, include_str!("../migrations/0005_schedules.sql")),
 ];
 
 /// The schema version this build expects.
@@ -75,10 +77,10 @@ mod tests {
     async fn migrations_apply_once() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut conn = connect(&dir).await;
-        assert_eq!(run(&mut conn).await.expect("first run"), latest());
+        assert_eq!(run(&mut conn).await.expect("first run") as usize, MIGRATIONS.len());
         assert_eq!(run(&mut conn).await.expect("second run"), 0, "nothing is applied twice");
         let versions: i64 = sqlx::query("SELECT count(*) AS n FROM schema_migrations").fetch_one(&mut conn).await.expect("count").get("n");
-        assert_eq!(versions, i64::from(latest()));
+        assert_eq!(versions as usize, MIGRATIONS.len());
         drop(conn);
         let mut again = connect(&dir).await;
         assert_eq!(run(&mut again).await.expect("after reconnect"), 0);

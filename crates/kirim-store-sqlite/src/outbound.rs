@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 use kirim_core::DeviceId;
 use kirim_core::event::{self, types};
 use kirim_core::id::MessagePk;
-use kirim_core::message::{Direction, Message, MessageStatus, NewOutbound};
+use kirim_core::message::{Direction, Message, MessageStatus, NewOutbound, Schedule};
 use kirim_core::store::{InsertOutcome, StoreError, StoreResult};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter};
@@ -56,8 +56,9 @@ static INSERT_SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
         .map(|n| {
             multi_row(
                 "INSERT INTO messages (id, tenant_pk, device_pk, direction, chat, kind, content, status, priority, ref_id, \
-                 idempotency_key, request_hash, reply_to, attempts, max_attempts, next_attempt_at, created_at, updated_at) VALUES ",
-                "(?, ?, ?, 'outbound', ?, ?, ?, 'pending', ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
+                 idempotency_key, request_hash, reply_to, attempts, max_attempts, next_attempt_at, scheduled_at, timezone, \
+                 created_at, updated_at) VALUES ",
+                "(?, ?, ?, 'outbound', ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)",
                 *n,
                 " ON CONFLICT (tenant_pk, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING pk, id",
             )
@@ -119,7 +120,7 @@ pub(crate) fn insert_group(ctx: &mut Ctx, jobs: &mut [&mut OutboundJob]) -> Resu
     let mut pks: HashMap<String, i64> = HashMap::with_capacity(accepted.len());
     let mut start = 0;
     for size in chunk_sizes(accepted.len()) {
-        let mut values: Vec<Value> = Vec::with_capacity(size * 15);
+        let mut values: Vec<Value> = Vec::with_capacity(size * 18);
         for r in &accepted[start..start + size] {
             let (m, at) = (r.new, ms(r.new.created_at));
             values.extend([
@@ -129,6 +130,7 @@ pub(crate) fn insert_group(ctx: &mut Ctx, jobs: &mut [&mut OutboundJob]) -> Resu
                 m.chat.as_str().to_owned().into(),
                 m.content.kind().to_owned().into(),
                 r.content.clone().into(),
+                status(m).as_str().to_owned().into(),
                 i64::from(m.priority).into(),
                 m.ref_id.clone().into(),
                 m.idempotency_key.clone().into(),
@@ -136,6 +138,8 @@ pub(crate) fn insert_group(ctx: &mut Ctx, jobs: &mut [&mut OutboundJob]) -> Resu
                 m.reply_to.clone().into(),
                 i64::from(m.max_attempts).into(),
                 ms(m.not_before).into(),
+                m.schedule.as_ref().map(|s| ms(s.at)).into(),
+                m.schedule.as_ref().and_then(|s| s.timezone.clone()).into(),
                 at.into(),
                 at.into(),
             ]);
@@ -150,7 +154,8 @@ pub(crate) fn insert_group(ctx: &mut Ctx, jobs: &mut [&mut OutboundJob]) -> Resu
         let outcome = match pks.get(r.new.id.as_str()) {
             Some(pk) => {
                 let message = new_message(r.new, MessagePk(*pk), r.device_id);
-                queued.push(event::for_message(&message, types::MESSAGE_QUEUED, message.created_at));
+                let kind = if message.schedule.is_some() { types::MESSAGE_SCHEDULED } else { types::MESSAGE_QUEUED };
+                queued.push(event::for_message(&message, kind, message.created_at));
                 InsertOutcome::Inserted(message)
             }
             // Skipped by ON CONFLICT: the idempotency key is taken (perhaps earlier in this batch).
@@ -176,6 +181,11 @@ fn existing(ctx: &Ctx, m: &NewOutbound) -> Result<Message, WriteError> {
     Ok(found.ok_or_else(|| decode("an insert was skipped, but no message has its idempotency key"))?)
 }
 
+/// A scheduled message waits outside the queue; any other starts in it.
+fn status(m: &NewOutbound) -> MessageStatus {
+    if m.schedule.is_some() { MessageStatus::Scheduled } else { MessageStatus::Pending }
+}
+
 /// The message as stored, built without reading it back.
 fn new_message(m: &NewOutbound, pk: MessagePk, device_id: DeviceId) -> Message {
     let created_at = trunc(m.created_at);
@@ -189,7 +199,7 @@ fn new_message(m: &NewOutbound, pk: MessagePk, device_id: DeviceId) -> Message {
         chat: m.chat.clone(),
         sender: None,
         content: m.content.clone(),
-        status: MessageStatus::Pending,
+        status: status(m),
         priority: m.priority,
         ref_id: m.ref_id.clone(),
         idempotency_key: m.idempotency_key.clone(),
@@ -200,6 +210,7 @@ fn new_message(m: &NewOutbound, pk: MessagePk, device_id: DeviceId) -> Message {
         max_attempts: m.max_attempts,
         next_attempt_at: Some(trunc(m.not_before)),
         last_error: None,
+        schedule: m.schedule.as_ref().map(|s| Schedule { at: trunc(s.at), timezone: s.timezone.clone() }),
         created_at,
         sent_at: None,
         delivered_at: None,
@@ -224,7 +235,7 @@ mod tests {
         assert_eq!(chunk_sizes(600).iter().sum::<usize>(), 600);
         assert_eq!(multi_row("V ", "(?)", 3, ";"), "V (?), (?), (?);");
         for n in CHUNKS {
-            assert_eq!(insert_sql(n).matches("'pending'").count(), n);
+            assert_eq!(insert_sql(n).matches("'outbound'").count(), n);
         }
     }
 }

@@ -5,7 +5,7 @@
 use kirim_core::device::Device;
 use kirim_core::event::{self, message_event_type, types};
 use kirim_core::id::{DevicePk, MessagePk, TenantPk};
-use kirim_core::message::{Message, MessageStatus, SendOutcome};
+use kirim_core::message::{Direction, Message, MessageStatus, SendOutcome, UnsentPatch};
 use kirim_core::store::{CancelOutcome, ReceiptOutcome, StoreResult};
 use kirim_core::{MessageId, Timestamp};
 use std::sync::LazyLock;
@@ -189,10 +189,14 @@ pub(crate) fn apply_receipt(
 
 pub(crate) fn cancel(ctx: &mut Ctx, (tenant, id, at): &(TenantPk, MessageId, Timestamp)) -> Result<CancelOutcome, OpError> {
     let sql = "UPDATE messages SET status = 'cancelled', cancelled_at = ?1, next_attempt_at = NULL, updated_at = ?1 \
-               WHERE tenant_pk = ?2 AND id = ?3 AND status = 'pending' RETURNING *";
+               WHERE tenant_pk = ?2 AND id = ?3 AND status IN ('pending', 'scheduled') RETURNING *";
     if let Some(message) = announce(ctx, sql, params![ms(*at), tenant.0, id.as_str()], types::MESSAGE_CANCELLED, *at)?.pop() {
         return Ok(CancelOutcome::Cancelled(message));
     }
+    too_late(ctx, *tenant, id)
+}
+
+fn too_late(ctx: &Ctx, tenant: TenantPk, id: &MessageId) -> Result<CancelOutcome, OpError> {
     let found = ctx.opt(concat!(select_message!(), " WHERE m.tenant_pk = ? AND m.id = ?"), params![tenant.0, id.as_str()], |row| {
         Ok(rows::message(row, None)?)
     })?;
@@ -202,10 +206,81 @@ pub(crate) fn cancel(ctx: &mut Ctx, (tenant, id, at): &(TenantPk, MessageId, Tim
     })
 }
 
+pub(crate) fn update_unsent(
+    ctx: &mut Ctx,
+    (tenant, id, patch, at): &(TenantPk, MessageId, UnsentPatch, Timestamp),
+) -> Result<CancelOutcome, OpError> {
+    let content = match &patch.content {
+        Some(c) => Some(serde_json::to_string(c).map_err(|e| decode(format!("unstorable content: {e}")))?),
+        None => None,
+    };
+    let sql = "UPDATE messages SET next_attempt_at = coalesce(?1, next_attempt_at), scheduled_at = coalesce(?1, scheduled_at), \
+               timezone = CASE WHEN ?1 IS NULL THEN timezone ELSE ?2 END, content = coalesce(?3, content), kind = coalesce(?4, kind), \
+               chat = coalesce(?5, chat), updated_at = ?6 \
+               WHERE tenant_pk = ?7 AND id = ?8 AND status = 'scheduled' RETURNING *";
+    let schedule = patch.schedule.as_ref();
+    let params = params![
+        schedule.map(|s| ms(s.at)),
+        schedule.and_then(|s| s.timezone.as_deref()),
+        content,
+        patch.content.as_ref().map(|c| c.kind()),
+        patch.chat.as_ref().map(|c| c.as_str()),
+        ms(*at),
+        tenant.0,
+        id.as_str()
+    ];
+    // A change to a message is announced as it is now: still `message.scheduled`.
+    if let Some(message) = announce(ctx, sql, params, types::MESSAGE_SCHEDULED, *at)?.pop() {
+        return Ok(CancelOutcome::Cancelled(message));
+    }
+    too_late(ctx, *tenant, id)
+}
+
+pub(crate) fn delete_unsent(ctx: &mut Ctx, (tenant, id, at): &(TenantPk, MessageId, Timestamp)) -> Result<CancelOutcome, OpError> {
+    let message = match too_late(ctx, *tenant, id)? {
+        CancelOutcome::TooLate(message) => message,
+        other => return Ok(other),
+    };
+    // A message that was tried may have reached the network: its record stays.
+    let never_left = message.direction == Direction::Outbound
+        && message.attempts == 0
+        && matches!(message.status, MessageStatus::Scheduled | MessageStatus::Pending | MessageStatus::Cancelled);
+    if !never_left {
+        return Ok(CancelOutcome::TooLate(message));
+    }
+    let message = match message.status {
+        MessageStatus::Cancelled => message,
+        _ => match cancel(ctx, &(*tenant, id.clone(), *at))? {
+            CancelOutcome::Cancelled(message) => message,
+            other => return Ok(other),
+        },
+    };
+    ctx.exec("DELETE FROM messages WHERE pk = ?", [message.pk.0])?;
+    Ok(CancelOutcome::Cancelled(message))
+}
+
+pub(crate) fn promote_due(ctx: &mut Ctx, (now, limit): &(Timestamp, u32)) -> Result<Vec<DevicePk>, OpError> {
+    let sql = "UPDATE messages SET status = 'pending', updated_at = ?1 WHERE pk IN \
+               (SELECT pk FROM messages WHERE status = 'scheduled' AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT ?2) \
+               RETURNING *";
+    let promoted = announce(ctx, sql, params![ms(*now), limit], types::MESSAGE_QUEUED, *now)?;
+    let mut devices: Vec<DevicePk> = promoted.iter().map(|m| m.device_pk).collect();
+    devices.sort();
+    devices.dedup();
+    Ok(devices)
+}
+
+pub(crate) async fn next_scheduled_at(store: &SqliteStore) -> StoreResult<Option<Timestamp>> {
+    let row =
+        sqlx::query("SELECT min(next_attempt_at) AS due FROM messages WHERE status = 'scheduled'").fetch_one(store.read()).await.read()?;
+    let due: Option<i64> = row.try_get("due").read()?;
+    due.map(rows::from_ms).transpose().read()
+}
+
 /// Cancels a deleted device's pending messages, each with its `message.cancelled` event.
 pub(crate) fn cancel_all_pending(ctx: &mut Ctx, device: &Device, at: Timestamp) -> Result<(), WriteError> {
     let sql = "UPDATE messages SET status = 'cancelled', cancelled_at = ?1, next_attempt_at = NULL, updated_at = ?1 \
-               WHERE device_pk = ?2 AND status = 'pending' RETURNING *";
+               WHERE device_pk = ?2 AND status IN ('pending', 'scheduled') RETURNING *";
     announce(ctx, sql, params![ms(at), device.pk.0], types::MESSAGE_CANCELLED, at)?;
     Ok(())
 }
@@ -238,6 +313,7 @@ pub(crate) async fn queue_depth(store: &SqliteStore) -> StoreResult<Vec<(Message
     let mut counts = Vec::with_capacity(2);
     // One query per status, each answered from its partial index alone.
     for (status, sql) in [
+        (MessageStatus::Scheduled, "SELECT count(*) AS n FROM messages WHERE status = 'scheduled'"),
         (MessageStatus::Pending, "SELECT count(*) AS n FROM messages WHERE status = 'pending'"),
         (MessageStatus::Sending, "SELECT count(*) AS n FROM messages WHERE status = 'sending'"),
     ] {

@@ -10,7 +10,7 @@ use chrono::DateTime;
 use kirim_core::device::{ConnectorKind, Device, DeviceStatus, LinkCode};
 use kirim_core::event::Event;
 use kirim_core::id::{DevicePk, KeyPk, MessagePk, TenantPk};
-use kirim_core::message::{Direction, Message, MessageContent, MessageStatus};
+use kirim_core::message::{Direction, Message, MessageContent, MessageStatus, Schedule};
 use kirim_core::tenant::{ApiKey, Tenant};
 use kirim_core::{DeviceId, EventId, KeyId, MessageId, PhoneNumber, Recipient, TenantId, Timestamp, TokenHash};
 use sqlx::Row as _;
@@ -197,6 +197,10 @@ pub(crate) fn message(row: &impl Cols, device_id: Option<&DeviceId>) -> Result<M
         max_attempts: count(row, "max_attempts")?,
         next_attempt_at: opt_time(row, "next_attempt_at")?,
         last_error: row.opt_text("last_error")?,
+        schedule: match opt_time(row, "scheduled_at")? {
+            Some(at) => Some(Schedule { at, timezone: row.opt_text("timezone")? }),
+            None => None,
+        },
         created_at: time(row, "created_at")?,
         sent_at: opt_time(row, "sent_at")?,
         delivered_at: opt_time(row, "delivered_at")?,

@@ -61,6 +61,7 @@ pub fn outbound(device: &Device, body: &str) -> NewOutbound {
         reply_to: None,
         max_attempts: 3,
         not_before: t0(),
+        schedule: None,
         created_at: t0(),
     }
 }

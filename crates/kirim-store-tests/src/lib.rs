@@ -22,6 +22,7 @@ mod durability;
 mod listing;
 mod outbound;
 mod queue;
+mod schedules;
 mod sessions;
 mod tenants;
 mod webhooks;
@@ -33,6 +34,7 @@ pub mod cases {
     pub use crate::listing::*;
     pub use crate::outbound::*;
     pub use crate::queue::*;
+    pub use crate::schedules::*;
     pub use crate::sessions::*;
     pub use crate::tenants::*;
     pub use crate::webhooks::*;
@@ -103,6 +105,9 @@ macro_rules! conformance {
             sessions_put_get_scan_and_delete_by_prefix,
             sessions_are_per_device_and_cleared_whole,
             sessions_survive_reopen,
+            scheduled_messages_wait_outside_the_queue_until_promoted,
+            unsent_messages_can_be_changed_cancelled_and_deleted,
+            deleting_a_device_cancels_its_schedules,
         );
     };
     (@cases $harness:expr; $($case:ident),* $(,)?) => {

@@ -453,6 +453,7 @@ fn text_to(number: &str) -> OutboundMessage {
         to: Recipient::Phone(PhoneNumber::parse(number, None).unwrap()),
         content: MessageContent::text("hi"),
         reply_to: None,
+        target: None,
         attempt: 1,
     }
 }

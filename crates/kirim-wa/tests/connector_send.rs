@@ -6,12 +6,15 @@ use std::time::Duration;
 
 use kirim_core::connector::ConnectorError;
 use kirim_core::id::MessageId;
-use kirim_core::message::{LocationContent, MediaContent, MessageContent, TextContent};
+use kirim_core::message::{ContactCard, LocationContent, MediaContent, MessageContent, MessageTarget, TextContent};
 use kirim_core::{PhoneNumber, Recipient};
 use kirim_wa::connector::MediaRef;
 use kirim_wa::connector::errors::{iq_error, send_error, server_refusal, upload_error};
 use kirim_wa::connector::media::{media_type, no_media_source};
-use kirim_wa::connector::send::{Quoted, location_message, media_message, network_id, quote_context, recipient_jid, text_message};
+use kirim_wa::connector::send::{
+    Quoted, contact_message, location_message, media_message, network_id, quote_context, recipient_jid, target_key, text_message,
+    vcard as vcard_of, with_mentions,
+};
 use whatsapp_rust::download::MediaType;
 use whatsapp_rust::waproto::whatsapp as wa;
 use whatsapp_rust::{ClientError, IqError, SendError};
@@ -42,7 +45,7 @@ fn recipients_become_jids() {
 
 #[test]
 fn text_is_a_conversation_until_it_quotes() {
-    let body = TextContent { body: "hello".into(), preview_url: true };
+    let body = TextContent { body: "hello".into(), preview_url: true, mentions: Vec::new() };
     let plain = text_message(&body, None);
     assert_eq!(plain.conversation.as_deref(), Some("hello"));
     assert!(plain.extended_text_message.is_unset());
@@ -205,4 +208,49 @@ fn only_files_kirim_can_get_at_are_sendable() {
     let received = MessageContent::Image { image: MediaContent { id: Some(file().encode()), ..MediaContent::default() } };
     assert_eq!(check_file(&received, false), Ok(()), "already on WhatsApp's CDN");
     assert_eq!(check_file(&MessageContent::text("x"), false), Ok(()));
+}
+
+#[test]
+fn contact_cards_are_vcards_with_a_tappable_number() {
+    let card = ContactCard {
+        name: "Siti; Ops, KL".into(),
+        phone: "+60123456789".into(),
+        email: Some("siti@example.com".into()),
+        organization: Some("Acme".into()),
+    };
+    let message = contact_message(&card, None);
+    let contact = message.contact_message.as_option().expect("a contact message");
+    assert_eq!(contact.display_name.as_deref(), Some("Siti; Ops, KL"));
+    let vcard = contact.vcard.as_deref().unwrap();
+    assert_eq!(vcard, vcard_of(&card));
+    assert!(vcard.starts_with("BEGIN:VCARD\r\nVERSION:3.0\r\n"), "{vcard}");
+    assert!(vcard.contains("FN:Siti\\; Ops\\, KL\r\n"), "special characters are escaped: {vcard}");
+    assert!(vcard.contains("TEL;type=CELL;waid=60123456789:+60123456789\r\n"), "{vcard}");
+    assert!(vcard.contains("ORG:Acme\r\n") && vcard.contains("EMAIL:siti@example.com\r\n") && vcard.ends_with("END:VCARD"));
+}
+
+#[test]
+fn mentions_ride_in_the_context_beside_a_quote() {
+    let text = TextContent { body: "hi @60123456789".into(), preview_url: false, mentions: vec!["+60123456789".into()] };
+    let context = with_mentions(&text, Some(quote_context("3EB0AA", None))).expect("a context");
+    assert_eq!(context.mentioned_jid, vec!["60123456789@s.whatsapp.net".to_owned()]);
+    assert_eq!(context.stanza_id.as_deref(), Some("3EB0AA"), "the quote is kept");
+    let message = text_message(&text, Some(context));
+    let extended = message.extended_text_message.as_option().expect("mentions need an extended text");
+    assert_eq!(extended.context_info.as_option().unwrap().mentioned_jid.len(), 1);
+    let plain = TextContent { mentions: Vec::new(), ..text };
+    assert!(with_mentions(&plain, None).is_none(), "no mentions, no context");
+}
+
+#[test]
+fn a_reaction_names_a_group_members_message_by_its_author() {
+    let group: whatsapp_rust::wacore_binary::Jid = "120363025246125888@g.us".parse().unwrap();
+    let theirs = MessageTarget { network_id: "3EB0BB".into(), from_me: false, sender: Some("+60129998888".into()) };
+    let key = target_key(&group, &theirs);
+    assert_eq!((key.id.as_deref(), key.from_me, key.remote_jid.as_deref()), (Some("3EB0BB"), Some(false), Some("120363025246125888@g.us")));
+    assert_eq!(key.participant.as_deref(), Some("60129998888@s.whatsapp.net"));
+    let mine = MessageTarget { from_me: true, ..theirs.clone() };
+    assert_eq!(target_key(&group, &mine).participant, None, "our own message needs no author");
+    let chat: whatsapp_rust::wacore_binary::Jid = "60129998888@s.whatsapp.net".parse().unwrap();
+    assert_eq!(target_key(&chat, &theirs).participant, None, "nor does a message in a one-to-one chat");
 }

@@ -42,6 +42,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub lanes: Arc<Lanes>,
     pub webhooks: Arc<WebhookRuntime>,
+    pub scheduler: Arc<crate::workers::schedule::SchedulerWake>,
     pub shutdown: CancellationToken,
 }
 
@@ -176,6 +177,7 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Buil
         metrics,
         lanes,
         webhooks: Arc::new(WebhookRuntime::new(outbound)),
+        scheduler: Arc::default(),
         shutdown,
     };
     Ok(Built { state, sqlite, generated_admin_token })
@@ -221,6 +223,7 @@ pub async fn start(built: Built, listener: TcpListener) -> anyhow::Result<Runnin
     start_devices(&state).await;
     let housekeeping = tokio::spawn(crate::workers::housekeeping::run(state.clone(), state.shutdown.clone()));
     let webhooks = tokio::spawn(crate::webhooks::worker::run(state.clone(), state.shutdown.clone()));
+    let scheduler = tokio::spawn(crate::workers::schedule::run(state.clone(), state.scheduler.clone(), state.shutdown.clone()));
     let router = crate::http::router(state.clone());
     let shutdown = state.shutdown.clone();
     let run_state = state.clone();
@@ -242,6 +245,7 @@ pub async fn start(built: Built, listener: TcpListener) -> anyhow::Result<Runnin
             tracing::warn!("some webhook deliveries did not finish within the shutdown grace period; they will be made again");
         }
         let _ = housekeeping.await;
+        let _ = scheduler.await;
         sqlite.close().await;
         result
     });

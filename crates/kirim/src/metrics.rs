@@ -68,7 +68,7 @@ impl Metrics {
         registry.register("send_attempts", "Send attempts by outcome (sent, retry, failed)", sends.clone());
         registry.register("messages_accepted", "Outbound messages accepted into the queue", accepted.clone());
         registry.register("messages_received", "Inbound messages stored", inbound.clone());
-        registry.register("queue_depth", "Messages in the send queue, by status (pending, sending)", queue_depth.clone());
+        registry.register("queue_depth", "Messages waiting to be sent, by status (scheduled, pending, sending)", queue_depth.clone());
         registry.register("devices", "Devices by link status", devices.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency by matched route", http.clone());
         registry.register("webhook_attempts", "Webhook delivery attempts by outcome (succeeded, retry, failed)", webhook_attempts.clone());

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use kirim_core::connector::ConnectorError;
 use whatsapp_rust::features::ContactError;
-use whatsapp_rust::{ClientError, IqError, SendError};
+use whatsapp_rust::{ClientError, IqError, PollError, SendError};
 
 /// HTTP-like codes the server uses for "slow down".
 const RATE_LIMITED: [u16; 2] = [429, 420];
@@ -22,6 +22,16 @@ pub fn send_error(error: &SendError) -> ConnectorError {
         SendError::Iq(iq) => iq_error(iq),
         SendError::InvalidRequest(why) => ConnectorError::Permanent(format!("WhatsApp cannot send this: {why}")),
         other => ConnectorError::Transient(format!("WhatsApp send failed: {other}")),
+    }
+}
+
+/// Maps an error of poll creation.
+pub fn poll_error(error: &PollError) -> ConnectorError {
+    match error {
+        PollError::Send(send) => send_error(send),
+        PollError::NotLoggedIn => ConnectorError::NotConnected,
+        PollError::InvalidPoll(why) => ConnectorError::Permanent(format!("WhatsApp refuses this poll: {why}")),
+        other => ConnectorError::Transient(format!("WhatsApp poll failed: {other}")),
     }
 }
 

@@ -133,6 +133,7 @@ macro_rules! media_content {
     ($m:expr, caption: $caption:expr, filename: $filename:expr, voice: $voice:expr) => {
         MediaContent {
             link: None,
+            media_id: None,
             id: media_ref(
                 &$m.url,
                 &$m.direct_path,
@@ -163,7 +164,7 @@ fn content_of(base: &wa::Message) -> Result<MessageContent, Skip> {
     if let Some(m) = base.extended_text_message.as_option() {
         let body = m.text.clone().unwrap_or_default();
         let preview_url = m.matched_text.is_some();
-        return Ok(MessageContent::Text { text: TextContent { body, preview_url } });
+        return Ok(MessageContent::Text { text: TextContent { body, preview_url, mentions: Vec::new() } });
     }
     if let Some(m) = base.image_message.as_option() {
         return Ok(MessageContent::Image { image: media_content!(m, caption: nonempty(&m.caption), filename: None, voice: false) });

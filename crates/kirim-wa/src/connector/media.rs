@@ -126,7 +126,7 @@ pub fn media_type(content: &MessageContent) -> Option<MediaType> {
         MessageContent::Audio { .. } => MediaType::Audio,
         MessageContent::Document { .. } => MediaType::Document,
         MessageContent::Sticker { .. } => MediaType::Sticker,
-        MessageContent::Text { .. } | MessageContent::Location { .. } => return None,
+        _ => return None,
     })
 }
 

@@ -13,6 +13,7 @@
 //!
 //! [`ConnectorSink`]: kirim_core::connector::ConnectorSink
 
+mod actions;
 pub mod errors;
 mod hook;
 pub mod inbound;
@@ -116,6 +117,9 @@ impl WaConnector {
         // Refused before any round trip: a file Kirim cannot get at will not become sendable.
         send::check_file(&message.content, source.is_some())?;
         state.ensure_on_whatsapp(&client, &to).await?;
+        if let Some(result) = actions::send_special(&client, to.clone(), message).await {
+            return result;
+        }
         let context = message.reply_to.as_deref().map(|id| send::quote_context(id, state.quoted(id).as_ref()));
         let wa_message = send::prepare(&client, &message.content, context, source).await?;
         let options = SendOptions::default().with_message_id(send::network_id(&message.id));
@@ -227,6 +231,12 @@ impl Connector for WaConnector {
             current.stop(self.options.stop_grace).await;
         }
         slot.state.links.flush(REPORT_WAIT).await;
+    }
+
+    /// List and buttons messages are not offered: WhatsApp renders them only for business
+    /// accounts of the Cloud API, and phones show linked-device ones as unsupported.
+    fn can_send(&self, kind: &str) -> bool {
+        !matches!(kind, "list" | "buttons")
     }
 
     async fn send(&self, device: &Device, message: &OutboundMessage) -> Result<SendReceipt, ConnectorError> {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use kirim_core::Recipient;
 use kirim_core::connector::ConnectorError;
 use kirim_core::id::MessageId;
-use kirim_core::message::{LocationContent, MediaContent, MessageContent, TextContent};
+use kirim_core::message::{ContactCard, LocationContent, MediaContent, MessageContent, MessageTarget, TextContent};
 use sha2::{Digest, Sha256};
 use whatsapp_rust::Client;
 use whatsapp_rust::buffa::MessageField;
@@ -74,13 +74,87 @@ pub fn quote_context(reply_to: &str, quoted: Option<&Quoted>) -> wa::ContextInfo
     context
 }
 
+/// The JIDs of the numbers a text mentions (E.164, as Kirim stores them).
+pub fn mention_jids(mentions: &[String]) -> Vec<String> {
+    mentions.iter().map(|m| Jid::pn(m.trim_start_matches('+')).to_string()).collect()
+}
+
+/// Adds the mentions of `text` to the reply context (or to a new one): WhatsApp carries both
+/// in the same `ContextInfo`.
+pub fn with_mentions(text: &TextContent, context: Option<wa::ContextInfo>) -> Option<wa::ContextInfo> {
+    if text.mentions.is_empty() {
+        return context;
+    }
+    let mut context = context.unwrap_or_default();
+    context.mentioned_jid = mention_jids(&text.mentions);
+    Some(context)
+}
+
 /// A text message: a plain `conversation`, or an extended text once it carries a reply context
-/// (as WhatsApp Web does). Link previews are not generated: WhatsApp Web builds them on the
+/// or mentions (as WhatsApp Web does). Link previews are not generated: WhatsApp Web builds them on the
 /// sender's side from the fetched page, which Kirim does not fetch.
 pub fn text_message(text: &TextContent, context: Option<wa::ContextInfo>) -> wa::Message {
     match context {
         Some(context) => wa::Message::text_with_context(text.body.clone(), context),
         None => wa::Message::text(text.body.clone()),
+    }
+}
+
+/// Escapes a vCard value (RFC 6350 §3.4: backslash, comma, semicolon and newlines).
+fn vcard_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            ',' => out.push_str("\\,"),
+            ';' => out.push_str("\\;"),
+            '\n' => out.push_str("\\n"),
+            '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The vCard WhatsApp shows as a contact card; `waid` makes the number tappable to chat.
+pub fn vcard(card: &ContactCard) -> String {
+    let digits = card.phone.trim_start_matches('+');
+    let mut v = format!("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:{}\r\n", vcard_escape(&card.name));
+    if let Some(org) = &card.organization {
+        v.push_str(&format!("ORG:{}\r\n", vcard_escape(org)));
+    }
+    v.push_str(&format!("TEL;type=CELL;waid={digits}:{}\r\n", card.phone));
+    if let Some(email) = &card.email {
+        v.push_str(&format!("EMAIL:{}\r\n", vcard_escape(email)));
+    }
+    v.push_str("END:VCARD");
+    v
+}
+
+/// A contact card.
+pub fn contact_message(card: &ContactCard, context: Option<wa::ContextInfo>) -> wa::Message {
+    wa::Message {
+        contact_message: MessageField::some(wa::message::ContactMessage {
+            display_name: Some(card.name.clone()),
+            vcard: Some(vcard(card)),
+            context_info: context.map(MessageField::some).unwrap_or_default(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The key of the message a reaction points at: in a group, a received message also names its
+/// author, or phones cannot attribute it.
+pub fn target_key(chat: &Jid, target: &MessageTarget) -> wa::MessageKey {
+    wa::MessageKey {
+        remote_jid: Some(chat.to_string()),
+        from_me: Some(target.from_me),
+        id: Some(target.network_id.clone()),
+        participant: match (&target.sender, target.from_me, chat.is_group()) {
+            (Some(sender), false, true) => Some(Jid::pn(sender.trim_start_matches('+')).to_string()),
+            _ => None,
+        },
     }
 }
 
@@ -186,9 +260,7 @@ pub fn media_message(content: &MessageContent, file: &MediaRef, context: Option<
                 ..Default::default()
             });
         }
-        MessageContent::Text { .. } | MessageContent::Location { .. } => {
-            return Err(ConnectorError::Permanent(format!("a {} message has no file", content.kind())));
-        }
+        _ => return Err(ConnectorError::Permanent(format!("a {} message has no file", content.kind()))),
     }
     Ok(message)
 }
@@ -214,9 +286,14 @@ pub(crate) async fn prepare(
     source: Option<&dyn MediaSource>,
 ) -> Result<wa::Message, ConnectorError> {
     match content {
-        MessageContent::Text { text } => Ok(text_message(text, context)),
+        MessageContent::Text { text } => Ok(text_message(text, with_mentions(text, context))),
         MessageContent::Location { location } => Ok(location_message(location, context)),
-        _ => {
+        MessageContent::Contact { contact } => Ok(contact_message(contact, context)),
+        MessageContent::Image { .. }
+        | MessageContent::Video { .. }
+        | MessageContent::Audio { .. }
+        | MessageContent::Document { .. }
+        | MessageContent::Sticker { .. } => {
             let media: &MediaContent = content.media_content().expect("every other kind is media");
             let file = match MediaRef::of(media) {
                 Some(file) => file,
@@ -230,5 +307,6 @@ pub(crate) async fn prepare(
             };
             media_message(content, &file, context)
         }
+        other => Err(ConnectorError::Unsupported(format!("send a {} message through WhatsApp Web", other.kind()))),
     }
 }

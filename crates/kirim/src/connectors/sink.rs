@@ -8,7 +8,7 @@ use kirim_core::connector::{ConnectorSink, InboundMessage, Receipt, SinkError};
 use kirim_core::device::{DeviceStatus, LinkState};
 use kirim_core::id::DevicePk;
 use kirim_core::message::NewInbound;
-use kirim_core::store::{InsertOutcome, ReceiptOutcome, Store};
+use kirim_core::store::{InsertOutcome, MessageFilter, ReceiptOutcome, Store};
 use kirim_core::{Clock, MessageId};
 
 use crate::metrics::Metrics;
@@ -77,6 +77,13 @@ impl ConnectorSink for AppSink {
                 None => return Err(SinkError("the device no longer exists".into())),
             },
         };
+        let mut content = message.content;
+        if let Some(target) = content.target_id_mut() {
+            let filter = MessageFilter { device: Some(device), network_id: Some(target.clone()), limit: 1, ..MessageFilter::default() };
+            if let Some(known) = self.store.list_messages(tenant_pk, &filter).await.map_err(sink_error)?.pop() {
+                *target = known.id.to_string();
+            }
+        }
         let new = NewInbound {
             id: MessageId::generate(),
             tenant_pk,
@@ -84,7 +91,7 @@ impl ConnectorSink for AppSink {
             network_id: message.network_id,
             chat: message.chat,
             sender: message.sender,
-            content: message.content,
+            content,
             reply_to: message.reply_to,
             received_at: message.at,
         };

@@ -2,12 +2,11 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use kirim_core::MessageId;
 use kirim_core::id::DeviceId;
-use kirim_core::message::{Direction, Message, MessageContent, MessageStatus, StatusChange, TextContent};
+use kirim_core::message::{Direction, Message, MessageContent, MessageStatus, StatusChange};
 use kirim_core::store::MessageFilter;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -17,34 +16,8 @@ use super::auth::TenantAuth;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::app::AppState;
-use crate::services::messages::{self, SendInput};
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SendMessage {
-    /// The device to send from. Omit to let Kirim pick a connected device (a device token always uses its own).
-    pub device_id: Option<String>,
-    /// The recipient: a phone number in any common form (`+60 12-345 6789`, `60123456789`,
-    /// `012-345 6789` with a default country) or a group JID (`…@g.us`).
-    #[serde(deserialize_with = "super::string_or_number")]
-    #[schema(value_type = String, example = "+60123456789")]
-    pub to: String,
-    /// The message type; `text` for now.
-    #[serde(rename = "type", default = "default_type")]
-    pub kind: String,
-    /// The text, for `type: text`.
-    pub text: Option<TextContent>,
-    /// Your own reference, returned in events and usable as an idempotency key.
-    pub ref_id: Option<String>,
-    /// 0 (normal, default) to 10 (most urgent): higher priority messages leave first.
-    pub priority: Option<i32>,
-    /// The network id of a message to reply to (quote).
-    pub reply_to: Option<String>,
-}
-
-fn default_type() -> String {
-    "text".to_owned()
-}
+use crate::services::messages;
+use crate::services::schedule;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MessageView {
@@ -75,6 +48,12 @@ pub struct MessageView {
     pub next_attempt_at: Option<DateTime<Utc>>,
     /// Why the last attempt failed.
     pub error: Option<String>,
+    /// When a scheduled message is (or was) due.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduled_at: Option<DateTime<Utc>>,
+    /// The time zone the schedule was given in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Every status with its time (single-message responses only).
@@ -107,6 +86,8 @@ impl MessageView {
             max_attempts: m.max_attempts,
             next_attempt_at: m.next_attempt_at,
             error: m.last_error,
+            scheduled_at: m.schedule.as_ref().map(|s| s.at),
+            timezone: m.schedule.and_then(|s| s.timezone),
             created_at: m.created_at,
             updated_at: m.updated_at,
             history,
@@ -114,52 +95,7 @@ impl MessageView {
     }
 }
 
-fn content(body: &SendMessage) -> ApiResult<MessageContent> {
-    match body.kind.as_str() {
-        "text" => {
-            let text =
-                body.text.clone().ok_or_else(|| ApiError::field("text", "`text` is required when `type` is `text`: {\"body\": \"…\"}"))?;
-            Ok(MessageContent::Text { text })
-        }
-        other => Err(ApiError::field("type", format!("`type` `{other}` is not supported; use `text`"))),
-    }
-}
-
-/// Queue a message. `202` means it is committed: it will be sent even if the server restarts.
-/// Repeating a request with the same `Idempotency-Key` (or `ref_id`) returns the original message.
-#[utoipa::path(post, path = "/v1/messages", tag = "messages", request_body = SendMessage,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key and body return the original message")),
-    responses((status = 202, body = MessageView), (status = 422, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
-    security(("bearer" = [])))]
-pub async fn send(State(state): State<AppState>, auth: TenantAuth, headers: HeaderMap, body: ApiJson<SendMessage>) -> ApiResult<Response> {
-    let idempotency_key = match headers.get("idempotency-key") {
-        Some(v) => Some(v.to_str().map_err(|_| ApiError::field("Idempotency-Key", "`Idempotency-Key` must be visible ASCII"))?.to_owned()),
-        None => None,
-    };
-    let request = body.value;
-    let device_id = match request.device_id.as_deref() {
-        Some(raw) => Some(raw.parse::<DeviceId>().map_err(|e| ApiError::field("device_id", format!("`device_id`: {e}")))?),
-        None => None,
-    };
-    let input = SendInput {
-        content: content(&request)?,
-        device_id,
-        to: request.to,
-        ref_id: request.ref_id,
-        priority: request.priority.unwrap_or(0),
-        idempotency_key,
-        request_hash: body.body_hash,
-        reply_to: request.reply_to,
-    };
-    let accepted = messages::accept(&state, &(&auth).into(), input).await?;
-    let mut response = (StatusCode::ACCEPTED, Json(MessageView::new(accepted.message, false))).into_response();
-    if accepted.replayed {
-        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    Ok(response)
-}
-
-fn message_id(raw: &str) -> ApiResult<MessageId> {
+pub(super) fn message_id(raw: &str) -> ApiResult<MessageId> {
     raw.parse().map_err(|_| ApiError::not_found("message"))
 }
 
@@ -182,7 +118,7 @@ pub async fn cancel(State(state): State<AppState>, auth: TenantAuth, ApiPath(id)
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    /// pending, sending, sent, delivered, read, played, failed, cancelled, received
+    /// scheduled, pending, sending, sent, delivered, read, played, failed, cancelled, received
     pub status: Option<String>,
     pub device_id: Option<String>,
     /// The other side, in any phone form or a group JID.
@@ -198,6 +134,57 @@ pub struct ListQuery {
     pub before: Option<String>,
     /// 1–500, default 50.
     pub limit: Option<String>,
+}
+
+/// A change to a scheduled message; fields left out stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMessage {
+    /// The new time, as in `POST /v1/messages`.
+    pub scheduled_at: Option<String>,
+    /// The zone of a wall-clock `scheduled_at`.
+    pub timezone: Option<String>,
+    #[serde(default, deserialize_with = "super::opt_string_or_number")]
+    #[schema(value_type = Option<String>)]
+    pub to: Option<String>,
+    /// A new text (for a text message).
+    pub text: Option<super::send::TextInput>,
+}
+
+/// Change a scheduled message: its time, recipient or text.
+#[utoipa::path(patch, path = "/v1/messages/{id}", tag = "messages", params(("id" = String, Path)), request_body = UpdateMessage,
+    responses((status = 200, body = MessageView), (status = 409, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn update(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    ApiPath(id): ApiPath,
+    body: ApiJson<UpdateMessage>,
+) -> ApiResult<Json<MessageView>> {
+    let id = message_id(&id)?;
+    let request = body.value;
+    let schedule =
+        match (&request.scheduled_at, &request.timezone) {
+            (None, Some(_)) => {
+                return Err(ApiError::field("timezone", "give `scheduled_at` with `timezone`: the zone says how to read that time"));
+            }
+            (None, None) => None,
+            (Some(at), tz) => Some(schedule::parse(Some(at), tz.as_deref(), state.clock.now())?.ok_or_else(|| {
+                ApiError::field("scheduled_at", "`scheduled_at` must be in the future; to send now, cancel and send again")
+            })?),
+        };
+    let content = request.text.map(|t| MessageContent::Text { text: t.into() });
+    let change = messages::UnsentChange { schedule, to: request.to, content };
+    let message = messages::update_scheduled(&state, &auth, &id, change).await?;
+    Ok(Json(MessageView::new(message, true)))
+}
+
+/// Delete a message that never left (scheduled, or cancelled before any attempt).
+#[utoipa::path(delete, path = "/v1/messages/{id}", tag = "messages", params(("id" = String, Path)),
+    responses((status = 204), (status = 409, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn delete(State(state): State<AppState>, auth: TenantAuth, ApiPath(id): ApiPath) -> ApiResult<StatusCode> {
+    messages::delete_unsent(&state, &auth, &message_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn parse_time(field: &str, raw: &str) -> ApiResult<DateTime<Utc>> {

@@ -9,6 +9,7 @@ pub mod messages;
 pub mod openapi;
 pub mod qr;
 pub mod sandbox;
+pub mod send;
 pub mod system;
 pub mod tenants;
 pub mod webhooks;
@@ -68,6 +69,11 @@ pub fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Er
     d.deserialize_any(Visitor)
 }
 
+/// [`string_or_number`] for a field that may be left out (with `#[serde(default)]`).
+pub fn opt_string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    string_or_number(d).map(Some)
+}
+
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.http.body_limit_bytes;
     let timeout = Duration::from_secs(state.config.http.request_timeout_secs);
@@ -83,8 +89,8 @@ pub fn router(state: AppState) -> Router {
         .route("/devices/{id}/qr", get(devices::qr_code))
         .route("/devices/{id}/logout", post(devices::logout))
         .route("/devices/{id}/token", post(devices::rotate_token))
-        .route("/messages", post(messages::send).get(messages::list))
-        .route("/messages/{id}", get(messages::get))
+        .route("/messages", post(send::send).get(messages::list))
+        .route("/messages/{id}", get(messages::get).patch(messages::update).delete(messages::delete))
         .route("/messages/{id}/cancel", post(messages::cancel))
         .route("/events", get(events::list))
         .route("/events/stream", get(events::stream))

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{List, devices, error, events, messages, sandbox, tenants, webhooks};
+use super::{List, devices, error, events, messages, sandbox, send, tenants, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -12,7 +12,7 @@ use super::{List, devices, error, events, messages, sandbox, tenants, webhooks};
         tenants::create, tenants::list, tenants::get, tenants::create_key, tenants::list_keys, tenants::revoke_key,
         devices::create, devices::list, devices::get, devices::update, devices::delete, devices::connect,
         devices::pair_code, devices::qr_code, devices::logout, devices::rotate_token,
-        messages::send, messages::get, messages::list, messages::cancel,
+        send::send, messages::get, messages::update, messages::delete, messages::list, messages::cancel,
         events::list, events::stream,
         webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete, webhooks::rotate_secret,
         webhooks::test, webhooks::deliveries, webhooks::delivery, webhooks::retry,

@@ -358,7 +358,7 @@ fn inbound_content(b: &mut InboundRequest) -> ApiResult<MessageContent> {
         InboundType::Text => {
             let text = b.text.take().unwrap_or_default();
             check_text("text", &text, MAX_TEXT_CHARS, "write the message text")?;
-            Ok(MessageContent::Text { text: TextContent { body: text, preview_url: false } })
+            Ok(MessageContent::Text { text: TextContent { body: text, preview_url: false, mentions: Vec::new() } })
         }
         InboundType::Location => location_content(b.location.take().expect("checked above")),
         media => {

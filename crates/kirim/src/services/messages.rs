@@ -3,11 +3,11 @@
 
 use kirim_core::device::ConnectorKind;
 use kirim_core::id::DeviceId;
-use kirim_core::message::{MAX_TEXT_CHARS, Message, MessageContent, NewOutbound};
+use kirim_core::message::{Direction, Message, MessageContent, MessageStatus, NewOutbound, Schedule, UnsentPatch};
 use kirim_core::store::{CancelOutcome, InsertOutcome};
 use kirim_core::{MessageId, Recipient};
 
-use super::{Actor, detached};
+use super::{Actor, content, detached};
 use crate::app::AppState;
 use crate::http::auth::TenantAuth;
 use crate::http::error::{ApiError, ApiResult};
@@ -19,7 +19,8 @@ pub const PRIORITY_RANGE: std::ops::RangeInclusive<i32> = 0..=10;
 #[derive(Debug, Clone)]
 pub struct SendInput {
     pub device_id: Option<DeviceId>,
-    pub to: String,
+    /// The recipient; a reaction, edit or revoke may leave it out (it goes to its target's chat).
+    pub to: Option<String>,
     pub content: MessageContent,
     pub ref_id: Option<String>,
     pub priority: i32,
@@ -27,6 +28,8 @@ pub struct SendInput {
     /// Hash of the request as the client sent it, to tell a retry from a conflicting reuse of a key.
     pub request_hash: String,
     pub reply_to: Option<String>,
+    /// Send at this time rather than now.
+    pub schedule: Option<Schedule>,
 }
 
 #[derive(Debug, Clone)]
@@ -36,33 +39,95 @@ pub struct Accepted {
     pub replayed: bool,
 }
 
-pub fn validate_content(content: &MessageContent) -> ApiResult<()> {
-    match content {
-        MessageContent::Text { text } => {
-            if text.body.trim().is_empty() {
-                return Err(ApiError::field("text.body", "`text.body` is empty; write the message text"));
-            }
-            let chars = text.body.chars().count();
-            if chars > MAX_TEXT_CHARS {
-                return Err(ApiError::field(
-                    "text.body",
-                    format!("`text.body` has {chars} characters; WhatsApp accepts at most {MAX_TEXT_CHARS}, so split it"),
-                ));
-            }
-        }
-        // Media and locations can be received but not sent yet.
-        other => return Err(ApiError::field("type", format!("`type` `{}` cannot be sent yet; use `text`", other.kind()))),
-    }
-    Ok(())
-}
-
 pub fn parse_recipient(state: &AppState, field: &str, to: &str) -> ApiResult<Recipient> {
     Recipient::parse(to, state.config.default_country).map_err(|e| ApiError::field(field, format!("`{field}` {e}")))
 }
 
-pub async fn accept(state: &AppState, auth: &Actor, input: SendInput) -> ApiResult<Accepted> {
-    validate_content(&input.content)?;
-    let chat = parse_recipient(state, "to", &input.to)?;
+/// How long after sending WhatsApp lets a message be edited.
+const EDIT_WINDOW: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
+/// How long after sending WhatsApp lets a message be deleted for everyone (about two days).
+const REVOKE_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(48);
+
+/// The message a reaction, edit or revoke refers to, checked against what WhatsApp allows.
+async fn target(state: &AppState, auth: &Actor, content: &MessageContent) -> ApiResult<Option<Message>> {
+    let Some(raw) = content.target_id() else { return Ok(None) };
+    let field = format!("{}.message_id", content.kind());
+    let not_found = || ApiError::not_found("message").with_field(field.clone());
+    let id: MessageId = raw.parse().map_err(|_| not_found())?;
+    let target =
+        state.store.get_message(auth.tenant_pk(), &id).await?.filter(|m| auth.may_use_device(&m.device_id)).ok_or_else(not_found)?;
+    if matches!(target.status, MessageStatus::Failed | MessageStatus::Cancelled) {
+        return Err(ApiError::conflict("target_not_sent", format!("message {id} was {}; there is nothing to act on", target.status))
+            .with_field(field));
+    }
+    if target.content.target_id().is_some() {
+        return Err(ApiError::conflict(
+            "invalid_target",
+            format!("message {id} is a {} itself; point at the message it refers to", target.content.kind()),
+        )
+        .with_field(field));
+    }
+    let age = state.clock.now() - target.sent_at.unwrap_or(target.created_at);
+    match content {
+        MessageContent::Edit { .. } => {
+            if target.direction != Direction::Outbound || !matches!(target.content, MessageContent::Text { .. }) {
+                return Err(ApiError::conflict("not_editable", "only text messages this device sent can be edited").with_field(field));
+            }
+            if age > EDIT_WINDOW {
+                return Err(ApiError::conflict("not_editable", "WhatsApp allows edits only within 15 minutes of sending").with_field(field));
+            }
+        }
+        MessageContent::Revoke { .. } => {
+            if target.direction != Direction::Outbound && !target.chat.is_group() {
+                return Err(ApiError::conflict(
+                    "not_revocable",
+                    "only messages this device sent (or, as a group admin, group messages) can be deleted for everyone",
+                )
+                .with_field(field));
+            }
+            if age > REVOKE_WINDOW {
+                return Err(ApiError::conflict("not_revocable", "WhatsApp allows deleting for everyone only within 48 hours of sending")
+                    .with_field(field));
+            }
+        }
+        _ => {}
+    }
+    Ok(Some(target))
+}
+
+pub async fn accept(state: &AppState, auth: &Actor, mut input: SendInput) -> ApiResult<Accepted> {
+    content::validate(&mut input.content, state.config.default_country)?;
+    let target = target(state, auth, &input.content).await?;
+    if target.is_some() && input.schedule.is_some() {
+        return Err(ApiError::field("scheduled_at", "a reaction, edit or revoke is sent at once; it cannot be scheduled"));
+    }
+    let chat = match (&input.to, &target) {
+        (Some(to), None) => parse_recipient(state, "to", to)?,
+        (None, None) => return Err(ApiError::field("to", "`to` is required: the phone number or group to send to")),
+        (None, Some(target)) => target.chat.clone(),
+        (Some(to), Some(target)) => {
+            let chat = parse_recipient(state, "to", to)?;
+            if chat != target.chat {
+                return Err(ApiError::field(
+                    "to",
+                    format!("`to` must be the chat of the message referred to ({}), or left out", target.chat),
+                ));
+            }
+            chat
+        }
+    };
+    // A reaction, edit or revoke goes out from the device that holds the chat.
+    if let (None, Some(target)) = (&input.device_id, &target) {
+        input.device_id = Some(target.device_id.clone());
+    }
+    if let (Some(asked), Some(target)) = (&input.device_id, &target)
+        && asked != &target.device_id
+    {
+        return Err(ApiError::field(
+            "device_id",
+            format!("message {} belongs to device {}; send from that device", target.id, target.device_id),
+        ));
+    }
     if !PRIORITY_RANGE.contains(&input.priority) {
         return Err(ApiError::field("priority", "`priority` must be between 0 (normal) and 10 (most urgent)"));
     }
@@ -90,6 +155,17 @@ pub async fn accept(state: &AppState, auth: &Actor, input: SendInput) -> ApiResu
     if device.connector == ConnectorKind::Sandbox && !state.config.sandbox.enabled {
         return Err(ApiError::conflict("connector_disabled", "the sandbox connector is disabled on this server"));
     }
+    let kind = input.content.kind();
+    if let Some(connector) = state.connectors.get(device.connector)
+        && !connector.can_send(kind)
+    {
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "capability_unsupported",
+            format!("devices of the `{}` connector cannot send `{kind}` messages", device.connector.as_str()),
+        )
+        .with_field("type"));
+    }
     let now = state.clock.now();
     let new = NewOutbound {
         id: MessageId::generate(),
@@ -103,15 +179,20 @@ pub async fn accept(state: &AppState, auth: &Actor, input: SendInput) -> ApiResu
         request_hash: Some(input.request_hash.clone()),
         reply_to: input.reply_to,
         max_attempts: device.settings.max_attempts,
-        not_before: now,
+        not_before: input.schedule.as_ref().map_or(now, |s| s.at),
+        schedule: input.schedule,
         created_at: now,
     };
+    let scheduler = state.scheduler.clone();
     let (store, metrics) = (state.store.clone(), state.metrics.clone());
     let outcome = detached(async move {
         let outcome = store.insert_outbound(vec![new]).await?.into_iter().next();
-        if let Some(InsertOutcome::Inserted(_)) = &outcome {
+        if let Some(InsertOutcome::Inserted(message)) = &outcome {
             metrics.accepted.inc();
-            entry.wake.notify_one();
+            match message.schedule {
+                Some(_) => scheduler.notify(),
+                None => entry.wake.notify_one(),
+            }
         }
         Ok(outcome)
     })
@@ -150,6 +231,53 @@ pub async fn cancel(state: &AppState, auth: &TenantAuth, id: &MessageId) -> ApiR
         CancelOutcome::TooLate(message) => Err(ApiError::conflict(
             "not_cancellable",
             format!("the message is already {}; only pending messages can be cancelled", message.status),
+        )),
+        CancelOutcome::NotFound => Err(ApiError::not_found("message")),
+    }
+}
+
+/// A change to a scheduled message: its time, recipient or content.
+#[derive(Debug, Clone, Default)]
+pub struct UnsentChange {
+    pub schedule: Option<Schedule>,
+    pub to: Option<String>,
+    pub content: Option<MessageContent>,
+}
+
+pub async fn update_scheduled(state: &AppState, auth: &TenantAuth, id: &MessageId, mut change: UnsentChange) -> ApiResult<Message> {
+    let current = get(state, auth, id).await?;
+    if let Some(content) = &mut change.content {
+        content::validate(content, state.config.default_country)?;
+        if content.target_id().is_some() || current.content.target_id().is_some() {
+            return Err(ApiError::field("type", "a reaction, edit or revoke cannot be scheduled or changed into one"));
+        }
+    }
+    let chat = match &change.to {
+        Some(to) => Some(parse_recipient(state, "to", to)?),
+        None => None,
+    };
+    let patch = UnsentPatch { schedule: change.schedule, content: change.content, chat };
+    match state.store.update_unsent(auth.tenant_pk(), id, patch, state.clock.now()).await? {
+        CancelOutcome::Cancelled(message) => {
+            state.scheduler.notify();
+            Ok(message)
+        }
+        CancelOutcome::TooLate(message) => Err(ApiError::conflict(
+            "not_scheduled",
+            format!("the message is {}; only scheduled messages can be changed (cancel it instead)", message.status),
+        )),
+        CancelOutcome::NotFound => Err(ApiError::not_found("message")),
+    }
+}
+
+/// Deletes a message that never left (scheduled, or cancelled before any attempt).
+pub async fn delete_unsent(state: &AppState, auth: &TenantAuth, id: &MessageId) -> ApiResult<()> {
+    get(state, auth, id).await?;
+    match state.store.delete_unsent(auth.tenant_pk(), id, state.clock.now()).await? {
+        CancelOutcome::Cancelled(_) => Ok(()),
+        CancelOutcome::TooLate(message) => Err(ApiError::conflict(
+            "not_deletable",
+            format!("the message is {} and was tried; its record stays (only messages that never left can be deleted)", message.status),
         )),
         CancelOutcome::NotFound => Err(ApiError::not_found("message")),
     }

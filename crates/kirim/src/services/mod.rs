@@ -1,8 +1,10 @@
 //! Services: the only layer that combines the store, the lanes and the connectors.
 //! The native API and every compat layer call these, so behaviour is defined once.
 
+pub mod content;
 pub mod devices;
 pub mod messages;
+pub mod schedule;
 pub mod tenants;
 pub mod webhooks;
 

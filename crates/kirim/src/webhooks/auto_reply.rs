@@ -88,13 +88,14 @@ pub async fn maybe_reply(state: &AppState, webhook: &Webhook, job: &DeliveryJob,
         let key = format!("auto-reply:{}:{i}", job.delivery.id);
         let input = SendInput {
             device_id: Some(entry.id.clone()),
-            to: chat.to_owned(),
+            to: Some(chat.to_owned()),
             content: MessageContent::text(body),
             ref_id: None,
             priority: 5,
             request_hash: hex::encode(Sha256::digest(key.as_bytes())),
             idempotency_key: Some(key),
             reply_to: None,
+            schedule: None,
         };
         if let Err(error) = messages::accept(state, &actor, input).await {
             tracing::warn!(webhook = %webhook.id, error = %error.detail.message, "an auto-reply could not be queued");

@@ -1,5 +1,6 @@
-//! Background work: per-device send lanes and periodic housekeeping. Each worker exposes a
+//! Background work: per-device send lanes, the scheduler and periodic housekeeping. Each worker exposes a
 //! public `step()` so tests can drive it deterministically.
 
 pub mod housekeeping;
+pub mod schedule;
 pub mod send;

@@ -7,10 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::FutureExt;
+use kirim_core::MessageId;
 use kirim_core::connector::{ConnectorError, OutboundMessage};
 use kirim_core::device::DeviceStatus;
 use kirim_core::id::DevicePk;
-use kirim_core::message::{Message, SendOutcome};
+use kirim_core::message::{Direction, Message, MessageTarget, SendOutcome};
 use kirim_core::store::{Store, StoreError};
 use kirim_core::{Clock, Timestamp};
 use rand::Rng;
@@ -64,9 +65,10 @@ impl SendWorker {
             return Ok(Step::Idle { next_due: self.store.next_due_at(entry.pk).await? });
         };
         let limit = Duration::from_millis(self.sending.send_timeout_ms);
-        let result = match self.connectors.get(device.connector) {
-            Some(connector) => {
-                let request = outbound(&message);
+        let result = match (self.connectors.get(device.connector), self.target(&message).await) {
+            (_, Err(error)) => Err(error),
+            (Some(connector), Ok(target)) => {
+                let request = outbound(&message, target);
                 let send = tokio::time::timeout(limit, connector.send(&device, &request));
                 // A bug in a connector counts as a failed attempt (retried, then failed), not as
                 // the end of the lane.
@@ -79,7 +81,7 @@ impl SendWorker {
                     }
                 }
             }
-            None => Err(ConnectorError::Unsupported(format!("send through `{}` on this server", device.connector.as_str()))),
+            (None, _) => Err(ConnectorError::Unsupported(format!("send through `{}` on this server", device.connector.as_str()))),
         };
         let outcome = self.outcome(&message, result);
         let step = match &outcome {
@@ -117,6 +119,25 @@ impl SendWorker {
         }
     }
 
+    /// The message a reaction, edit or revoke refers to, looked up now rather than at accept
+    /// time: it may have left only moments before, and only now has its network id.
+    async fn target(&self, message: &Message) -> Result<Option<MessageTarget>, ConnectorError> {
+        let Some(raw) = message.content.target_id() else { return Ok(None) };
+        let missing = || ConnectorError::Permanent(format!("the message it refers to ({raw}) no longer exists"));
+        let id: MessageId = raw.parse().map_err(|_| missing())?;
+        let target = match self.store.get_message(message.tenant_pk, &id).await {
+            Ok(Some(target)) if target.device_pk == message.device_pk => target,
+            Ok(_) => return Err(missing()),
+            Err(error) => return Err(ConnectorError::Transient(format!("could not look up the message it refers to: {error}"))),
+        };
+        match target.network_id {
+            Some(network_id) => {
+                Ok(Some(MessageTarget { network_id, from_me: target.direction == Direction::Outbound, sender: target.sender }))
+            }
+            None => Err(ConnectorError::Transient(format!("the message it refers to ({raw}) has not been sent yet"))),
+        }
+    }
+
     fn outcome(&self, message: &Message, result: Result<kirim_core::connector::SendReceipt, ConnectorError>) -> SendOutcome {
         match result {
             Ok(receipt) => SendOutcome::Sent { network_id: receipt.network_id },
@@ -145,12 +166,13 @@ fn failure_reason(error: &ConnectorError, attempts: u32) -> String {
     if error.is_retryable() { format!("gave up after {attempts} attempts: {error}") } else { error.to_string() }
 }
 
-fn outbound(message: &Message) -> OutboundMessage {
+fn outbound(message: &Message, target: Option<MessageTarget>) -> OutboundMessage {
     OutboundMessage {
         id: message.id.clone(),
         to: message.chat.clone(),
         content: message.content.clone(),
         reply_to: message.reply_to.clone(),
+        target,
         attempt: message.attempts,
     }
 }

@@ -4,6 +4,7 @@ mod cli;
 mod common;
 mod crash;
 mod flows;
+mod messaging;
 mod receiver;
 mod sandbox;
 mod stream;

@@ -18,7 +18,8 @@ async fn sending_rejects_bad_input_naming_the_field() {
     let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
     let cases: Vec<(Value, StatusCode, &str)> = vec![
         (json!({"text": {"body": "x"}}), unprocessable, "to"),
-        (json!({"to": "+60123456789"}), unprocessable, "text"),
+        (json!({"to": "+60123456789"}), unprocessable, "type"),
+        (json!({"to": "+60123456789", "text": ["x"]}), unprocessable, "text"),
         (json!({"to": "+60123456789", "text": {}}), unprocessable, "text.body"),
         (json!({"to": "+60123456789", "text": {"body": ""}}), unprocessable, "text.body"),
         (json!({"to": "+60123456789", "text": {"body": "x".repeat(4097)}}), unprocessable, "text.body"),

@@ -42,12 +42,17 @@ impl Network {
             return Err(ConnectorError::Transient("the connection to the sandbox network failed (simulated)".into()));
         }
         let network_id = message.id.as_str().to_owned();
+        // On the wire a reaction, edit or revoke names its target by the network's id.
+        let mut content = message.content.clone();
+        if let (Some(target), Some(id)) = (&message.target, content.target_id_mut()) {
+            *id = target.network_id.clone();
+        }
         let accepted = Accepted {
             message: NetworkMessage {
                 network_id: network_id.clone(),
                 from_device: device,
                 to: message.to.clone(),
-                content: message.content.clone(),
+                content,
                 at: Utc::now(),
             },
             from_phone: phone,

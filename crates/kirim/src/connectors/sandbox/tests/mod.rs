@@ -154,6 +154,7 @@ pub(super) fn text_to(to: &PhoneNumber, body: &str) -> OutboundMessage {
         to: Recipient::Phone(to.clone()),
         content: MessageContent::text(body),
         reply_to: None,
+        target: None,
         attempt: 1,
     }
 }

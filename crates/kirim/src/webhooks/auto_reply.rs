@@ -1,7 +1,8 @@
 //! Auto-reply from the webhook response (the reference 001 behaviour): when an endpoint has
 //! it on, a 2xx answer to `message.received` may carry replies, which Kirim sends back to the
 //! chat from the device that received the message. The answer is either plain text (one
-//! reply) or JSON `{"data": [{"category": "text", "message": "…"}, …]}`.
+//! reply) or JSON `{"data": [{"category": "text", "message": "…"}, …]}` with the categories
+//! text, image, video, audio, document (`urlFile`, `caption`), button, template and list.
 //!
 //! Each reply's idempotency key is derived from the delivery, so an attempt made twice (a
 //! crash between the answer and its record) does not reply twice.
@@ -24,7 +25,8 @@ pub const MAX_REPLIES: usize = 10;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
     Text(String),
-    /// A category this build cannot send yet (media, buttons, lists: the messaging issue).
+    Content(MessageContent),
+    /// An unknown category, or one missing what it needs.
     Unsupported(String),
 }
 
@@ -58,7 +60,10 @@ fn replies_of(value: &Value) -> Vec<Reply> {
                     let message = item.get("message").and_then(Value::as_str)?.trim();
                     (!message.is_empty()).then(|| Reply::Text(message.chars().take(MAX_TEXT_CHARS).collect()))
                 }
-                other => Some(Reply::Unsupported(other.to_owned())),
+                _ => Some(match crate::compat::wablas::reply_item(item) {
+                    Ok(content) => Reply::Content(content),
+                    Err(category) => Reply::Unsupported(category),
+                }),
             }
         })
         .collect()
@@ -78,10 +83,11 @@ pub async fn maybe_reply(state: &AppState, webhook: &Webhook, job: &DeliveryJob,
     let content_type = response.headers.get("content-type").and_then(|v| v.to_str().ok());
     let actor = Actor { tenant_pk: webhook.tenant_pk, device: Some((device_pk, entry.id.clone())) };
     for (i, reply) in parse(&response.body, content_type).into_iter().enumerate() {
-        let body = match reply {
-            Reply::Text(body) => body,
+        let content = match reply {
+            Reply::Text(body) => MessageContent::text(body),
+            Reply::Content(content) => content,
             Reply::Unsupported(category) => {
-                tracing::warn!(webhook = %webhook.id, %category, "auto-reply category not supported yet; only text is sent");
+                tracing::warn!(webhook = %webhook.id, %category, "an auto-reply of an unknown category, or without what it needs, was skipped");
                 continue;
             }
         };
@@ -89,7 +95,7 @@ pub async fn maybe_reply(state: &AppState, webhook: &Webhook, job: &DeliveryJob,
         let input = SendInput {
             device_id: Some(entry.id.clone()),
             to: Some(chat.to_owned()),
-            content: MessageContent::text(body),
+            content,
             ref_id: None,
             priority: 5,
             request_hash: hex::encode(Sha256::digest(key.as_bytes())),
@@ -115,7 +121,17 @@ mod tests {
         let json = br#"{"data":[{"category":"text","message":"one"},{"category":"image","urlFile":"https://x/y.jpg"},{"message":"two"}]}"#;
         assert_eq!(
             parse(json, Some("application/json")),
-            vec![Reply::Text("one".into()), Reply::Unsupported("image".into()), Reply::Text("two".into())]
+            vec![
+                Reply::Text("one".into()),
+                Reply::Content(
+                    MessageContent::media(
+                        "image",
+                        kirim_core::message::MediaContent { link: Some("https://x/y.jpg".into()), ..Default::default() }
+                    )
+                    .unwrap()
+                ),
+                Reply::Text("two".into())
+            ]
         );
         assert!(parse(br#"{"ok":true}"#, Some("application/json")).is_empty(), "JSON without data is an acknowledgement");
         assert!(parse(b"<oops", Some("application/json")).is_empty());

@@ -186,13 +186,24 @@ async fn auto_reply_sends_what_the_response_carries() {
     assert_eq!((&reply["to"], &reply["content"]["text"]["body"]), (&json!("+60122222222"), &json!("Hello too.")), "{reply}");
     assert_eq!(reply["device_id"], device);
 
-    // The Wablas list form, several replies at once.
-    let wablas = json!({"data": [{"category": "text", "message": "one"}, {"category": "text", "message": "two"}]});
+    // The Wablas list form, several replies at once, in its categories.
+    let wablas = json!({"data": [
+        {"category": "text", "message": "one"},
+        {"category": "text", "message": "two"},
+        {"category": "image", "caption": "our menu", "urlFile": "https://example.com/menu.jpg"},
+        {"category": "button", "message": "{\"buttons\":[\"Book\",\"Call me\"],\"content\":\"What next?\",\"footer\":\"Acme\"}"},
+        {"category": "hologram", "message": "skipped"},
+    ]});
     receiver.then([Answer::Body(wablas.to_string(), "application/json")]);
     app.post(&format!("/v1/sandbox/devices/{device}/inbound"), &key, json!({"from": "+60122222222", "text": "menu"})).await;
-    let list = app.wait_for(&key, "/v1/messages?direction=outbound", |l| l["data"].as_array().is_some_and(|d| d.len() == 3)).await;
-    let bodies: HashSet<&str> = list["data"].as_array().unwrap().iter().map(|m| m["content"]["text"]["body"].as_str().unwrap()).collect();
+    let list = app.wait_for(&key, "/v1/messages?direction=outbound", |l| l["data"].as_array().is_some_and(|d| d.len() == 5)).await;
+    let sent = list["data"].as_array().unwrap();
+    let bodies: HashSet<&str> = sent.iter().filter_map(|m| m["content"]["text"]["body"].as_str()).collect();
     assert_eq!(bodies, HashSet::from(["Hello too.", "one", "two"]));
+    let image = sent.iter().find(|m| m["type"] == "image").expect("the image reply");
+    assert_eq!(image["content"]["image"], json!({"link": "https://example.com/menu.jpg", "caption": "our menu"}));
+    let buttons = sent.iter().find(|m| m["type"] == "buttons").expect("the button reply");
+    assert_eq!(buttons["content"]["buttons"]["buttons"][1], json!({"type": "reply", "title": "Call me"}));
     app.stop().await;
 }
 

@@ -25,7 +25,7 @@ pub const MAX_REPLIES: usize = 10;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
     Text(String),
-    Content(MessageContent),
+    Content(Box<MessageContent>),
     /// An unknown category, or one missing what it needs.
     Unsupported(String),
 }
@@ -61,7 +61,7 @@ fn replies_of(value: &Value) -> Vec<Reply> {
                     (!message.is_empty()).then(|| Reply::Text(message.chars().take(MAX_TEXT_CHARS).collect()))
                 }
                 _ => Some(match crate::compat::wablas::reply_item(item) {
-                    Ok(content) => Reply::Content(content),
+                    Ok(content) => Reply::Content(Box::new(content)),
                     Err(category) => Reply::Unsupported(category),
                 }),
             }
@@ -85,7 +85,7 @@ pub async fn maybe_reply(state: &AppState, webhook: &Webhook, job: &DeliveryJob,
     for (i, reply) in parse(&response.body, content_type).into_iter().enumerate() {
         let content = match reply {
             Reply::Text(body) => MessageContent::text(body),
-            Reply::Content(content) => content,
+            Reply::Content(content) => *content,
             Reply::Unsupported(category) => {
                 tracing::warn!(webhook = %webhook.id, %category, "an auto-reply of an unknown category, or without what it needs, was skipped");
                 continue;
@@ -123,13 +123,13 @@ mod tests {
             parse(json, Some("application/json")),
             vec![
                 Reply::Text("one".into()),
-                Reply::Content(
+                Reply::Content(Box::new(
                     MessageContent::media(
                         "image",
                         kirim_core::message::MediaContent { link: Some("https://x/y.jpg".into()), ..Default::default() }
                     )
                     .unwrap()
-                ),
+                )),
                 Reply::Text("two".into())
             ]
         );

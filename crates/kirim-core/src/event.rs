@@ -23,6 +23,8 @@ pub mod types {
     pub const DEVICE_CREATED: &str = "device.created";
     pub const DEVICE_STATUS: &str = "device.status";
     pub const DEVICE_DELETED: &str = "device.deleted";
+    /// A number was put on the blacklist (by the API, or by an opt-out keyword it sent).
+    pub const BLACKLIST_ADDED: &str = "blacklist.added";
 
     pub const ALL: &[&str] = &[
         MESSAGE_SCHEDULED,
@@ -38,6 +40,7 @@ pub mod types {
         DEVICE_CREATED,
         DEVICE_STATUS,
         DEVICE_DELETED,
+        BLACKLIST_ADDED,
     ];
 }
 

@@ -123,6 +123,10 @@ public_id!(/// A webhook endpoint.
     WebhookId, "wh");
 public_id!(/// One event to deliver to one webhook endpoint, with all its attempts.
     DeliveryId, "dlv");
+public_id!(/// A contact in a tenant's address book.
+    ContactId, "ct");
+public_id!(/// A contact group: a named broadcast list of contacts.
+    ContactGroupId, "cg");
 
 /// Internal integer keys, typed so a device key can never be used as a tenant key.
 macro_rules! pk {
@@ -138,6 +142,8 @@ pk!(DevicePk);
 pk!(MessagePk);
 pk!(WebhookPk);
 pk!(DeliveryPk);
+pk!(ContactPk);
+pk!(ContactGroupPk);
 
 #[cfg(test)]
 mod tests {

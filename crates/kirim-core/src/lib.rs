@@ -3,6 +3,7 @@
 
 pub mod clock;
 pub mod connector;
+pub mod contact;
 pub mod content;
 pub mod device;
 pub mod event;
@@ -16,7 +17,7 @@ pub mod tenant;
 pub mod webhook;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use id::{DeliveryId, DeviceId, EventId, KeyId, MessageId, TenantId, WebhookId};
+pub use id::{ContactGroupId, ContactId, DeliveryId, DeviceId, EventId, KeyId, MessageId, TenantId, WebhookId};
 pub use phone::{PhoneError, PhoneNumber, Recipient};
 pub use secret::{Secret, TokenHash};
 

@@ -6,16 +6,25 @@
 //! - a tenant-scoped getter returns `None` for another tenant's id;
 //! - message statuses only move forward.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 
+use crate::contact::{
+    BlacklistAdd, BlacklistEntry, BlacklistSettings, Contact, ContactFilter, ContactGroup, ContactPatch, ContactRef, ContactUpdate,
+    ContactWrite, GroupRef, MemberAdd, MemberRemove, NewContact, NewContactGroup,
+};
 use crate::device::{Device, DevicePatch, LinkState, NewDevice};
 use crate::event::{Event, NewEvent};
-use crate::id::{DeliveryId, DeliveryPk, DeviceId, DevicePk, KeyId, KeyPk, MessageId, MessagePk, TenantId, TenantPk, WebhookId, WebhookPk};
+use crate::id::{
+    ContactGroupId, DeliveryId, DeliveryPk, DeviceId, DevicePk, KeyId, KeyPk, MessageId, MessagePk, TenantId, TenantPk, WebhookId,
+    WebhookPk,
+};
 use crate::message::{Direction, Message, MessageStatus, NewInbound, NewOutbound, SendOutcome, UnsentPatch};
 pub use crate::session::SessionStore;
 use crate::tenant::{ApiKey, NewApiKey, NewTenant, Tenant};
 use crate::webhook::{Attempt, AttemptResult, Delivery, DeliveryJob, DeliveryStatus, NewWebhook, Webhook, WebhookPatch};
-use crate::{Recipient, Timestamp, TokenHash};
+use crate::{PhoneNumber, Recipient, Timestamp, TokenHash};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -259,7 +268,90 @@ pub trait WebhookStore: Send + Sync {
     async fn prune_deliveries(&self, before: Timestamp) -> StoreResult<u64>;
 }
 
-/// Everything the app needs from a backend.
-pub trait Store: TenantStore + DeviceStore + MessageStore + EventStore + WebhookStore + SessionStore {}
+/// A tenant's address book: contacts, contact groups and the blacklist. Batch methods run in
+/// one transaction and answer per item, in the order given, so the reference APIs' bulk calls
+/// (per-item results, all or nothing on failure) map onto them directly.
+#[async_trait]
+pub trait ContactStore: Send + Sync {
+    /// Creates contacts, in order. A number the tenant already has (also earlier in the same
+    /// batch) is `Existing`, or with `upsert` `Updated` (see [`ContactPatch::from_upsert`]).
+    async fn write_contacts(
+        &self,
+        tenant: TenantPk,
+        contacts: Vec<NewContact>,
+        upsert: bool,
+        at: Timestamp,
+    ) -> StoreResult<Vec<ContactWrite>>;
+    async fn get_contact(&self, tenant: TenantPk, contact: &ContactRef) -> StoreResult<Option<Contact>>;
+    /// By id (ids sort by creation time), after the cursor: a cursor whose contact was
+    /// deleted meanwhile still continues where it was.
+    async fn list_contacts(&self, tenant: TenantPk, filter: &ContactFilter) -> StoreResult<Vec<Contact>>;
+    /// How many contacts match the filter's `search` and `group` (cursor and limit ignored):
+    /// the totals paged clients and the reference APIs show.
+    async fn count_contacts(&self, tenant: TenantPk, filter: &ContactFilter) -> StoreResult<u64>;
+    /// Applies patches, in order.
+    async fn update_contacts(
+        &self,
+        tenant: TenantPk,
+        updates: Vec<(ContactRef, ContactPatch)>,
+        at: Timestamp,
+    ) -> StoreResult<Vec<ContactUpdate>>;
+    /// Deletes contacts with their group memberships; `None` for those that do not exist.
+    async fn delete_contacts(&self, tenant: TenantPk, contacts: Vec<ContactRef>) -> StoreResult<Vec<Option<Contact>>>;
 
-impl<T: TenantStore + DeviceStore + MessageStore + EventStore + WebhookStore + SessionStore> Store for T {}
+    /// `Conflict` when the tenant has a group of that name (ignoring ASCII case).
+    async fn create_contact_group(&self, group: NewContactGroup) -> StoreResult<ContactGroup>;
+    async fn get_contact_group(&self, tenant: TenantPk, group: &GroupRef) -> StoreResult<Option<ContactGroup>>;
+    /// By id (oldest first), after the cursor.
+    async fn list_contact_groups(&self, tenant: TenantPk, after: Option<&ContactGroupId>, limit: u32) -> StoreResult<Vec<ContactGroup>>;
+    /// `Conflict` when another group of the tenant has that name.
+    async fn rename_contact_group(
+        &self,
+        tenant: TenantPk,
+        group: &ContactGroupId,
+        name: String,
+        at: Timestamp,
+    ) -> StoreResult<Option<ContactGroup>>;
+    /// Deletes a group and its memberships; the contacts stay.
+    async fn delete_contact_group(&self, tenant: TenantPk, group: &ContactGroupId) -> StoreResult<Option<ContactGroup>>;
+    /// Adds numbers to a group, creating a bare contact (named after its number) for each
+    /// number the tenant does not know. `None` when the group does not exist.
+    async fn add_group_members(
+        &self,
+        tenant: TenantPk,
+        group: &ContactGroupId,
+        phones: Vec<PhoneNumber>,
+        at: Timestamp,
+    ) -> StoreResult<Option<Vec<MemberAdd>>>;
+    /// `None` when the group does not exist.
+    async fn remove_group_members(
+        &self,
+        tenant: TenantPk,
+        group: &ContactGroupId,
+        phones: Vec<PhoneNumber>,
+        at: Timestamp,
+    ) -> StoreResult<Option<Vec<MemberRemove>>>;
+    /// Every member's number, in the order they became contacts: what a broadcast to the
+    /// group fans out to. Empty for an unknown group.
+    async fn group_member_phones(&self, tenant: TenantPk, group: &ContactGroupId) -> StoreResult<Vec<PhoneNumber>>;
+
+    /// Blacklists a number, with a `blacklist.added` event in the same transaction. Idempotent:
+    /// a number already on the list keeps its entry (and no event is written).
+    async fn add_to_blacklist(&self, entry: BlacklistEntry) -> StoreResult<BlacklistAdd>;
+    async fn remove_from_blacklist(&self, tenant: TenantPk, phone: &PhoneNumber) -> StoreResult<Option<BlacklistEntry>>;
+    /// Sorted by number, after the cursor (a number: stable even when entries are removed).
+    async fn list_blacklist(&self, tenant: TenantPk, after: Option<&PhoneNumber>, limit: u32) -> StoreResult<Vec<BlacklistEntry>>;
+    /// One indexed lookup: cheap enough for every send.
+    async fn is_blacklisted(&self, tenant: TenantPk, phone: &PhoneNumber) -> StoreResult<bool>;
+    /// Which of these numbers are blacklisted (for a broadcast: one query per few hundred numbers).
+    async fn blacklisted_among(&self, tenant: TenantPk, phones: &[PhoneNumber]) -> StoreResult<HashSet<PhoneNumber>>;
+    /// The tenant's opt-out rules; the default (no keywords) when never saved.
+    async fn get_blacklist_settings(&self, tenant: TenantPk) -> StoreResult<BlacklistSettings>;
+    /// Replaces the tenant's opt-out rules (`updated_at` is set to `at`).
+    async fn put_blacklist_settings(&self, tenant: TenantPk, settings: BlacklistSettings, at: Timestamp) -> StoreResult<BlacklistSettings>;
+}
+
+/// Everything the app needs from a backend.
+pub trait Store: TenantStore + DeviceStore + MessageStore + EventStore + WebhookStore + ContactStore + SessionStore {}
+
+impl<T: TenantStore + DeviceStore + MessageStore + EventStore + WebhookStore + ContactStore + SessionStore> Store for T {}

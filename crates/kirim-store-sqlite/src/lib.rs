@@ -6,7 +6,10 @@
 //! so one fsync covers many writes and "database is locked" cannot happen.
 //! Implements all of [`kirim_core::store`].
 
+mod blacklist;
 mod checkpoint;
+mod contact_groups;
+mod contacts;
 mod devices;
 mod error;
 mod events;

@@ -9,7 +9,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_webhooks.sql")),
     (3, include_str!("../migrations/0003_sessions.sql")),
-    // 4 is taken by contacts.
+    (4, include_str!("../migrations/0004_contacts.sql")),
     (5, include_str!("../migrations/0005_schedules.sql")),
 ];
 

@@ -17,6 +17,8 @@ use kirim_core::store::Store;
 
 pub mod fixtures;
 
+mod blacklist;
+mod contacts;
 mod devices;
 mod durability;
 mod listing;
@@ -29,6 +31,8 @@ mod webhooks;
 
 /// Every behaviour, as `pub async fn name(h: Arc<dyn Harness>)`.
 pub mod cases {
+    pub use crate::blacklist::*;
+    pub use crate::contacts::*;
     pub use crate::devices::*;
     pub use crate::durability::*;
     pub use crate::listing::*;
@@ -108,6 +112,14 @@ macro_rules! conformance {
             scheduled_messages_wait_outside_the_queue_until_promoted,
             unsent_messages_can_be_changed_cancelled_and_deleted,
             deleting_a_device_cancels_its_schedules,
+            contacts_batch_write_reports_each_item,
+            contacts_get_update_delete_by_id_or_number,
+            contacts_search_filter_page_and_count,
+            contacts_survive_reopen,
+            contact_groups_crud_names_and_isolation,
+            group_members_add_remove_and_fan_out,
+            blacklist_is_idempotent_and_announced,
+            blacklist_settings_default_put_and_isolation,
         );
     };
     (@cases $harness:expr; $($case:ident),* $(,)?) => {

@@ -95,8 +95,10 @@ impl ConnectorSink for AppSink {
             reply_to: message.reply_to,
             received_at: message.at,
         };
-        if let InsertOutcome::Inserted(_) = self.store.insert_inbound(new).await.map_err(sink_error)? {
+        if let InsertOutcome::Inserted(m) = self.store.insert_inbound(new).await.map_err(sink_error)? {
             self.metrics.inbound.inc();
+            // An opt-out keyword ("STOP") puts the sender on the blacklist.
+            crate::services::blacklist::on_inbound_message(&*self.store, &*self.clock, &self.devices, &m).await;
         }
         Ok(())
     }

@@ -1,6 +1,9 @@
 //! The HTTP edge: the native API `/v1`, operations endpoints, and their shared plumbing.
 
 pub mod auth;
+pub mod blacklist;
+pub mod contact_groups;
+pub mod contacts;
 pub mod devices;
 pub mod error;
 pub mod events;
@@ -77,6 +80,8 @@ pub fn opt_string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<St
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.http.body_limit_bytes;
     let timeout = Duration::from_secs(state.config.http.request_timeout_secs);
+    // A CSV import may be larger than any other request.
+    let import_limit = body_limit.max(crate::services::contact_import::MAX_BODY_BYTES);
     let v1 = Router::new()
         .route("/tenants", post(tenants::create).get(tenants::list))
         .route("/tenants/{id}", get(tenants::get))
@@ -101,6 +106,19 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/webhooks/{id}/deliveries/{delivery_id}", get(webhooks::delivery))
         .route("/webhooks/{id}/deliveries/{delivery_id}/retry", post(webhooks::retry))
+        .route("/contacts", post(contacts::create).get(contacts::list).delete(contacts::delete_many))
+        .route("/contacts/batch", post(contacts::batch))
+        .route("/contacts/import", post(contacts::import).layer(DefaultBodyLimit::max(import_limit)))
+        .route("/contacts/{id}", get(contacts::get).patch(contacts::update).delete(contacts::delete))
+        .route("/contact-groups", post(contact_groups::create).get(contact_groups::list))
+        .route("/contact-groups/{id}", get(contact_groups::get).patch(contact_groups::update).delete(contact_groups::delete))
+        .route(
+            "/contact-groups/{id}/members",
+            post(contact_groups::add_members).get(contact_groups::members).delete(contact_groups::remove_members),
+        )
+        .route("/blacklist", post(blacklist::add).get(blacklist::list))
+        .route("/blacklist/settings", get(blacklist::get_settings).put(blacklist::put_settings))
+        .route("/blacklist/{phone}", delete(blacklist::remove))
         .route("/sandbox/devices/{id}/scan", post(sandbox::scan))
         .route("/sandbox/devices/{id}/inbound", post(sandbox::inbound))
         .route("/sandbox/devices/{id}/disconnect", post(sandbox::disconnect))

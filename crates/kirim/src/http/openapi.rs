@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{List, devices, error, events, messages, sandbox, send, tenants, webhooks};
+use super::{List, blacklist, contact_groups, contacts, devices, error, events, messages, sandbox, send, tenants, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,9 +16,15 @@ use super::{List, devices, error, events, messages, sandbox, send, tenants, webh
         events::list, events::stream,
         webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete, webhooks::rotate_secret,
         webhooks::test, webhooks::deliveries, webhooks::delivery, webhooks::retry,
+        contacts::create, contacts::batch, contacts::import, contacts::list, contacts::get, contacts::update, contacts::delete,
+        contacts::delete_many,
+        contact_groups::create, contact_groups::list, contact_groups::get, contact_groups::update, contact_groups::delete,
+        contact_groups::add_members, contact_groups::remove_members, contact_groups::members,
+        blacklist::add, blacklist::list, blacklist::remove, blacklist::get_settings, blacklist::put_settings,
         sandbox::scan, sandbox::inbound, sandbox::disconnect, sandbox::received,
     ),
-    components(schemas(error::ErrorBody, error::ErrorDetail, List<messages::MessageView>, List<webhooks::WebhookView>, List<webhooks::DeliveryView>)),
+    components(schemas(error::ErrorBody, error::ErrorDetail, List<messages::MessageView>, List<webhooks::WebhookView>, List<webhooks::DeliveryView>,
+        List<contacts::ContactView>, List<contact_groups::GroupView>, List<blacklist::BlacklistView>)),
     modifiers(&Bearer),
     tags(
         (name = "tenants", description = "Tenants and API keys (operator)"),
@@ -26,6 +32,8 @@ use super::{List, devices, error, events, messages, sandbox, send, tenants, webh
         (name = "messages", description = "Sending and reading messages"),
         (name = "events", description = "The event log, by cursor or as a live stream"),
         (name = "webhooks", description = "Signed event delivery to your endpoints (Standard Webhooks)"),
+        (name = "contacts", description = "The address book: contacts and contact groups (broadcast lists)"),
+        (name = "blacklist", description = "Numbers never to be messaged, and opt-out keywords"),
         (name = "sandbox", description = "The simulated phone of the sandbox network"),
     )
 )]

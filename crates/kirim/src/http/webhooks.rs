@@ -19,7 +19,7 @@ use crate::app::AppState;
 use crate::services::webhooks::{self as service, WebhookInput};
 
 /// Distinguishes a field sent as `null` (clear it) from a field left out (keep it).
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+pub(crate) fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 

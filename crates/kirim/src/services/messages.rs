@@ -116,6 +116,7 @@ pub async fn accept(state: &AppState, auth: &Actor, mut input: SendInput) -> Api
             chat
         }
     };
+    super::blacklist::refuse_blacklisted(state, auth.tenant_pk(), &chat).await?;
     // A reaction, edit or revoke goes out from the device that holds the chat.
     if let (None, Some(target)) = (&input.device_id, &target) {
         input.device_id = Some(target.device_id.clone());

@@ -1,6 +1,10 @@
 //! Services: the only layer that combines the store, the lanes and the connectors.
 //! The native API and every compat layer call these, so behaviour is defined once.
 
+pub mod blacklist;
+pub mod contact_groups;
+pub mod contact_import;
+pub mod contacts;
 pub mod content;
 pub mod devices;
 pub mod messages;

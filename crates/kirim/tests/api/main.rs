@@ -2,6 +2,8 @@
 
 mod cli;
 mod common;
+mod contact_groups;
+mod contacts;
 mod crash;
 mod flows;
 mod messaging;

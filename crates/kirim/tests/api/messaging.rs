@@ -259,3 +259,30 @@ async fn a_schedule_survives_a_restart_and_still_leaves_on_time() {
     assert!(sent_at >= scheduled_at && sent_at - scheduled_at < chrono::Duration::seconds(1), "{sent_at} vs {scheduled_at}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn blacklisted_numbers_are_refused_and_stop_opts_a_sender_out() {
+    let app = TestApp::spawn().await;
+    let (key, device) = app.connected_tenant("t").await;
+    let (status, added) = app.post("/v1/blacklist", &key, json!({"phone": "012-345 6789"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    let refused = app.send_text(&key, "+60123456789", "promo").await;
+    assert_eq!(assert_error(&refused, StatusCode::CONFLICT, "recipient_blacklisted")["error"]["field"], "to");
+    assert_eq!(app.send_text(&key, "+60129990000", "hi").await.0, StatusCode::ACCEPTED, "others still get messages");
+
+    let settings = json!({"opt_out_keywords": ["STOP"], "confirmation": "You will get no more messages."});
+    let (status, body) = app.call(Method::PUT, "/v1/blacklist/settings", Some(&key), Some(settings)).await;
+    assert!(status.is_success(), "{body}");
+    let inbound = json!({"from": "+60 12-888 7777", "text": " stop "});
+    let (status, _) = app.post(&format!("/v1/sandbox/devices/{device}/inbound"), &key, inbound).await;
+    assert_eq!(status, StatusCode::OK);
+    app.wait_for(&key, "/v1/blacklist", |b| b["data"].as_array().is_some_and(|d| d.iter().any(|e| e["phone"] == "+60128887777"))).await;
+    let refused = app.send_text(&key, "+60128887777", "are you sure?").await;
+    assert_error(&refused, StatusCode::CONFLICT, "recipient_blacklisted");
+    // The one confirmation still goes out.
+    let list = app
+        .wait_for(&key, "/v1/messages?direction=outbound&to=%2B60128887777", |l| l["data"].as_array().is_some_and(|d| !d.is_empty()))
+        .await;
+    assert_eq!(list["data"][0]["content"]["text"]["body"], "You will get no more messages.");
+    app.stop().await;
+}

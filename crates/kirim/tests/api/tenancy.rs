@@ -27,6 +27,10 @@ async fn another_tenants_objects_are_not_found_on_every_route() {
     let deliveries =
         app.wait_for(&key_a, &format!("/v1/webhooks/{hook_a}/deliveries"), |l| l["data"].as_array().is_some_and(|d| !d.is_empty())).await;
     let dlv_a = deliveries["data"][0]["id"].as_str().unwrap().to_owned();
+    let (_, contact) = app.post("/v1/contacts", &key_a, json!({"phone": "+60123456789", "name": "Siti"})).await;
+    let contact_a = contact["id"].as_str().unwrap().to_owned();
+    let (_, group) = app.post("/v1/contact-groups", &key_a, json!({"name": "vip"})).await;
+    let group_a = group["id"].as_str().unwrap().to_owned();
 
     let (_, key_b) = app.tenant("B").await;
     let routes: Vec<(Method, String, Value)> = vec![
@@ -58,17 +62,31 @@ async fn another_tenants_objects_are_not_found_on_every_route() {
         (Method::GET, format!("/v1/webhooks/{hook_a}/deliveries"), Value::Null),
         (Method::GET, format!("/v1/webhooks/{hook_a}/deliveries/{dlv_a}"), Value::Null),
         (Method::POST, format!("/v1/webhooks/{hook_a}/deliveries/{dlv_a}/retry"), Value::Null),
+        (Method::GET, format!("/v1/contacts/{contact_a}"), Value::Null),
+        (Method::PATCH, format!("/v1/contacts/{contact_a}"), json!({"name": "stolen"})),
+        (Method::DELETE, format!("/v1/contacts/{contact_a}"), Value::Null),
+        (Method::GET, format!("/v1/contact-groups/{group_a}"), Value::Null),
+        (Method::PATCH, format!("/v1/contact-groups/{group_a}"), json!({"name": "stolen"})),
+        (Method::DELETE, format!("/v1/contact-groups/{group_a}"), Value::Null),
+        (Method::GET, format!("/v1/contact-groups/{group_a}/members"), Value::Null),
+        (Method::POST, format!("/v1/contact-groups/{group_a}/members"), json!({"phones": ["+60123456789"]})),
+        (Method::DELETE, format!("/v1/contact-groups/{group_a}/members?phones=%2B60123456789"), Value::Null),
     ];
     let mut covered = BTreeSet::new();
     for (method, path, body) in &routes {
         let got = app.call(method.clone(), path, Some(&key_b), (!body.is_null()).then(|| body.clone())).await;
         assert_error(&got, StatusCode::NOT_FOUND, "not_found");
         let template = path
+            .split('?')
+            .next()
+            .unwrap_or_default()
             .replace(&tenant_a, "{id}")
             .replace(&dev_a, "{id}")
             .replace(&msg_a, "{id}")
             .replace(&key_id_a, "{id}")
             .replace(&hook_a, "{id}")
+            .replace(&contact_a, "{id}")
+            .replace(&group_a, "{id}")
             .replace(&dlv_a, "{delivery_id}");
         covered.insert(format!("{} {template}", method.as_str().to_lowercase()));
     }
@@ -87,7 +105,15 @@ async fn another_tenants_objects_are_not_found_on_every_route() {
     assert_error(&app.get(&format!("/v1/messages?device_id={dev_a}"), &key_b).await, StatusCode::NOT_FOUND, "not_found");
     assert_error(&app.get(&format!("/v1/events?device_id={dev_a}"), &key_b).await, StatusCode::NOT_FOUND, "not_found");
     // Lists never show another tenant's rows.
-    for path in ["/v1/devices", "/v1/messages", "/v1/messages?direction=inbound", "/v1/events", "/v1/webhooks"] {
+    for path in [
+        "/v1/devices",
+        "/v1/messages",
+        "/v1/messages?direction=inbound",
+        "/v1/events",
+        "/v1/webhooks",
+        "/v1/contacts",
+        "/v1/contact-groups",
+    ] {
         let (status, body) = app.get(path, &key_b).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["data"].as_array().unwrap().len(), 0, "{path} leaked {body}");

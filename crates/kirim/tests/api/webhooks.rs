@@ -100,8 +100,9 @@ async fn failures_are_retried_with_the_same_id_and_410_disables() {
 
 #[tokio::test]
 async fn a_receiver_down_across_a_restart_gets_everything_afterwards() {
-    // Twenty retries half a second apart: ten seconds for the restart below, even on a slow machine.
-    let schedule = vec!["500ms"; 20].join(",");
+    // Twenty retries 1.5 s apart: thirty seconds for the sends and the restart below, even on a
+    // machine busy with other tests (ten seconds was once not enough under load).
+    let schedule = vec!["1500ms"; 20].join(",");
     let app = TestApp::spawn_with(&[("KIRIM_WEBHOOKS_RETRY_SCHEDULE", &schedule)]).await;
     let receiver = Receiver::start().await;
     let addr = receiver.addr();

@@ -37,11 +37,12 @@ pub async fn step(state: &AppState) -> anyhow::Result<Option<Timestamp>> {
                 entry.wake.notify_one();
             }
         }
-        if devices.is_empty() || state.store.next_scheduled_at().await?.is_none_or(|due| due > now) {
-            break;
+        // One read per round serves both the loop test and the answer.
+        let next = state.store.next_scheduled_at().await?;
+        if devices.is_empty() || next.is_none_or(|due| due > now) {
+            return Ok(next);
         }
     }
-    Ok(state.store.next_scheduled_at().await?)
 }
 
 pub async fn run(state: AppState, wake: Arc<SchedulerWake>, cancel: CancellationToken) {

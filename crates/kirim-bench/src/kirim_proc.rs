@@ -71,6 +71,10 @@ impl Kirim {
             .env("KIRIM_LOG_LEVEL", "warn")
             .env("KIRIM_SANDBOX_DELIVERED_AFTER_MS", "0")
             .env("KIRIM_SANDBOX_READ_AFTER_MS", "0")
+            // Limits are checked on every request, as in production, but set out of reach
+            // so the load measures the path, not the limiter's refusals.
+            .env("KIRIM_RATE_LIMITS_PER_KEY", "4000000000")
+            .env("KIRIM_RATE_LIMITS_PER_TENANT", "4000000000")
             .envs(settings.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -39,6 +39,7 @@ pub struct AppState {
     #[cfg(feature = "whatsapp-web")]
     pub whatsapp_web: Option<Arc<kirim_wa::connector::WaConnector>>,
     pub auth: Arc<AuthCache>,
+    pub rate_limiter: Arc<crate::http::rate_limit::RateLimiter>,
     pub metrics: Arc<Metrics>,
     pub lanes: Arc<Lanes>,
     pub webhooks: Arc<WebhookRuntime>,
@@ -164,6 +165,7 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Buil
     });
     let lanes = Arc::new(Lanes::new(worker, devices.clone(), shutdown.clone()));
     let outbound = Outbound::from_config(&config);
+    let rate_limiter = Arc::new(crate::http::rate_limit::RateLimiter::new(&config.rate_limits));
     let state = AppState {
         config: Arc::new(config),
         store,
@@ -174,6 +176,7 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Buil
         #[cfg(feature = "whatsapp-web")]
         whatsapp_web,
         auth: Arc::new(AuthCache::new(Some(admin_hash))),
+        rate_limiter,
         metrics,
         lanes,
         webhooks: Arc::new(WebhookRuntime::new(outbound)),

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 
 pub use types::{
     Config, DatabaseConfig, DatabaseUrl, Durability, EventsConfig, HttpConfig, LogConfig, LogFormat, MetricsConfig, OutboundConfig,
-    SandboxSettings, SendingConfig, WebhooksConfig, WhatsappWebSettings,
+    RateLimitsConfig, SandboxSettings, SendingConfig, WebhooksConfig, WhatsappWebSettings,
 };
 
 /// Values given on the command line: the highest layer.

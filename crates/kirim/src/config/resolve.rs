@@ -17,7 +17,7 @@ use super::types::{DEFAULT_SQLITE_FILE, OutboundConfig, WebhooksConfig};
 use super::values::{Parsed, boolean, choice, fraction, list, size, small, text, whole};
 use super::{
     Config, ConfigError, DatabaseConfig, DatabaseUrl, Durability, EventsConfig, HttpConfig, LogConfig, LogFormat, MetricsConfig,
-    SandboxSettings, SendingConfig, WhatsappWebSettings,
+    RateLimitsConfig, SandboxSettings, SendingConfig, WhatsappWebSettings,
 };
 
 /// The longest pacing a device may be given (one hour), as for per-device settings.
@@ -75,6 +75,11 @@ pub(super) fn resolve(layers: Layers) -> Result<(Config, Vec<String>), ConfigErr
             connect_timeout_ms: r.get("outbound.connect_timeout_ms", |s| whole(s, "milliseconds", 100, 120_000))?,
         },
         metrics: MetricsConfig { enabled: r.get("metrics.enabled", boolean)? },
+        rate_limits: RateLimitsConfig {
+            per_key: r.get("rate_limits.per_key", |s| small(s, "requests", 0, u64::from(u32::MAX)))?,
+            per_tenant: r.get("rate_limits.per_tenant", |s| small(s, "requests", 0, u64::from(u32::MAX)))?,
+            window_secs: r.get("rate_limits.window_secs", |s| whole(s, "seconds", 1, 86_400))?,
+        },
         sandbox: SandboxSettings {
             enabled: r.get("sandbox.enabled", boolean)?,
             delivered_after_ms: r.get("sandbox.delivered_after_ms", |s| whole(s, "milliseconds", 0, u64::MAX))?,

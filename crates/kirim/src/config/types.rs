@@ -32,6 +32,7 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub outbound: OutboundConfig,
     pub metrics: MetricsConfig,
+    pub rate_limits: RateLimitsConfig,
     pub sandbox: SandboxSettings,
     pub whatsapp_web: WhatsappWebSettings,
 }
@@ -159,6 +160,17 @@ pub struct MetricsConfig {
     pub enabled: bool,
 }
 
+/// `[rate_limits]`: requests per credential and per tenant (0: no limit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitsConfig {
+    /// Requests one API key or device token may make per window.
+    pub per_key: u32,
+    /// Requests all of one tenant's credentials together may make per window.
+    pub per_tenant: u32,
+    /// The window's length (1..=86400 s).
+    pub window_secs: u64,
+}
+
 /// `[sandbox]`: the simulated WhatsApp network.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SandboxSettings {
@@ -192,6 +204,7 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             outbound: OutboundConfig::default(),
             metrics: MetricsConfig::default(),
+            rate_limits: RateLimitsConfig::default(),
             sandbox: SandboxSettings::default(),
             whatsapp_web: WhatsappWebSettings::default(),
         }
@@ -258,6 +271,12 @@ impl Default for OutboundConfig {
 impl Default for MetricsConfig {
     fn default() -> Self {
         Self { enabled: true }
+    }
+}
+
+impl Default for RateLimitsConfig {
+    fn default() -> Self {
+        Self { per_key: 6000, per_tenant: 12_000, window_secs: 60 }
     }
 }
 

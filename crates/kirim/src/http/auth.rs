@@ -120,9 +120,12 @@ pub async fn principal_for(state: &AppState, token: &str) -> Result<Principal, A
     state.auth.resolve(state, token).await
 }
 
+/// The caller, counted against its rate limits (the operator is not limited).
 async fn principal(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
     let token = bearer(parts)?;
-    principal_for(state, token).await
+    let principal = principal_for(state, token).await?;
+    super::rate_limit::enforce(state, parts, &principal)?;
+    Ok(principal)
 }
 
 /// The operator (admin token).

@@ -11,6 +11,7 @@ pub mod extract;
 pub mod messages;
 pub mod openapi;
 pub mod qr;
+pub mod rate_limit;
 pub mod sandbox;
 pub mod send;
 pub mod system;
@@ -133,6 +134,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), rate_limit::headers))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, timeout))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))

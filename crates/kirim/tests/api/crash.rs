@@ -41,6 +41,9 @@ async fn start(dir: &std::path::Path) -> Proc {
         .env("KIRIM_SANDBOX_DELIVERED_AFTER_MS", "0")
         .env("KIRIM_SANDBOX_READ_AFTER_MS", "0")
         .env("KIRIM_LOG_LEVEL", "error")
+        // The load below is far past the default limits; this test is about durability.
+        .env("KIRIM_RATE_LIMITS_PER_KEY", "0")
+        .env("KIRIM_RATE_LIMITS_PER_TENANT", "0")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -7,6 +7,7 @@ mod contacts;
 mod crash;
 mod flows;
 mod messaging;
+mod rate_limits;
 mod receiver;
 mod sandbox;
 mod stream;

@@ -158,12 +158,7 @@ pub trait Connector: Send + Sync {
     }
 
     /// Creates a group with the device's number as its admin. `participants` are distinct.
-    async fn create_group(
-        &self,
-        _device: &Device,
-        _subject: &str,
-        _participants: &[PhoneNumber],
-    ) -> Result<CreatedGroup, ConnectorError> {
+    async fn create_group(&self, _device: &Device, _subject: &str, _participants: &[PhoneNumber]) -> Result<CreatedGroup, ConnectorError> {
         Err(ConnectorError::Unsupported("create WhatsApp groups".into()))
     }
 

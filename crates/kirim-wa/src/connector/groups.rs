@@ -169,7 +169,8 @@ pub(crate) async fn update(
         ParticipantAction::Demote => groups.demote_participants(jid, &jids).await,
     }
     .map_err(|e| group_error(&e))?;
-    let answers = answers.iter().map(|r| (r.phone_number.as_ref().and_then(link::phone_of).or_else(|| link::phone_of(&r.jid)), r.error.as_deref()));
+    let answers =
+        answers.iter().map(|r| (r.phone_number.as_ref().and_then(link::phone_of).or_else(|| link::phone_of(&r.jid)), r.error.as_deref()));
     Ok(match_results(action, phones, answers))
 }
 

@@ -32,8 +32,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use kirim_core::connector::{Connector, ConnectorError, LinkMethod, OutboundMessage, SendReceipt, SharedSink};
 use kirim_core::PhoneNumber;
+use kirim_core::connector::{Connector, ConnectorError, LinkMethod, OutboundMessage, SendReceipt, SharedSink};
 use kirim_core::device::{ConnectorKind, Device, DeviceStatus, LinkState};
 use kirim_core::group::{CreatedGroup, GroupInfo, GroupJid, NumberCheck, ParticipantAction, ParticipantResult};
 use kirim_core::id::DevicePk;

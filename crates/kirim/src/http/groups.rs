@@ -140,9 +140,10 @@ fn device_id(raw: &str) -> ApiResult<DeviceId> {
 }
 
 fn parse_action(raw: &str) -> ApiResult<ParticipantAction> {
-    ParticipantAction::ALL.into_iter().find(|a| a.as_str() == raw.trim()).ok_or_else(|| {
-        ApiError::field("action", format!("`action` `{raw}` is not known; use add, remove, promote or demote"))
-    })
+    ParticipantAction::ALL
+        .into_iter()
+        .find(|a| a.as_str() == raw.trim())
+        .ok_or_else(|| ApiError::field("action", format!("`action` `{raw}` is not known; use add, remove, promote or demote")))
 }
 
 fn invite_view(jid: String, link: String) -> InviteLinkView {

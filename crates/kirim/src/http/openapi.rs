@@ -3,7 +3,9 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{List, blacklist, contact_groups, contacts, devices, error, events, groups, messages, numbers, sandbox, send, tenants, webhooks};
+use super::{
+    List, blacklist, contact_groups, contacts, devices, error, events, groups, messages, numbers, sandbox, send, tenants, webhooks,
+};
 
 #[derive(OpenApi)]
 #[openapi(

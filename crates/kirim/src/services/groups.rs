@@ -4,13 +4,13 @@
 use std::sync::Arc;
 
 use axum::http::StatusCode;
+use kirim_core::PhoneNumber;
 use kirim_core::connector::{Connector, ConnectorError};
 use kirim_core::device::{ConnectorKind, Device, DeviceStatus};
 use kirim_core::group::{
     CreatedGroup, GroupInfo, GroupJid, MAX_GROUP_SIZE, MAX_SUBJECT_CHARS, NumberCheck, ParticipantAction, ParticipantResult,
 };
 use kirim_core::id::DeviceId;
-use kirim_core::PhoneNumber;
 
 use super::Actor;
 use crate::app::AppState;
@@ -63,7 +63,8 @@ pub fn connector_error(error: ConnectorError) -> ApiError {
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "not_on_whatsapp", "the number is not on WhatsApp")
         }
         ConnectorError::RateLimited { retry_after } => {
-            let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "WhatsApp is rate limiting this device; try again later");
+            let mut e =
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "WhatsApp is rate limiting this device; try again later");
             e.retry_after_secs = Some(retry_after.map_or(30, |d| d.as_secs().max(1)));
             e
         }
@@ -225,6 +226,8 @@ mod tests {
             assert_eq!((api.status, api.code()), (status, code), "{error:?}");
             assert!(!api.detail.message.is_empty());
         }
-        assert!(connector_error(ConnectorError::Unsupported("list WhatsApp groups".into())).detail.message.contains("list WhatsApp groups"));
+        assert!(
+            connector_error(ConnectorError::Unsupported("list WhatsApp groups".into())).detail.message.contains("list WhatsApp groups")
+        );
     }
 }

@@ -7,11 +7,7 @@ use serde_json::{Value, json};
 use crate::common::{TestApp, assert_error};
 
 fn results(body: &Value) -> Vec<(String, String)> {
-    body.as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r["phone"].as_str().unwrap().to_owned(), r["result"].as_str().unwrap().to_owned()))
-        .collect()
+    body.as_array().unwrap().iter().map(|r| (r["phone"].as_str().unwrap().to_owned(), r["result"].as_str().unwrap().to_owned())).collect()
 }
 
 fn member_roles(group: &Value) -> Vec<(String, String)> {
@@ -75,16 +71,20 @@ async fn groups_are_created_changed_sent_to_and_outlive_a_restart() {
 
     // Only admins change members or see the invite link.
     let participants = format!("/v1/devices/{member_dev}/groups/{jid}/participants");
-    let refused = app.post(&participants, &key, json!({"action": "add", "participants": ["+60111000111"]})).await;
+    let refused = app.post(&participants, &key, json!({"action": "add", "participants": ["+60123000111"]})).await;
     assert_error(&refused, StatusCode::FORBIDDEN, "group_admin_required");
-    assert_error(&app.get(&format!("/v1/devices/{member_dev}/groups/{jid}/invite-link"), &key).await, StatusCode::FORBIDDEN, "group_admin_required");
+    assert_error(
+        &app.get(&format!("/v1/devices/{member_dev}/groups/{jid}/invite-link"), &key).await,
+        StatusCode::FORBIDDEN,
+        "group_admin_required",
+    );
 
     let participants = format!("/v1/devices/{admin_dev}/groups/{jid}/participants");
-    let (status, added) = app.post(&participants, &key, json!({"action": "add", "participants": [member, "+60111000111"]})).await;
+    let (status, added) = app.post(&participants, &key, json!({"action": "add", "participants": [member, "+60123000111"]})).await;
     assert_eq!(status, StatusCode::OK, "{added}");
-    assert_eq!(results(&added["data"]), [pair(&member, "already_member"), pair("+60111000111", "ok")]);
-    let (_, removed) = app.post(&participants, &key, json!({"action": "remove", "participants": ["+60111000111", "+60122000222"]})).await;
-    assert_eq!(results(&removed["data"]), [pair("+60111000111", "ok"), pair("+60122000222", "not_member")]);
+    assert_eq!(results(&added["data"]), [pair(&member, "already_member"), pair("+60123000111", "ok")]);
+    let (_, removed) = app.post(&participants, &key, json!({"action": "remove", "participants": ["+60123000111", "+60122000222"]})).await;
+    assert_eq!(results(&removed["data"]), [pair("+60123000111", "ok"), pair("+60122000222", "not_member")]);
     let (_, demoted) = app.post(&participants, &key, json!({"action": "demote", "participants": [admin]})).await;
     assert_eq!(results(&demoted["data"]), [pair(&admin, "failed")], "the creator stays an admin");
     let (_, promoted) = app.post(&participants, &key, json!({"action": "promote", "participants": [member]})).await;
@@ -155,7 +155,11 @@ async fn groups_are_scoped_to_the_tenant_and_the_device_token() {
         (Method::GET, format!("/v1/devices/{dev2}/groups"), None),
         (Method::POST, format!("/v1/devices/{dev2}/groups"), Some(json!({"subject": "x"}))),
         (Method::GET, format!("/v1/devices/{dev2}/groups/{jid}"), None),
-        (Method::POST, format!("/v1/devices/{dev2}/groups/{jid}/participants"), Some(json!({"action": "add", "participants": ["+60111000111"]}))),
+        (
+            Method::POST,
+            format!("/v1/devices/{dev2}/groups/{jid}/participants"),
+            Some(json!({"action": "add", "participants": ["+60123000111"]})),
+        ),
         (Method::GET, format!("/v1/devices/{dev2}/groups/{jid}/invite-link"), None),
         (Method::POST, format!("/v1/devices/{dev2}/groups/{jid}/invite-link/reset"), Some(json!({}))),
         (Method::POST, format!("/v1/devices/{dev2}/groups/{jid}/leave"), Some(json!({}))),

@@ -76,7 +76,11 @@ async fn another_tenants_objects_are_not_found_on_every_route() {
         (Method::GET, format!("/v1/devices/{dev_a}/groups"), Value::Null),
         (Method::POST, format!("/v1/devices/{dev_a}/groups"), json!({"subject": "stolen"})),
         (Method::GET, format!("/v1/devices/{dev_a}/groups/{jid_a}"), Value::Null),
-        (Method::POST, format!("/v1/devices/{dev_a}/groups/{jid_a}/participants"), json!({"action": "add", "participants": ["+60123456789"]})),
+        (
+            Method::POST,
+            format!("/v1/devices/{dev_a}/groups/{jid_a}/participants"),
+            json!({"action": "add", "participants": ["+60123456789"]}),
+        ),
         (Method::GET, format!("/v1/devices/{dev_a}/groups/{jid_a}/invite-link"), Value::Null),
         (Method::POST, format!("/v1/devices/{dev_a}/groups/{jid_a}/invite-link/reset"), Value::Null),
         (Method::POST, format!("/v1/devices/{dev_a}/groups/{jid_a}/leave"), Value::Null),

@@ -315,7 +315,12 @@ impl Network {
         ParticipantResult::new(phone.clone(), outcome)
     }
 
-    pub(super) fn group_invite_link(&self, device: kirim_core::id::DevicePk, jid: &GroupJid, reset: bool) -> Result<String, ConnectorError> {
+    pub(super) fn group_invite_link(
+        &self,
+        device: kirim_core::id::DevicePk,
+        jid: &GroupJid,
+        reset: bool,
+    ) -> Result<String, ConnectorError> {
         let own = self.group_phone(device)?;
         self.groups.change(jid, &own, |group| {
             require_admin(group, &own)?;
@@ -339,7 +344,11 @@ impl Network {
         })
     }
 
-    pub(super) fn check_numbers(&self, device: kirim_core::id::DevicePk, phones: &[PhoneNumber]) -> Result<Vec<NumberCheck>, ConnectorError> {
+    pub(super) fn check_numbers(
+        &self,
+        device: kirim_core::id::DevicePk,
+        phones: &[PhoneNumber],
+    ) -> Result<Vec<NumberCheck>, ConnectorError> {
         self.group_phone(device)?;
         Ok(phones
             .iter()

@@ -11,9 +11,9 @@ use super::{Net, device, phone};
 async fn groups_are_on_disk_when_the_call_returns_and_a_torn_line_is_skipped() {
     let before = Net::new(|_| {}).await;
     let (admin, member) = (device(1), device(2));
-    before.link_as(&admin, &phone("+60111000001")).await;
-    before.link_as(&member, &phone("+60111000002")).await;
-    let created = before.sandbox.create_group(&admin, "Night shift", &[phone("+60111000002")]).await.unwrap();
+    before.link_as(&admin, &phone("+60123000001")).await;
+    before.link_as(&member, &phone("+60123000002")).await;
+    let created = before.sandbox.create_group(&admin, "Night shift", &[phone("+60123000002")]).await.unwrap();
     let jid = created.group.jid.clone();
     // Read while the sandbox is still running, as a process killed right now would leave it.
     let mut journal = std::fs::OpenOptions::new().append(true).open(before.dir.path().join("groups.jsonl")).unwrap();
@@ -35,9 +35,9 @@ async fn groups_are_on_disk_when_the_call_returns_and_a_torn_line_is_skipped() {
 async fn the_last_admin_leaving_hands_the_group_on_and_the_last_member_ends_it() {
     let net = Net::new(|_| {}).await;
     let (a, b) = (device(1), device(2));
-    net.link_as(&a, &phone("+60111000001")).await;
-    net.link_as(&b, &phone("+60111000002")).await;
-    let jid = net.sandbox.create_group(&a, "Team", &[phone("+60111000002")]).await.unwrap().group.jid;
+    net.link_as(&a, &phone("+60123000001")).await;
+    net.link_as(&b, &phone("+60123000002")).await;
+    let jid = net.sandbox.create_group(&a, "Team", &[phone("+60123000002")]).await.unwrap().group.jid;
 
     net.sandbox.leave_group(&a, &jid).await.unwrap();
     let group = net.sandbox.group_info(&b, &jid).await.unwrap();

@@ -8,6 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::device::{ConnectorKind, Device, LinkState};
+use crate::group::{CreatedGroup, GroupInfo, GroupJid, NumberCheck, ParticipantAction, ParticipantResult};
 use crate::id::{DevicePk, MessageId};
 use crate::message::{MessageContent, MessageStatus, MessageTarget};
 use crate::{PhoneNumber, Recipient, Timestamp};
@@ -52,6 +53,12 @@ pub enum ConnectorError {
     /// Linking refused: the number is linked to a device this gateway does not let the caller use.
     #[error("{0}")]
     PhoneInUse(String),
+    /// The thing asked about (a group) does not exist, or this device is not in it.
+    #[error("{0}")]
+    NotFound(String),
+    /// The device may not do this (e.g. change a group it is not an admin of).
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 impl ConnectorError {
@@ -135,6 +142,50 @@ pub trait Connector: Send + Sync {
     /// Asked when a message is accepted, so a client learns at once (`capability_unsupported`)
     /// rather than from a failed send later.
     fn can_send(&self, kind: &str) -> bool;
+
+    // Groups and number checks. They act on the network directly (nothing is queued), so they
+    // need the device connected: `NotConnected` otherwise. A group the device is not in is
+    // `NotFound`; a change only admins may make is `Forbidden` for other members. A connector
+    // without the capability keeps these defaults.
+
+    /// The groups the device's number is in, with their members.
+    async fn list_groups(&self, _device: &Device) -> Result<Vec<GroupInfo>, ConnectorError> {
+        Err(ConnectorError::Unsupported("list WhatsApp groups".into()))
+    }
+
+    async fn group_info(&self, _device: &Device, _group: &GroupJid) -> Result<GroupInfo, ConnectorError> {
+        Err(ConnectorError::Unsupported("read WhatsApp groups".into()))
+    }
+
+    /// Creates a group with the device's number as its admin. `participants` are distinct.
+    async fn create_group(&self, _device: &Device, _subject: &str, _participants: &[PhoneNumber]) -> Result<CreatedGroup, ConnectorError> {
+        Err(ConnectorError::Unsupported("create WhatsApp groups".into()))
+    }
+
+    /// Adds, removes, promotes or demotes members; one result per number, in order.
+    async fn update_participants(
+        &self,
+        _device: &Device,
+        _group: &GroupJid,
+        _action: ParticipantAction,
+        _phones: &[PhoneNumber],
+    ) -> Result<Vec<ParticipantResult>, ConnectorError> {
+        Err(ConnectorError::Unsupported("change the members of WhatsApp groups".into()))
+    }
+
+    /// The group's invite link; `reset` revokes the current one and returns its replacement.
+    async fn group_invite_link(&self, _device: &Device, _group: &GroupJid, _reset: bool) -> Result<String, ConnectorError> {
+        Err(ConnectorError::Unsupported("get WhatsApp group invite links".into()))
+    }
+
+    async fn leave_group(&self, _device: &Device, _group: &GroupJid) -> Result<(), ConnectorError> {
+        Err(ConnectorError::Unsupported("leave WhatsApp groups".into()))
+    }
+
+    /// Whether each number has a WhatsApp account; one result per number, in order.
+    async fn check_numbers(&self, _device: &Device, _phones: &[PhoneNumber]) -> Result<Vec<NumberCheck>, ConnectorError> {
+        Err(ConnectorError::Unsupported("check numbers on WhatsApp".into()))
+    }
 }
 
 /// Builds a connector once the sink (the app's side of the boundary) exists.

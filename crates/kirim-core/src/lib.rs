@@ -7,6 +7,7 @@ pub mod contact;
 pub mod content;
 pub mod device;
 pub mod event;
+pub mod group;
 pub mod id;
 pub mod message;
 pub mod phone;

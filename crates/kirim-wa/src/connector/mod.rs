@@ -15,6 +15,7 @@
 
 mod actions;
 pub mod errors;
+pub mod groups;
 mod hook;
 pub mod inbound;
 pub mod link;
@@ -31,8 +32,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use kirim_core::PhoneNumber;
 use kirim_core::connector::{Connector, ConnectorError, LinkMethod, OutboundMessage, SendReceipt, SharedSink};
 use kirim_core::device::{ConnectorKind, Device, DeviceStatus, LinkState};
+use kirim_core::group::{CreatedGroup, GroupInfo, GroupJid, NumberCheck, ParticipantAction, ParticipantResult};
 use kirim_core::id::DevicePk;
 use kirim_core::session::SessionStore;
 use whatsapp_rust::futures::FutureExt as _;
@@ -105,6 +108,16 @@ impl WaConnector {
         let mut totals = report::snapshot(&self.totals);
         totals.connected = self.devices().values().filter(|slot| slot.state.counters.is_connected()).count() as u64;
         totals
+    }
+
+    /// The device's client, if it is connected and logged in: group requests and number checks
+    /// go straight to the network, nothing waits for a reconnect.
+    fn live_client(&self, device: &Device) -> Result<Arc<whatsapp_rust::Client>, ConnectorError> {
+        let slot = self.find(device.pk).ok_or(ConnectorError::NotConnected)?;
+        if slot.state.ended() == Some(End::Banned) {
+            return Err(ConnectorError::Banned);
+        }
+        slot.state.client().filter(|c| c.is_connected() && c.is_logged_in()).ok_or(ConnectorError::NotConnected)
     }
 
     async fn send_inner(&self, state: &DeviceState, message: &OutboundMessage) -> Result<SendReceipt, ConnectorError> {
@@ -237,6 +250,47 @@ impl Connector for WaConnector {
     /// accounts of the Cloud API, and phones show linked-device ones as unsupported.
     fn can_send(&self, kind: &str) -> bool {
         !matches!(kind, "list" | "buttons")
+    }
+
+    async fn list_groups(&self, device: &Device) -> Result<Vec<GroupInfo>, ConnectorError> {
+        let client = self.live_client(device)?;
+        groups::list(&client).await
+    }
+
+    async fn group_info(&self, device: &Device, group: &GroupJid) -> Result<GroupInfo, ConnectorError> {
+        let client = self.live_client(device)?;
+        groups::info(&client, group).await
+    }
+
+    async fn create_group(&self, device: &Device, subject: &str, participants: &[PhoneNumber]) -> Result<CreatedGroup, ConnectorError> {
+        let client = self.live_client(device)?;
+        groups::create(&client, subject, participants).await
+    }
+
+    async fn update_participants(
+        &self,
+        device: &Device,
+        group: &GroupJid,
+        action: ParticipantAction,
+        phones: &[PhoneNumber],
+    ) -> Result<Vec<ParticipantResult>, ConnectorError> {
+        let client = self.live_client(device)?;
+        groups::update(&client, group, action, phones).await
+    }
+
+    async fn group_invite_link(&self, device: &Device, group: &GroupJid, reset: bool) -> Result<String, ConnectorError> {
+        let client = self.live_client(device)?;
+        groups::invite_link(&client, group, reset).await
+    }
+
+    async fn leave_group(&self, device: &Device, group: &GroupJid) -> Result<(), ConnectorError> {
+        let client = self.live_client(device)?;
+        groups::leave(&client, group).await
+    }
+
+    async fn check_numbers(&self, device: &Device, phones: &[PhoneNumber]) -> Result<Vec<NumberCheck>, ConnectorError> {
+        let client = self.live_client(device)?;
+        groups::check(&client, phones).await
     }
 
     async fn send(&self, device: &Device, message: &OutboundMessage) -> Result<SendReceipt, ConnectorError> {

@@ -8,7 +8,9 @@ pub mod devices;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod groups;
 pub mod messages;
+pub mod numbers;
 pub mod openapi;
 pub mod qr;
 pub mod rate_limit;
@@ -95,6 +97,13 @@ pub fn router(state: AppState) -> Router {
         .route("/devices/{id}/qr", get(devices::qr_code))
         .route("/devices/{id}/logout", post(devices::logout))
         .route("/devices/{id}/token", post(devices::rotate_token))
+        .route("/devices/{id}/groups", get(groups::list).post(groups::create))
+        .route("/devices/{id}/groups/{jid}", get(groups::get))
+        .route("/devices/{id}/groups/{jid}/participants", post(groups::participants))
+        .route("/devices/{id}/groups/{jid}/invite-link", get(groups::invite_link))
+        .route("/devices/{id}/groups/{jid}/invite-link/reset", post(groups::reset_invite_link))
+        .route("/devices/{id}/groups/{jid}/leave", post(groups::leave))
+        .route("/numbers/check", post(numbers::check))
         .route("/messages", post(send::send).get(messages::list))
         .route("/messages/{id}", get(messages::get).patch(messages::update).delete(messages::delete))
         .route("/messages/{id}/cancel", post(messages::cancel))

@@ -3,7 +3,9 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{List, blacklist, contact_groups, contacts, devices, error, events, messages, sandbox, send, tenants, webhooks};
+use super::{
+    List, blacklist, contact_groups, contacts, devices, error, events, groups, messages, numbers, sandbox, send, tenants, webhooks,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,9 +24,12 @@ use super::{List, blacklist, contact_groups, contacts, devices, error, events, m
         contact_groups::add_members, contact_groups::remove_members, contact_groups::members,
         blacklist::add, blacklist::list, blacklist::remove, blacklist::get_settings, blacklist::put_settings,
         sandbox::scan, sandbox::inbound, sandbox::disconnect, sandbox::received,
+        groups::list, groups::get, groups::create, groups::participants, groups::invite_link, groups::reset_invite_link, groups::leave,
+        numbers::check,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, List<messages::MessageView>, List<webhooks::WebhookView>, List<webhooks::DeliveryView>,
-        List<contacts::ContactView>, List<contact_groups::GroupView>, List<blacklist::BlacklistView>)),
+        List<contacts::ContactView>, List<contact_groups::GroupView>, List<blacklist::BlacklistView>,
+        List<groups::GroupView>, List<groups::ParticipantResultView>)),
     modifiers(&Bearer),
     tags(
         (name = "tenants", description = "Tenants and API keys (operator)"),
@@ -34,6 +39,7 @@ use super::{List, blacklist, contact_groups, contacts, devices, error, events, m
         (name = "webhooks", description = "Signed event delivery to your endpoints (Standard Webhooks)"),
         (name = "contacts", description = "The address book: contacts and contact groups (broadcast lists)"),
         (name = "blacklist", description = "Numbers never to be messaged, and opt-out keywords"),
+        (name = "groups", description = "WhatsApp groups of a device, and checking numbers on WhatsApp"),
         (name = "sandbox", description = "The simulated phone of the sandbox network"),
     )
 )]

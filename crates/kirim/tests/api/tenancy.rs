@@ -31,6 +31,8 @@ async fn another_tenants_objects_are_not_found_on_every_route() {
     let contact_a = contact["id"].as_str().unwrap().to_owned();
     let (_, group) = app.post("/v1/contact-groups", &key_a, json!({"name": "vip"})).await;
     let group_a = group["id"].as_str().unwrap().to_owned();
+    let (_, wa_group) = app.post(&format!("/v1/devices/{dev_a}/groups"), &key_a, json!({"subject": "crew"})).await;
+    let jid_a = wa_group["group"]["jid"].as_str().unwrap().to_owned();
 
     let (_, key_b) = app.tenant("B").await;
     let routes: Vec<(Method, String, Value)> = vec![
@@ -71,6 +73,17 @@ async fn another_tenants_objects_are_not_found_on_every_route() {
         (Method::GET, format!("/v1/contact-groups/{group_a}/members"), Value::Null),
         (Method::POST, format!("/v1/contact-groups/{group_a}/members"), json!({"phones": ["+60123456789"]})),
         (Method::DELETE, format!("/v1/contact-groups/{group_a}/members?phones=%2B60123456789"), Value::Null),
+        (Method::GET, format!("/v1/devices/{dev_a}/groups"), Value::Null),
+        (Method::POST, format!("/v1/devices/{dev_a}/groups"), json!({"subject": "stolen"})),
+        (Method::GET, format!("/v1/devices/{dev_a}/groups/{jid_a}"), Value::Null),
+        (
+            Method::POST,
+            format!("/v1/devices/{dev_a}/groups/{jid_a}/participants"),
+            json!({"action": "add", "participants": ["+60123456789"]}),
+        ),
+        (Method::GET, format!("/v1/devices/{dev_a}/groups/{jid_a}/invite-link"), Value::Null),
+        (Method::POST, format!("/v1/devices/{dev_a}/groups/{jid_a}/invite-link/reset"), Value::Null),
+        (Method::POST, format!("/v1/devices/{dev_a}/groups/{jid_a}/leave"), Value::Null),
     ];
     let mut covered = BTreeSet::new();
     for (method, path, body) in &routes {
@@ -87,6 +100,7 @@ async fn another_tenants_objects_are_not_found_on_every_route() {
             .replace(&hook_a, "{id}")
             .replace(&contact_a, "{id}")
             .replace(&group_a, "{id}")
+            .replace(&jid_a, "{jid}")
             .replace(&dlv_a, "{delivery_id}");
         covered.insert(format!("{} {template}", method.as_str().to_lowercase()));
     }

@@ -15,6 +15,7 @@
 //! [`ConnectorSink`]: kirim_core::connector::ConnectorSink
 
 mod codes;
+mod groups;
 mod ledger;
 mod linking;
 mod network;
@@ -31,8 +32,10 @@ use async_trait::async_trait;
 use kirim_core::PhoneNumber;
 use kirim_core::connector::{Connector, ConnectorError, LinkMethod, OutboundMessage, SendReceipt, SharedSink};
 use kirim_core::device::{ConnectorKind, Device};
+use kirim_core::group::{CreatedGroup, GroupInfo, GroupJid, NumberCheck, ParticipantAction, ParticipantResult};
 use kirim_core::id::DevicePk;
 
+use groups::GroupBook;
 use ledger::Ledger;
 use network::Network;
 pub use types::{NetworkMessage, SandboxConfig, SandboxError, SimulatedInbound};
@@ -47,10 +50,14 @@ impl Sandbox {
     pub async fn open(config: SandboxConfig, sink: SharedSink) -> anyhow::Result<Arc<Self>> {
         let config = config.sanitized();
         let dir = config.state_dir.clone();
-        let loaded = tokio::task::spawn_blocking(move || Ledger::open(&dir))
+        let (loaded, groups) = tokio::task::spawn_blocking(move || Ledger::open(&dir).and_then(|l| Ok((l, GroupBook::open(&dir)?))))
             .await
             .context("opening the sandbox network state")?
             .with_context(|| format!("opening the sandbox network state in {}", config.state_dir.display()))?;
+        let (groups, skipped_groups) = groups;
+        if skipped_groups > 0 {
+            tracing::warn!(skipped = skipped_groups, "sandbox: some groups in the groups journal could not be read and were dropped");
+        }
         if loaded.skipped > 0 {
             tracing::warn!(
                 skipped = loaded.skipped,
@@ -58,7 +65,7 @@ impl Sandbox {
                 "sandbox: some lines of the network journal could not be read and were skipped"
             );
         }
-        let network = Arc::new(Network::new(config, sink, loaded.ledger, loaded.sessions));
+        let network = Arc::new(Network::new(config, sink, loaded.ledger, groups, loaded.sessions));
         tokio::spawn(network.clone().report_reads());
         Ok(Arc::new(Self { network }))
     }
@@ -96,6 +103,7 @@ impl Drop for Sandbox {
         // Background work (QR timers, deliveries) ends with the sandbox, as with a process exit.
         self.network.closed.cancel();
         self.network.ledger.flush();
+        self.network.groups.flush();
     }
 }
 
@@ -129,5 +137,40 @@ impl Connector for Sandbox {
     /// The simulated network takes every type of message, so demos and tests can use them all.
     fn can_send(&self, _kind: &str) -> bool {
         true
+    }
+
+    async fn list_groups(&self, device: &Device) -> Result<Vec<GroupInfo>, ConnectorError> {
+        self.network.list_groups(device.pk)
+    }
+
+    async fn group_info(&self, device: &Device, group: &GroupJid) -> Result<GroupInfo, ConnectorError> {
+        self.network.group_info(device.pk, group)
+    }
+
+    async fn create_group(&self, device: &Device, subject: &str, participants: &[PhoneNumber]) -> Result<CreatedGroup, ConnectorError> {
+        self.network.create_group(device.pk, subject, participants)
+    }
+
+    async fn update_participants(
+        &self,
+        device: &Device,
+        group: &GroupJid,
+        action: ParticipantAction,
+        phones: &[PhoneNumber],
+    ) -> Result<Vec<ParticipantResult>, ConnectorError> {
+        self.network.update_participants(device.pk, group, action, phones)
+    }
+
+    async fn group_invite_link(&self, device: &Device, group: &GroupJid, reset: bool) -> Result<String, ConnectorError> {
+        self.network.group_invite_link(device.pk, group, reset)
+    }
+
+    async fn leave_group(&self, device: &Device, group: &GroupJid) -> Result<(), ConnectorError> {
+        self.network.leave_group(device.pk, group)
+    }
+
+    /// Every number is on WhatsApp except those of `not_on_whatsapp`.
+    async fn check_numbers(&self, device: &Device, phones: &[PhoneNumber]) -> Result<Vec<NumberCheck>, ConnectorError> {
+        self.network.check_numbers(device.pk, phones)
     }
 }

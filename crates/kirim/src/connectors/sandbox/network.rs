@@ -14,6 +14,7 @@ use kirim_core::device::{DeviceStatus, LinkState};
 use kirim_core::id::DevicePk;
 use tokio_util::sync::CancellationToken;
 
+use super::groups::GroupBook;
 use super::ledger::Ledger;
 use super::types::SandboxConfig;
 
@@ -80,6 +81,7 @@ pub(super) struct Network {
     pub config: SandboxConfig,
     pub sink: SharedSink,
     pub ledger: Ledger,
+    pub groups: GroupBook,
     /// Cancelled when the sandbox closes: its background tasks end with it.
     pub closed: CancellationToken,
     slots: RwLock<HashMap<DevicePk, Arc<Slot>>>,
@@ -93,7 +95,13 @@ pub(super) struct Network {
 }
 
 impl Network {
-    pub(super) fn new(config: SandboxConfig, sink: SharedSink, ledger: Ledger, linked: HashMap<DevicePk, PhoneNumber>) -> Self {
+    pub(super) fn new(
+        config: SandboxConfig,
+        sink: SharedSink,
+        ledger: Ledger,
+        groups: GroupBook,
+        linked: HashMap<DevicePk, PhoneNumber>,
+    ) -> Self {
         let mut sessions = Sessions::default();
         for (device, phone) in linked {
             sessions.by_phone.entry(phone.clone()).or_default().push(device);
@@ -103,6 +111,7 @@ impl Network {
             config,
             sink,
             ledger,
+            groups,
             closed: CancellationToken::new(),
             slots: RwLock::new(HashMap::new()),
             sessions: RwLock::new(sessions),

@@ -37,6 +37,13 @@ impl Network {
         {
             return Err(ConnectorError::NotOnWhatsapp);
         }
+        // A group the network knows takes messages from its members only, as on WhatsApp; any
+        // other group id stands for a group of the simulated world.
+        if let Recipient::Group(jid) = &message.to
+            && self.groups.members(jid).is_some_and(|members| !members.contains(&phone))
+        {
+            return Err(ConnectorError::Permanent("this device's number is not in the group".into()));
+        }
         let rate = self.config.failure_rate;
         if rate > 0.0 && rand::thread_rng().gen_bool(rate) {
             return Err(ConnectorError::Transient("the connection to the sandbox network failed (simulated)".into()));
@@ -59,7 +66,7 @@ impl Network {
             reply_to: message.reply_to.clone(),
         };
         // Without receipts there is only work to do for messages between sandbox devices.
-        let deliver = self.config.receipts || matches!(&message.to, Recipient::Phone(to) if !self.devices_of(to).is_empty());
+        let deliver = self.config.receipts || !self.recipient_devices(&message.to, device).is_empty();
         match self.ledger.accept(accepted, deliver) {
             Ok(Some(accepted)) if deliver => self.spawn_delivery(accepted, Stage::Accepted, true),
             // New without anything to deliver, or a repeat: the network already has it.
@@ -155,22 +162,35 @@ impl Network {
         self.ledger.advance(id, stage);
     }
 
-    /// Hands the message to the sandbox devices linked to its recipient's number (other than
-    /// the sender). `false`: none of them is online, or they could not store it, so it waits
-    /// in the mailbox for the recipient's next connection.
+    /// The sandbox devices a message to `to` reaches: those linked to the number, or to the
+    /// numbers of the group's members; never the sender.
+    fn recipient_devices(&self, to: &Recipient, sender: DevicePk) -> Vec<DevicePk> {
+        let phones = match to {
+            Recipient::Phone(phone) => vec![phone.clone()],
+            Recipient::Group(jid) => self.groups.members(jid).unwrap_or_default(),
+        };
+        phones.iter().flat_map(|p| self.devices_of(p)).filter(|d| *d != sender).collect()
+    }
+
+    /// Hands the message to the sandbox devices it reaches (see `recipient_devices`).
+    /// `false`: none of them is online, or they could not store it, so it waits in the mailbox
+    /// for the recipient's next connection. A group message reaches the members' devices
+    /// online at the time (a group has no single recipient to wait for); it is delivered once
+    /// the network has handed it on.
     async fn hand_over(&self, accepted: &Accepted) -> bool {
         let message = &accepted.message;
-        let Recipient::Phone(to) = &message.to else {
-            return true;
+        let (chat, sender, waits_for) = match &message.to {
+            Recipient::Phone(to) => (Recipient::Phone(accepted.from_phone.clone()), None, Some(to)),
+            Recipient::Group(jid) => (Recipient::Group(jid.clone()), Some(accepted.from_phone.as_str().to_owned()), None),
         };
-        let mut pending: Vec<DevicePk> = self.devices_of(to).into_iter().filter(|d| *d != message.from_device).collect();
+        let mut pending = self.recipient_devices(&message.to, message.from_device);
         if pending.is_empty() {
             return true; // a phone outside the sandbox's devices: the simulated world received it
         }
         let inbound = InboundMessage {
             network_id: message.network_id.clone(),
-            chat: Recipient::Phone(accepted.from_phone.clone()),
-            sender: None,
+            chat,
+            sender,
             content: message.content.clone(),
             reply_to: accepted.reply_to.clone(),
             at: Utc::now(),
@@ -183,6 +203,7 @@ impl Network {
                 let mut mailbox = lock(&self.mailbox);
                 let online: Vec<DevicePk> = pending.iter().copied().filter(|d| self.connected_phone(*d).is_some()).collect();
                 if online.is_empty() {
+                    let Some(to) = waits_for else { return true };
                     mailbox.entry(to.clone()).or_default().push(message.network_id.clone());
                     return false;
                 }
@@ -203,6 +224,7 @@ impl Network {
                 backoff *= 2;
             }
         }
+        let Some(to) = waits_for else { return true };
         lock(&self.mailbox).entry(to.clone()).or_default().push(message.network_id.clone());
         false
     }

@@ -1,5 +1,6 @@
 //! Tests of the sandbox as the app sees it: through `Connector` and what reaches the sink.
 
+mod groups;
 mod linking;
 mod messaging;
 mod persistence;

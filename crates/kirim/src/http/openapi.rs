@@ -3,7 +3,10 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{List, blacklist, contact_groups, contacts, devices, error, events, messages, sandbox, send, tenants, webhooks};
+use super::{
+    List, agents, blacklist, contact_groups, contacts, conversations, devices, error, events, messages, reports, sandbox, send, tenants,
+    webhooks,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,9 +25,12 @@ use super::{List, blacklist, contact_groups, contacts, devices, error, events, m
         contact_groups::add_members, contact_groups::remove_members, contact_groups::members,
         blacklist::add, blacklist::list, blacklist::remove, blacklist::get_settings, blacklist::put_settings,
         sandbox::scan, sandbox::inbound, sandbox::disconnect, sandbox::received,
+        reports::messages, reports::realtime, reports::daily,
+        agents::create, agents::list, agents::get, agents::update, agents::delete,
+        conversations::assign, conversations::unassign, conversations::list, conversations::get,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, List<messages::MessageView>, List<webhooks::WebhookView>, List<webhooks::DeliveryView>,
-        List<contacts::ContactView>, List<contact_groups::GroupView>, List<blacklist::BlacklistView>)),
+        List<contacts::ContactView>, List<contact_groups::GroupView>, List<blacklist::BlacklistView>, List<agents::AgentView>)),
     modifiers(&Bearer),
     tags(
         (name = "tenants", description = "Tenants and API keys (operator)"),
@@ -35,6 +41,8 @@ use super::{List, blacklist, contact_groups, contacts, devices, error, events, m
         (name = "contacts", description = "The address book: contacts and contact groups (broadcast lists)"),
         (name = "blacklist", description = "Numbers never to be messaged, and opt-out keywords"),
         (name = "sandbox", description = "The simulated phone of the sandbox network"),
+        (name = "reports", description = "Message reports: filtered pages with totals, today, and counts per day"),
+        (name = "agents", description = "Agents, and the conversations assigned to them"),
     )
 )]
 pub struct ApiDoc;

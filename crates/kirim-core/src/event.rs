@@ -41,6 +41,8 @@ pub mod types {
         DEVICE_STATUS,
         DEVICE_DELETED,
         BLACKLIST_ADDED,
+        crate::agent::types::CONVERSATION_ASSIGNED,
+        crate::agent::types::CONVERSATION_UNASSIGNED,
     ];
 }
 

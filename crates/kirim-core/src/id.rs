@@ -127,6 +127,10 @@ public_id!(/// A contact in a tenant's address book.
     ContactId, "ct");
 public_id!(/// A contact group: a named broadcast list of contacts.
     ContactGroupId, "cg");
+public_id!(/// An agent: one of a tenant's users who answer chats.
+    AgentId, "agt");
+public_id!(/// A conversation: one chat of one device.
+    ConversationId, "cv");
 
 /// Internal integer keys, typed so a device key can never be used as a tenant key.
 macro_rules! pk {
@@ -144,6 +148,8 @@ pk!(WebhookPk);
 pk!(DeliveryPk);
 pk!(ContactPk);
 pk!(ContactGroupPk);
+pk!(AgentPk);
+pk!(ConversationPk);
 
 #[cfg(test)]
 mod tests {

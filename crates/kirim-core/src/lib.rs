@@ -1,6 +1,7 @@
 //! Kirim's domain, free of HTTP and SQL: the types every other crate speaks and
 //! the two boundaries the gateway is built around, [`store`] and [`connector`].
 
+pub mod agent;
 pub mod clock;
 pub mod connector;
 pub mod contact;
@@ -11,6 +12,7 @@ pub mod group;
 pub mod id;
 pub mod message;
 pub mod phone;
+pub mod report;
 pub mod secret;
 pub mod session;
 pub mod store;
@@ -18,7 +20,7 @@ pub mod tenant;
 pub mod webhook;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use id::{ContactGroupId, ContactId, DeliveryId, DeviceId, EventId, KeyId, MessageId, TenantId, WebhookId};
+pub use id::{AgentId, ContactGroupId, ContactId, ConversationId, DeliveryId, DeviceId, EventId, KeyId, MessageId, TenantId, WebhookId};
 pub use phone::{PhoneError, PhoneNumber, Recipient};
 pub use secret::{Secret, TokenHash};
 

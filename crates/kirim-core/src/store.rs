@@ -10,6 +10,7 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 
+pub use crate::agent::AgentStore;
 use crate::contact::{
     BlacklistAdd, BlacklistEntry, BlacklistSettings, Contact, ContactFilter, ContactGroup, ContactPatch, ContactRef, ContactUpdate,
     ContactWrite, GroupRef, MemberAdd, MemberRemove, NewContact, NewContactGroup,
@@ -21,6 +22,7 @@ use crate::id::{
     WebhookPk,
 };
 use crate::message::{Direction, Message, MessageStatus, NewInbound, NewOutbound, SendOutcome, UnsentPatch};
+pub use crate::report::ReportStore;
 pub use crate::session::SessionStore;
 use crate::tenant::{ApiKey, NewApiKey, NewTenant, Tenant};
 use crate::webhook::{Attempt, AttemptResult, Delivery, DeliveryJob, DeliveryStatus, NewWebhook, Webhook, WebhookPatch};
@@ -352,6 +354,12 @@ pub trait ContactStore: Send + Sync {
 }
 
 /// Everything the app needs from a backend.
-pub trait Store: TenantStore + DeviceStore + MessageStore + EventStore + WebhookStore + ContactStore + SessionStore {}
+pub trait Store:
+    TenantStore + DeviceStore + MessageStore + EventStore + WebhookStore + ContactStore + SessionStore + ReportStore + AgentStore
+{
+}
 
-impl<T: TenantStore + DeviceStore + MessageStore + EventStore + WebhookStore + ContactStore + SessionStore> Store for T {}
+impl<T> Store for T where
+    T: TenantStore + DeviceStore + MessageStore + EventStore + WebhookStore + ContactStore + SessionStore + ReportStore + AgentStore
+{
+}

@@ -6,10 +6,12 @@
 //! so one fsync covers many writes and "database is locked" cannot happen.
 //! Implements all of [`kirim_core::store`].
 
+mod agents;
 mod blacklist;
 mod checkpoint;
 mod contact_groups;
 mod contacts;
+mod conversations;
 mod devices;
 mod error;
 mod events;
@@ -17,6 +19,7 @@ mod messages;
 mod migrate;
 mod outbound;
 mod queue;
+mod reports;
 mod rows;
 mod sessions;
 mod tenants;

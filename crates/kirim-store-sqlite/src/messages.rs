@@ -58,6 +58,7 @@ fn insert_inbound(ctx: &mut Ctx, m: &NewInbound) -> Result<InsertOutcome, OpErro
         Some(pk) => {
             let message = load(ctx, pk)?;
             append(ctx, event::for_message(&message, types::MESSAGE_RECEIVED, message.created_at));
+            crate::conversations::on_inbound(ctx, &message)?;
             Ok(InsertOutcome::Inserted(message))
         }
         None => {

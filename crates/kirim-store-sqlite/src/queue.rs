@@ -93,6 +93,9 @@ pub(crate) fn complete_send(ctx: &mut Ctx, (pk, outcome, at): &(MessagePk, SendO
             *at,
         )?,
     };
+    if let (SendOutcome::Sent { .. }, Some(sent)) = (outcome, done.first()) {
+        crate::conversations::on_sent(ctx, sent, *at)?;
+    }
     Ok(done.into_iter().next())
 }
 

@@ -17,6 +17,7 @@ use kirim_core::store::Store;
 
 pub mod fixtures;
 
+mod agents;
 mod blacklist;
 mod contacts;
 mod devices;
@@ -24,6 +25,7 @@ mod durability;
 mod listing;
 mod outbound;
 mod queue;
+mod reports;
 mod schedules;
 mod sessions;
 mod tenants;
@@ -31,6 +33,7 @@ mod webhooks;
 
 /// Every behaviour, as `pub async fn name(h: Arc<dyn Harness>)`.
 pub mod cases {
+    pub use crate::agents::*;
     pub use crate::blacklist::*;
     pub use crate::contacts::*;
     pub use crate::devices::*;
@@ -38,6 +41,7 @@ pub mod cases {
     pub use crate::listing::*;
     pub use crate::outbound::*;
     pub use crate::queue::*;
+    pub use crate::reports::*;
     pub use crate::schedules::*;
     pub use crate::sessions::*;
     pub use crate::tenants::*;
@@ -120,6 +124,10 @@ macro_rules! conformance {
             group_members_add_remove_and_fan_out,
             blacklist_is_idempotent_and_announced,
             blacklist_settings_default_put_and_isolation,
+            reports_filter_page_count_and_isolation,
+            report_days_split_at_each_range_boundary,
+            agents_crud_uniqueness_and_isolation,
+            conversations_follow_messages_and_assignments,
         );
     };
     (@cases $harness:expr; $($case:ident),* $(,)?) => {

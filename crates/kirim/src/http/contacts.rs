@@ -57,7 +57,7 @@ impl From<ContactBody> for ContactFields {
 }
 
 /// A phone that may be sent as a number or as text (or `null`, refused later).
-fn optional_phone<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+pub(crate) fn optional_phone<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
     #[derive(Deserialize)]
     struct Phone(#[serde(deserialize_with = "super::string_or_number")] String);
     Option::<Phone>::deserialize(d).map(|p| Some(p.map(|p| p.0)))

@@ -1,9 +1,11 @@
 //! The HTTP edge: the native API `/v1`, operations endpoints, and their shared plumbing.
 
+pub mod agents;
 pub mod auth;
 pub mod blacklist;
 pub mod contact_groups;
 pub mod contacts;
+pub mod conversations;
 pub mod devices;
 pub mod error;
 pub mod events;
@@ -14,6 +16,7 @@ pub mod numbers;
 pub mod openapi;
 pub mod qr;
 pub mod rate_limit;
+pub mod reports;
 pub mod sandbox;
 pub mod send;
 pub mod system;
@@ -129,6 +132,15 @@ pub fn router(state: AppState) -> Router {
         .route("/blacklist", post(blacklist::add).get(blacklist::list))
         .route("/blacklist/settings", get(blacklist::get_settings).put(blacklist::put_settings))
         .route("/blacklist/{phone}", delete(blacklist::remove))
+        .route("/reports/messages", get(reports::messages))
+        .route("/reports/realtime", get(reports::realtime))
+        .route("/reports/daily", get(reports::daily))
+        .route("/agents", post(agents::create).get(agents::list))
+        .route("/agents/{id}", get(agents::get).patch(agents::update).delete(agents::delete))
+        .route("/conversations", get(conversations::list))
+        .route("/conversations/assign", post(conversations::assign))
+        .route("/conversations/unassign", post(conversations::unassign))
+        .route("/conversations/{id}", get(conversations::get))
         .route("/sandbox/devices/{id}/scan", post(sandbox::scan))
         .route("/sandbox/devices/{id}/inbound", post(sandbox::inbound))
         .route("/sandbox/devices/{id}/disconnect", post(sandbox::disconnect))

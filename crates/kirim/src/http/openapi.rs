@@ -4,7 +4,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    List, blacklist, contact_groups, contacts, devices, error, events, groups, messages, numbers, sandbox, send, tenants, webhooks,
+    List, agents, blacklist, contact_groups, contacts, conversations, devices, error, events, groups, messages, numbers, reports,
+    sandbox, send, tenants, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -26,10 +27,13 @@ use super::{
         sandbox::scan, sandbox::inbound, sandbox::disconnect, sandbox::received,
         groups::list, groups::get, groups::create, groups::participants, groups::invite_link, groups::reset_invite_link, groups::leave,
         numbers::check,
+        reports::messages, reports::realtime, reports::daily,
+        agents::create, agents::list, agents::get, agents::update, agents::delete,
+        conversations::assign, conversations::unassign, conversations::list, conversations::get,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, List<messages::MessageView>, List<webhooks::WebhookView>, List<webhooks::DeliveryView>,
         List<contacts::ContactView>, List<contact_groups::GroupView>, List<blacklist::BlacklistView>,
-        List<groups::GroupView>, List<groups::ParticipantResultView>)),
+        List<groups::GroupView>, List<groups::ParticipantResultView>, List<agents::AgentView>)),
     modifiers(&Bearer),
     tags(
         (name = "tenants", description = "Tenants and API keys (operator)"),
@@ -41,6 +45,8 @@ use super::{
         (name = "blacklist", description = "Numbers never to be messaged, and opt-out keywords"),
         (name = "groups", description = "WhatsApp groups of a device, and checking numbers on WhatsApp"),
         (name = "sandbox", description = "The simulated phone of the sandbox network"),
+        (name = "reports", description = "Message reports: filtered pages with totals, today, and counts per day"),
+        (name = "agents", description = "Agents, and the conversations assigned to them"),
     )
 )]
 pub struct ApiDoc;

@@ -98,7 +98,7 @@ fn present(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
-fn check_len(field: &str, value: &str, max: usize) -> ApiResult<()> {
+pub fn check_len(field: &str, value: &str, max: usize) -> ApiResult<()> {
     let chars = value.chars().count();
     if chars > max {
         return Err(ApiError::field(field, format!("`{field}` has {chars} characters; at most {max} are allowed")));
@@ -119,7 +119,7 @@ fn check_name(name: &str) -> ApiResult<String> {
 }
 
 /// A plausible address, not a proof of one: one `@`, a dotted domain, no spaces.
-fn check_email(email: &str) -> ApiResult<String> {
+pub fn check_email(email: &str) -> ApiResult<String> {
     let bad = || ApiError::field("email", format!("`email` `{email}` is not an email address like name@example.com"));
     if email.chars().count() > MAX_EMAIL || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad());

@@ -1,6 +1,7 @@
 //! Services: the only layer that combines the store, the lanes and the connectors.
 //! The native API and every compat layer call these, so behaviour is defined once.
 
+pub mod agents;
 pub mod blacklist;
 pub mod contact_groups;
 pub mod contact_import;
@@ -9,6 +10,7 @@ pub mod content;
 pub mod devices;
 pub mod groups;
 pub mod messages;
+pub mod reports;
 pub mod schedule;
 pub mod tenants;
 pub mod webhooks;

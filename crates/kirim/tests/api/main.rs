@@ -1,5 +1,6 @@
 //! One integration test binary: every test drives the real app over HTTP on port 0.
 
+mod agents;
 mod cli;
 mod common;
 mod contact_groups;
@@ -11,6 +12,7 @@ mod messaging;
 mod numbers;
 mod rate_limits;
 mod receiver;
+mod reports;
 mod sandbox;
 mod stream;
 mod tenancy;

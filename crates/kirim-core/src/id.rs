@@ -127,6 +127,10 @@ public_id!(/// A contact in a tenant's address book.
     ContactId, "ct");
 public_id!(/// A contact group: a named broadcast list of contacts.
     ContactGroupId, "cg");
+public_id!(/// A reminder: a message repeated on a calendar.
+    ReminderId, "rem");
+public_id!(/// An auto-reply rule.
+    AutoReplyId, "ar");
 
 /// Internal integer keys, typed so a device key can never be used as a tenant key.
 macro_rules! pk {
@@ -144,6 +148,8 @@ pk!(WebhookPk);
 pk!(DeliveryPk);
 pk!(ContactPk);
 pk!(ContactGroupPk);
+pk!(ReminderPk);
+pk!(AutoReplyPk);
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,7 @@
 //! Kirim's domain, free of HTTP and SQL: the types every other crate speaks and
 //! the two boundaries the gateway is built around, [`store`] and [`connector`].
 
+pub mod auto_reply;
 pub mod clock;
 pub mod connector;
 pub mod contact;
@@ -10,6 +11,8 @@ pub mod event;
 pub mod id;
 pub mod message;
 pub mod phone;
+pub mod reminder;
+pub mod rules_store;
 pub mod secret;
 pub mod session;
 pub mod store;
@@ -17,7 +20,7 @@ pub mod tenant;
 pub mod webhook;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use id::{ContactGroupId, ContactId, DeliveryId, DeviceId, EventId, KeyId, MessageId, TenantId, WebhookId};
+pub use id::{AutoReplyId, ContactGroupId, ContactId, DeliveryId, DeviceId, EventId, KeyId, MessageId, ReminderId, TenantId, WebhookId};
 pub use phone::{PhoneError, PhoneNumber, Recipient};
 pub use secret::{Secret, TokenHash};
 

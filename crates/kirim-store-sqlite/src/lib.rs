@@ -6,6 +6,7 @@
 //! so one fsync covers many writes and "database is locked" cannot happen.
 //! Implements all of [`kirim_core::store`].
 
+mod auto_replies;
 mod blacklist;
 mod checkpoint;
 mod contact_groups;
@@ -17,6 +18,7 @@ mod messages;
 mod migrate;
 mod outbound;
 mod queue;
+mod reminders;
 mod rows;
 mod sessions;
 mod tenants;

@@ -17,6 +17,7 @@ use kirim_core::store::Store;
 
 pub mod fixtures;
 
+mod auto_replies;
 mod blacklist;
 mod contacts;
 mod devices;
@@ -24,6 +25,7 @@ mod durability;
 mod listing;
 mod outbound;
 mod queue;
+mod reminders;
 mod schedules;
 mod sessions;
 mod tenants;
@@ -31,6 +33,7 @@ mod webhooks;
 
 /// Every behaviour, as `pub async fn name(h: Arc<dyn Harness>)`.
 pub mod cases {
+    pub use crate::auto_replies::*;
     pub use crate::blacklist::*;
     pub use crate::contacts::*;
     pub use crate::devices::*;
@@ -38,6 +41,7 @@ pub mod cases {
     pub use crate::listing::*;
     pub use crate::outbound::*;
     pub use crate::queue::*;
+    pub use crate::reminders::*;
     pub use crate::schedules::*;
     pub use crate::sessions::*;
     pub use crate::tenants::*;
@@ -120,6 +124,11 @@ macro_rules! conformance {
             group_members_add_remove_and_fan_out,
             blacklist_is_idempotent_and_announced,
             blacklist_settings_default_put_and_isolation,
+            reminders_create_get_list_and_isolation,
+            occurrences_are_made_once_and_move_the_cursor,
+            reminder_changes_and_deletes_cancel_what_is_scheduled,
+            auto_replies_crud_scope_and_order,
+            auto_reply_log_counts_per_chat_and_knows_its_replies,
         );
     };
     (@cases $harness:expr; $($case:ident),* $(,)?) => {

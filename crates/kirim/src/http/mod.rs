@@ -1,6 +1,7 @@
 //! The HTTP edge: the native API `/v1`, operations endpoints, and their shared plumbing.
 
 pub mod auth;
+pub mod auto_replies;
 pub mod blacklist;
 pub mod contact_groups;
 pub mod contacts;
@@ -8,9 +9,11 @@ pub mod devices;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod message_body;
 pub mod messages;
 pub mod openapi;
 pub mod qr;
+pub mod reminders;
 pub mod sandbox;
 pub mod send;
 pub mod system;
@@ -119,6 +122,10 @@ pub fn router(state: AppState) -> Router {
         .route("/blacklist", post(blacklist::add).get(blacklist::list))
         .route("/blacklist/settings", get(blacklist::get_settings).put(blacklist::put_settings))
         .route("/blacklist/{phone}", delete(blacklist::remove))
+        .route("/reminders", post(reminders::create).get(reminders::list))
+        .route("/reminders/{id}", get(reminders::get).patch(reminders::update).delete(reminders::delete))
+        .route("/auto-replies", post(auto_replies::create).get(auto_replies::list))
+        .route("/auto-replies/{id}", get(auto_replies::get).patch(auto_replies::update).delete(auto_replies::delete))
         .route("/sandbox/devices/{id}/scan", post(sandbox::scan))
         .route("/sandbox/devices/{id}/inbound", post(sandbox::inbound))
         .route("/sandbox/devices/{id}/disconnect", post(sandbox::disconnect))

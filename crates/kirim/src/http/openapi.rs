@@ -3,7 +3,9 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{List, blacklist, contact_groups, contacts, devices, error, events, messages, sandbox, send, tenants, webhooks};
+use super::{
+    List, auto_replies, blacklist, contact_groups, contacts, devices, error, events, messages, reminders, sandbox, send, tenants, webhooks,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,10 +23,13 @@ use super::{List, blacklist, contact_groups, contacts, devices, error, events, m
         contact_groups::create, contact_groups::list, contact_groups::get, contact_groups::update, contact_groups::delete,
         contact_groups::add_members, contact_groups::remove_members, contact_groups::members,
         blacklist::add, blacklist::list, blacklist::remove, blacklist::get_settings, blacklist::put_settings,
+        reminders::create, reminders::list, reminders::get, reminders::update, reminders::delete,
+        auto_replies::create, auto_replies::list, auto_replies::get, auto_replies::update, auto_replies::delete,
         sandbox::scan, sandbox::inbound, sandbox::disconnect, sandbox::received,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, List<messages::MessageView>, List<webhooks::WebhookView>, List<webhooks::DeliveryView>,
-        List<contacts::ContactView>, List<contact_groups::GroupView>, List<blacklist::BlacklistView>)),
+        List<contacts::ContactView>, List<contact_groups::GroupView>, List<blacklist::BlacklistView>,
+        List<reminders::ReminderView>, List<auto_replies::RuleView>)),
     modifiers(&Bearer),
     tags(
         (name = "tenants", description = "Tenants and API keys (operator)"),
@@ -34,6 +39,8 @@ use super::{List, blacklist, contact_groups, contacts, devices, error, events, m
         (name = "webhooks", description = "Signed event delivery to your endpoints (Standard Webhooks)"),
         (name = "contacts", description = "The address book: contacts and contact groups (broadcast lists)"),
         (name = "blacklist", description = "Numbers never to be messaged, and opt-out keywords"),
+        (name = "reminders", description = "Messages repeated daily, weekly, monthly, yearly or every N days"),
+        (name = "auto-replies", description = "Keyword rules that answer inbound messages, and closing messages"),
         (name = "sandbox", description = "The simulated phone of the sandbox network"),
     )
 )]

@@ -1,6 +1,7 @@
 //! Services: the only layer that combines the store, the lanes and the connectors.
 //! The native API and every compat layer call these, so behaviour is defined once.
 
+pub mod auto_replies;
 pub mod blacklist;
 pub mod contact_groups;
 pub mod contact_import;
@@ -8,6 +9,7 @@ pub mod contacts;
 pub mod content;
 pub mod devices;
 pub mod messages;
+pub mod reminders;
 pub mod schedule;
 pub mod tenants;
 pub mod webhooks;

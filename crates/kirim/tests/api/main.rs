@@ -1,5 +1,6 @@
 //! One integration test binary: every test drives the real app over HTTP on port 0.
 
+mod auto_replies;
 mod cli;
 mod common;
 mod contact_groups;
@@ -8,6 +9,7 @@ mod crash;
 mod flows;
 mod messaging;
 mod receiver;
+mod reminders;
 mod sandbox;
 mod stream;
 mod tenancy;

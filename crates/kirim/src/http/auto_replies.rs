@@ -21,7 +21,7 @@ use crate::services::auto_replies::{self as service, RuleInput};
 
 /// A rule. On create, `reply` is required, and `keyword` unless `match` is `fallback`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct RuleBody {
     /// Answer only this device's inbound messages; omit for every device of the account
     /// (a device token always means its own device).

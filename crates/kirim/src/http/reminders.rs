@@ -33,16 +33,16 @@ pub struct RepeatBody {
 /// A reminder. On create, `to`, `message`, `start_at` and `repeat` are required; on a
 /// change every field is optional and `null` clears `title`, `until` and `count`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct ReminderBody {
     /// The device that sends it. Omit to use a connected device (a device token uses its own).
     pub device_id: Option<String>,
     /// The recipient: a phone number in any common form, or a group JID.
-    #[serde(deserialize_with = "super::opt_string_or_number")]
+    #[serde(default, deserialize_with = "super::opt_string_or_number")]
     #[schema(value_type = Option<String>, example = "+60123456789")]
     pub to: Option<String>,
     /// Up to 255 characters, for you; not sent.
-    #[serde(deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub title: Option<Option<String>>,
     pub message: Option<MessageBody>,
@@ -54,11 +54,11 @@ pub struct ReminderBody {
     pub timezone: Option<String>,
     pub repeat: Option<RepeatBody>,
     /// The last local date an occurrence may fall on (inclusive), e.g. `2026-12-31`.
-    #[serde(deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub until: Option<Option<String>>,
     /// How many occurrences at most.
-    #[serde(deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<u32>)]
     pub count: Option<Option<u32>>,
     /// On a change: `paused` (occurrences not yet sent are cancelled) or `active` (resumes at

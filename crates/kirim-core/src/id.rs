@@ -131,6 +131,10 @@ public_id!(/// An agent: one of a tenant's users who answer chats.
     AgentId, "agt");
 public_id!(/// A conversation: one chat of one device.
     ConversationId, "cv");
+public_id!(/// A reminder: a message repeated on a calendar.
+    ReminderId, "rem");
+public_id!(/// An auto-reply rule.
+    AutoReplyId, "ar");
 
 /// Internal integer keys, typed so a device key can never be used as a tenant key.
 macro_rules! pk {
@@ -150,6 +154,8 @@ pk!(ContactPk);
 pk!(ContactGroupPk);
 pk!(AgentPk);
 pk!(ConversationPk);
+pk!(ReminderPk);
+pk!(AutoReplyPk);
 
 #[cfg(test)]
 mod tests {

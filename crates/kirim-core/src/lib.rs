@@ -2,6 +2,7 @@
 //! the two boundaries the gateway is built around, [`store`] and [`connector`].
 
 pub mod agent;
+pub mod auto_reply;
 pub mod clock;
 pub mod connector;
 pub mod contact;
@@ -13,6 +14,8 @@ pub mod id;
 pub mod message;
 pub mod phone;
 pub mod report;
+pub mod reminder;
+pub mod rules_store;
 pub mod secret;
 pub mod session;
 pub mod store;
@@ -20,7 +23,10 @@ pub mod tenant;
 pub mod webhook;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use id::{AgentId, ContactGroupId, ContactId, ConversationId, DeliveryId, DeviceId, EventId, KeyId, MessageId, TenantId, WebhookId};
+pub use id::{
+    AgentId, AutoReplyId, ContactGroupId, ContactId, ConversationId, DeliveryId, DeviceId, EventId, KeyId, MessageId, ReminderId, TenantId,
+    WebhookId,
+};
 pub use phone::{PhoneError, PhoneNumber, Recipient};
 pub use secret::{Secret, TokenHash};
 

@@ -23,6 +23,7 @@ use crate::id::{
 };
 use crate::message::{Direction, Message, MessageStatus, NewInbound, NewOutbound, SendOutcome, UnsentPatch};
 pub use crate::report::ReportStore;
+pub use crate::rules_store::{AutoReplyStore, ReminderStore};
 pub use crate::session::SessionStore;
 use crate::tenant::{ApiKey, NewApiKey, NewTenant, Tenant};
 use crate::webhook::{Attempt, AttemptResult, Delivery, DeliveryJob, DeliveryStatus, NewWebhook, Webhook, WebhookPatch};
@@ -355,11 +356,31 @@ pub trait ContactStore: Send + Sync {
 
 /// Everything the app needs from a backend.
 pub trait Store:
-    TenantStore + DeviceStore + MessageStore + EventStore + WebhookStore + ContactStore + SessionStore + ReportStore + AgentStore
+    TenantStore
+    + DeviceStore
+    + MessageStore
+    + EventStore
+    + WebhookStore
+    + ContactStore
+    + SessionStore
+    + ReportStore
+    + AgentStore
+    + ReminderStore
+    + AutoReplyStore
 {
 }
 
 impl<T> Store for T where
-    T: TenantStore + DeviceStore + MessageStore + EventStore + WebhookStore + ContactStore + SessionStore + ReportStore + AgentStore
+    T: TenantStore
+        + DeviceStore
+        + MessageStore
+        + EventStore
+        + WebhookStore
+        + ContactStore
+        + SessionStore
+        + ReportStore
+        + AgentStore
+        + ReminderStore
+        + AutoReplyStore
 {
 }

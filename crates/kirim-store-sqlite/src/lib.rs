@@ -7,6 +7,7 @@
 //! Implements all of [`kirim_core::store`].
 
 mod agents;
+mod auto_replies;
 mod blacklist;
 mod checkpoint;
 mod contact_groups;
@@ -20,6 +21,7 @@ mod migrate;
 mod outbound;
 mod queue;
 mod reports;
+mod reminders;
 mod rows;
 mod sessions;
 mod tenants;

@@ -18,6 +18,7 @@ use kirim_core::store::Store;
 pub mod fixtures;
 
 mod agents;
+mod auto_replies;
 mod blacklist;
 mod contacts;
 mod devices;
@@ -26,6 +27,7 @@ mod listing;
 mod outbound;
 mod queue;
 mod reports;
+mod reminders;
 mod schedules;
 mod sessions;
 mod tenants;
@@ -34,6 +36,7 @@ mod webhooks;
 /// Every behaviour, as `pub async fn name(h: Arc<dyn Harness>)`.
 pub mod cases {
     pub use crate::agents::*;
+    pub use crate::auto_replies::*;
     pub use crate::blacklist::*;
     pub use crate::contacts::*;
     pub use crate::devices::*;
@@ -42,6 +45,7 @@ pub mod cases {
     pub use crate::outbound::*;
     pub use crate::queue::*;
     pub use crate::reports::*;
+    pub use crate::reminders::*;
     pub use crate::schedules::*;
     pub use crate::sessions::*;
     pub use crate::tenants::*;
@@ -128,6 +132,11 @@ macro_rules! conformance {
             report_days_split_at_each_range_boundary,
             agents_crud_uniqueness_and_isolation,
             conversations_follow_messages_and_assignments,
+            reminders_create_get_list_and_isolation,
+            occurrences_are_made_once_and_move_the_cursor,
+            reminder_changes_and_deletes_cancel_what_is_scheduled,
+            auto_replies_crud_scope_and_order,
+            auto_reply_log_counts_per_chat_and_knows_its_replies,
         );
     };
     (@cases $harness:expr; $($case:ident),* $(,)?) => {

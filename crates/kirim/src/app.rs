@@ -44,6 +44,8 @@ pub struct AppState {
     pub lanes: Arc<Lanes>,
     pub webhooks: Arc<WebhookRuntime>,
     pub scheduler: Arc<crate::workers::schedule::SchedulerWake>,
+    /// Stored inbound messages, waiting to be matched against the auto-reply rules.
+    pub auto_replies: Arc<crate::services::auto_replies::Inbox>,
     pub shutdown: CancellationToken,
 }
 
@@ -110,6 +112,7 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Buil
     }
     let metrics = Arc::new(Metrics::new());
     let in_flight = Arc::new(InFlight::default());
+    let auto_replies = Arc::new(crate::services::auto_replies::Inbox::default());
     let sink = Arc::new(AppSink {
         store: store.clone(),
         devices: devices.clone(),
@@ -117,6 +120,7 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Buil
         metrics: metrics.clone(),
         in_flight: in_flight.clone(),
         receipt_wait: Duration::from_millis(config.sending.send_timeout_ms) + Duration::from_secs(30),
+        auto_replies: Some(auto_replies.sender()),
     });
 
     let mut connectors = Connectors::default();
@@ -181,6 +185,7 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Buil
         lanes,
         webhooks: Arc::new(WebhookRuntime::new(outbound)),
         scheduler: Arc::default(),
+        auto_replies,
         shutdown,
     };
     Ok(Built { state, sqlite, generated_admin_token })
@@ -227,6 +232,8 @@ pub async fn start(built: Built, listener: TcpListener) -> anyhow::Result<Runnin
     let housekeeping = tokio::spawn(crate::workers::housekeeping::run(state.clone(), state.shutdown.clone()));
     let webhooks = tokio::spawn(crate::webhooks::worker::run(state.clone(), state.shutdown.clone()));
     let scheduler = tokio::spawn(crate::workers::schedule::run(state.clone(), state.scheduler.clone(), state.shutdown.clone()));
+    let reminders = tokio::spawn(crate::workers::reminders::run(state.clone(), state.shutdown.clone()));
+    let auto_replies = tokio::spawn(crate::services::auto_replies::run(state.clone(), state.shutdown.clone()));
     let router = crate::http::router(state.clone());
     let shutdown = state.shutdown.clone();
     let run_state = state.clone();
@@ -249,6 +256,8 @@ pub async fn start(built: Built, listener: TcpListener) -> anyhow::Result<Runnin
         }
         let _ = housekeeping.await;
         let _ = scheduler.await;
+        let _ = reminders.await;
+        let _ = auto_replies.await;
         sqlite.close().await;
         result
     });

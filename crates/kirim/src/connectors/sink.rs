@@ -23,6 +23,8 @@ pub struct AppSink {
     /// The longest a receipt waits for the send it overtook (the send timeout, plus time to
     /// store the outcome).
     pub receipt_wait: std::time::Duration,
+    /// Where stored inbound messages go to be matched against the auto-reply rules.
+    pub auto_replies: Option<tokio::sync::mpsc::UnboundedSender<kirim_core::message::Message>>,
 }
 
 fn sink_error(e: impl std::fmt::Display) -> SinkError {
@@ -95,10 +97,19 @@ impl ConnectorSink for AppSink {
             reply_to: message.reply_to,
             received_at: message.at,
         };
-        if let InsertOutcome::Inserted(m) = self.store.insert_inbound(new).await.map_err(sink_error)? {
-            self.metrics.inbound.inc();
-            // An opt-out keyword ("STOP") puts the sender on the blacklist.
-            crate::services::blacklist::on_inbound_message(&*self.store, &*self.clock, &self.devices, &m).await;
+        let stored = match self.store.insert_inbound(new).await.map_err(sink_error)? {
+            InsertOutcome::Inserted(m) => {
+                self.metrics.inbound.inc();
+                // An opt-out keyword ("STOP") puts the sender on the blacklist.
+                crate::services::blacklist::on_inbound_message(&*self.store, &*self.clock, &self.devices, &m).await;
+                m
+            }
+            // Delivered again: offered to the rules again, whose reply is idempotent per
+            // inbound message (a crash between storing and answering is healed this way).
+            InsertOutcome::Existing(m) => m,
+        };
+        if let Some(auto_replies) = &self.auto_replies {
+            let _ = auto_replies.send(stored);
         }
         Ok(())
     }

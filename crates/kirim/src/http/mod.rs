@@ -2,6 +2,7 @@
 
 pub mod agents;
 pub mod auth;
+pub mod auto_replies;
 pub mod blacklist;
 pub mod contact_groups;
 pub mod contacts;
@@ -11,12 +12,14 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod groups;
+pub mod message_body;
 pub mod messages;
 pub mod numbers;
 pub mod openapi;
 pub mod qr;
 pub mod rate_limit;
 pub mod reports;
+pub mod reminders;
 pub mod sandbox;
 pub mod send;
 pub mod system;
@@ -141,6 +144,10 @@ pub fn router(state: AppState) -> Router {
         .route("/conversations/assign", post(conversations::assign))
         .route("/conversations/unassign", post(conversations::unassign))
         .route("/conversations/{id}", get(conversations::get))
+        .route("/reminders", post(reminders::create).get(reminders::list))
+        .route("/reminders/{id}", get(reminders::get).patch(reminders::update).delete(reminders::delete))
+        .route("/auto-replies", post(auto_replies::create).get(auto_replies::list))
+        .route("/auto-replies/{id}", get(auto_replies::get).patch(auto_replies::update).delete(auto_replies::delete))
         .route("/sandbox/devices/{id}/scan", post(sandbox::scan))
         .route("/sandbox/devices/{id}/inbound", post(sandbox::inbound))
         .route("/sandbox/devices/{id}/disconnect", post(sandbox::disconnect))

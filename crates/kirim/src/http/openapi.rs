@@ -4,8 +4,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    List, agents, blacklist, contact_groups, contacts, conversations, devices, error, events, groups, messages, numbers, reports,
-    sandbox, send, tenants, webhooks,
+    List, agents, auto_replies, blacklist, contact_groups, contacts, conversations, devices, error, events, groups, messages, numbers,
+    reminders, reports, sandbox, send, tenants, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -24,6 +24,8 @@ use super::{
         contact_groups::create, contact_groups::list, contact_groups::get, contact_groups::update, contact_groups::delete,
         contact_groups::add_members, contact_groups::remove_members, contact_groups::members,
         blacklist::add, blacklist::list, blacklist::remove, blacklist::get_settings, blacklist::put_settings,
+        reminders::create, reminders::list, reminders::get, reminders::update, reminders::delete,
+        auto_replies::create, auto_replies::list, auto_replies::get, auto_replies::update, auto_replies::delete,
         sandbox::scan, sandbox::inbound, sandbox::disconnect, sandbox::received,
         groups::list, groups::get, groups::create, groups::participants, groups::invite_link, groups::reset_invite_link, groups::leave,
         numbers::check,
@@ -33,7 +35,8 @@ use super::{
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, List<messages::MessageView>, List<webhooks::WebhookView>, List<webhooks::DeliveryView>,
         List<contacts::ContactView>, List<contact_groups::GroupView>, List<blacklist::BlacklistView>,
-        List<groups::GroupView>, List<groups::ParticipantResultView>, List<agents::AgentView>)),
+        List<groups::GroupView>, List<groups::ParticipantResultView>, List<agents::AgentView>,
+        List<reminders::ReminderView>, List<auto_replies::RuleView>)),
     modifiers(&Bearer),
     tags(
         (name = "tenants", description = "Tenants and API keys (operator)"),
@@ -44,6 +47,8 @@ use super::{
         (name = "contacts", description = "The address book: contacts and contact groups (broadcast lists)"),
         (name = "blacklist", description = "Numbers never to be messaged, and opt-out keywords"),
         (name = "groups", description = "WhatsApp groups of a device, and checking numbers on WhatsApp"),
+        (name = "reminders", description = "Messages repeated daily, weekly, monthly, yearly or every N days"),
+        (name = "auto-replies", description = "Keyword rules that answer inbound messages, and closing messages"),
         (name = "sandbox", description = "The simulated phone of the sandbox network"),
         (name = "reports", description = "Message reports: filtered pages with totals, today, and counts per day"),
         (name = "agents", description = "Agents, and the conversations assigned to them"),

@@ -2,6 +2,7 @@
 //! The native API and every compat layer call these, so behaviour is defined once.
 
 pub mod agents;
+pub mod auto_replies;
 pub mod blacklist;
 pub mod contact_groups;
 pub mod contact_import;
@@ -11,6 +12,7 @@ pub mod devices;
 pub mod groups;
 pub mod messages;
 pub mod reports;
+pub mod reminders;
 pub mod schedule;
 pub mod tenants;
 pub mod webhooks;

@@ -2,5 +2,6 @@
 //! public `step()` so tests can drive it deterministically.
 
 pub mod housekeeping;
+pub mod reminders;
 pub mod schedule;
 pub mod send;

@@ -1,6 +1,7 @@
 //! One integration test binary: every test drives the real app over HTTP on port 0.
 
 mod agents;
+mod auto_replies;
 mod cli;
 mod common;
 mod contact_groups;
@@ -13,6 +14,7 @@ mod numbers;
 mod rate_limits;
 mod receiver;
 mod reports;
+mod reminders;
 mod sandbox;
 mod stream;
 mod tenancy;

@@ -33,6 +33,11 @@ async fn another_tenants_objects_are_not_found_on_every_route() {
     let group_a = group["id"].as_str().unwrap().to_owned();
     let (_, wa_group) = app.post(&format!("/v1/devices/{dev_a}/groups"), &key_a, json!({"subject": "crew"})).await;
     let jid_a = wa_group["group"]["jid"].as_str().unwrap().to_owned();
+    let reminder = json!({"to": "+60123456789", "message": {"text": "x"}, "start_at": "2099-01-01 09:00", "repeat": {"every": "daily"}});
+    let (_, reminder) = app.post("/v1/reminders", &key_a, reminder).await;
+    let reminder_a = reminder["id"].as_str().unwrap().to_owned();
+    let (_, rule) = app.post("/v1/auto-replies", &key_a, json!({"keyword": "x", "reply": {"text": "y"}})).await;
+    let rule_a = rule["id"].as_str().unwrap().to_owned();
 
     let (_, key_b) = app.tenant("B").await;
     let routes: Vec<(Method, String, Value)> = vec![
@@ -84,6 +89,12 @@ async fn another_tenants_objects_are_not_found_on_every_route() {
         (Method::GET, format!("/v1/devices/{dev_a}/groups/{jid_a}/invite-link"), Value::Null),
         (Method::POST, format!("/v1/devices/{dev_a}/groups/{jid_a}/invite-link/reset"), Value::Null),
         (Method::POST, format!("/v1/devices/{dev_a}/groups/{jid_a}/leave"), Value::Null),
+        (Method::GET, format!("/v1/reminders/{reminder_a}"), Value::Null),
+        (Method::PATCH, format!("/v1/reminders/{reminder_a}"), json!({"title": "stolen"})),
+        (Method::DELETE, format!("/v1/reminders/{reminder_a}"), Value::Null),
+        (Method::GET, format!("/v1/auto-replies/{rule_a}"), Value::Null),
+        (Method::PATCH, format!("/v1/auto-replies/{rule_a}"), json!({"enabled": false})),
+        (Method::DELETE, format!("/v1/auto-replies/{rule_a}"), Value::Null),
     ];
     let mut covered = BTreeSet::new();
     for (method, path, body) in &routes {
@@ -101,6 +112,8 @@ async fn another_tenants_objects_are_not_found_on_every_route() {
             .replace(&contact_a, "{id}")
             .replace(&group_a, "{id}")
             .replace(&jid_a, "{jid}")
+            .replace(&reminder_a, "{id}")
+            .replace(&rule_a, "{id}")
             .replace(&dlv_a, "{delivery_id}");
         covered.insert(format!("{} {template}", method.as_str().to_lowercase()));
     }
@@ -118,6 +131,10 @@ async fn another_tenants_objects_are_not_found_on_every_route() {
     assert_eq!(assert_error(&send, StatusCode::NOT_FOUND, "not_found")["error"]["field"], "device_id");
     assert_error(&app.get(&format!("/v1/messages?device_id={dev_a}"), &key_b).await, StatusCode::NOT_FOUND, "not_found");
     assert_error(&app.get(&format!("/v1/events?device_id={dev_a}"), &key_b).await, StatusCode::NOT_FOUND, "not_found");
+    assert_error(&app.get(&format!("/v1/reminders?device_id={dev_a}"), &key_b).await, StatusCode::NOT_FOUND, "not_found");
+    assert_error(&app.get(&format!("/v1/auto-replies?device_id={dev_a}"), &key_b).await, StatusCode::NOT_FOUND, "not_found");
+    let rule = app.post("/v1/auto-replies", &key_b, json!({"device_id": dev_a, "keyword": "x", "reply": {"text": "y"}})).await;
+    assert_eq!(assert_error(&rule, StatusCode::NOT_FOUND, "not_found")["error"]["field"], "device_id");
     // Lists never show another tenant's rows.
     for path in [
         "/v1/devices",
@@ -127,6 +144,8 @@ async fn another_tenants_objects_are_not_found_on_every_route() {
         "/v1/webhooks",
         "/v1/contacts",
         "/v1/contact-groups",
+        "/v1/reminders",
+        "/v1/auto-replies",
     ] {
         let (status, body) = app.get(path, &key_b).await;
         assert_eq!(status, StatusCode::OK);

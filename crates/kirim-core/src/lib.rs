@@ -11,6 +11,7 @@ pub mod id;
 pub mod message;
 pub mod phone;
 pub mod secret;
+pub mod sending;
 pub mod session;
 pub mod store;
 pub mod tenant;

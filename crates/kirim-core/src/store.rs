@@ -21,6 +21,7 @@ use crate::id::{
     WebhookPk,
 };
 use crate::message::{Direction, Message, MessageStatus, NewInbound, NewOutbound, SendOutcome, UnsentPatch};
+pub use crate::sending::SendingStore;
 pub use crate::session::SessionStore;
 use crate::tenant::{ApiKey, NewApiKey, NewTenant, Tenant};
 use crate::webhook::{Attempt, AttemptResult, Delivery, DeliveryJob, DeliveryStatus, NewWebhook, Webhook, WebhookPatch};
@@ -102,6 +103,8 @@ pub struct MessageFilter {
     pub until: Option<Timestamp>,
     /// Only messages older than this one.
     pub before: Option<MessageId>,
+    /// Only messages sent with this `source` tag.
+    pub source: Option<String>,
     pub limit: u32,
 }
 
@@ -352,6 +355,6 @@ pub trait ContactStore: Send + Sync {
 }
 
 /// Everything the app needs from a backend.
-pub trait Store: TenantStore + DeviceStore + MessageStore + EventStore + WebhookStore + ContactStore + SessionStore {}
+pub trait Store: TenantStore + DeviceStore + MessageStore + EventStore + WebhookStore + ContactStore + SessionStore + SendingStore {}
 
-impl<T: TenantStore + DeviceStore + MessageStore + EventStore + WebhookStore + ContactStore + SessionStore> Store for T {}
+impl<T: TenantStore + DeviceStore + MessageStore + EventStore + WebhookStore + ContactStore + SessionStore + SendingStore> Store for T {}

@@ -18,6 +18,7 @@ mod migrate;
 mod outbound;
 mod queue;
 mod rows;
+mod sending;
 mod sessions;
 mod tenants;
 mod webhooks;

@@ -25,6 +25,7 @@ mod listing;
 mod outbound;
 mod queue;
 mod schedules;
+mod sending;
 mod sessions;
 mod tenants;
 mod webhooks;
@@ -39,6 +40,7 @@ pub mod cases {
     pub use crate::outbound::*;
     pub use crate::queue::*;
     pub use crate::schedules::*;
+    pub use crate::sending::*;
     pub use crate::sessions::*;
     pub use crate::tenants::*;
     pub use crate::webhooks::*;
@@ -120,6 +122,9 @@ macro_rules! conformance {
             group_members_add_remove_and_fan_out,
             blacklist_is_idempotent_and_announced,
             blacklist_settings_default_put_and_isolation,
+            send_options_are_stored_and_a_secret_is_erased_once_sent,
+            cancel_by_ids_answers_each_in_order,
+            cancel_pending_takes_the_scope_and_the_limit,
         );
     };
     (@cases $harness:expr; $($case:ident),* $(,)?) => {

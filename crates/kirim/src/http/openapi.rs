@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{List, blacklist, contact_groups, contacts, devices, error, events, messages, sandbox, send, tenants, webhooks};
+use super::{List, blacklist, contact_groups, contacts, devices, error, events, messages, sandbox, send, sending, tenants, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,6 +13,7 @@ use super::{List, blacklist, contact_groups, contacts, devices, error, events, m
         devices::create, devices::list, devices::get, devices::update, devices::delete, devices::connect,
         devices::pair_code, devices::qr_code, devices::logout, devices::rotate_token,
         send::send, messages::get, messages::update, messages::delete, messages::list, messages::cancel,
+        sending::batch, sending::resend, sending::cancel,
         events::list, events::stream,
         webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete, webhooks::rotate_secret,
         webhooks::test, webhooks::deliveries, webhooks::delivery, webhooks::retry,

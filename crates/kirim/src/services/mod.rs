@@ -9,6 +9,8 @@ pub mod content;
 pub mod devices;
 pub mod messages;
 pub mod schedule;
+pub mod sending;
+pub mod spintax;
 pub mod tenants;
 pub mod webhooks;
 

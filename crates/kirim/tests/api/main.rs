@@ -9,6 +9,7 @@ mod flows;
 mod messaging;
 mod receiver;
 mod sandbox;
+mod sending;
 mod stream;
 mod tenancy;
 mod validation;

@@ -21,7 +21,13 @@ use crate::writer::{Ctx, LiteRow};
 
 /// Maps the rows of a `RETURNING *` (the device id comes from the writer's cache) and writes
 /// one event of `event_type` for each, oldest first.
-pub(crate) fn announce(ctx: &mut Ctx, sql: &str, params: impl Params, event_type: &'static str, at: Timestamp) -> Result<Vec<Message>, WriteError> {
+pub(crate) fn announce(
+    ctx: &mut Ctx,
+    sql: &str,
+    params: impl Params,
+    event_type: &'static str,
+    at: Timestamp,
+) -> Result<Vec<Message>, WriteError> {
     let mut out = ctx.all(sql, params, |row| {
         let device_id = ctx.device_id(DevicePk(row.int("device_pk")?))?;
         Ok(rows::message(row, Some(&device_id))?)

@@ -212,7 +212,11 @@ pub(crate) fn message(row: &impl Cols, device_id: Option<&DeviceId>) -> Result<M
         options: kirim_core::sending::SendOptions {
             secret: row.flag("secret")?,
             source: row.opt_text("source")?,
-            resend_of: row.opt_text("resend_of")?.map(|raw| raw.parse::<MessageId>()).transpose().map_err(|_| decode("resend_of is not a message id"))?,
+            resend_of: row
+                .opt_text("resend_of")?
+                .map(|raw| raw.parse::<MessageId>())
+                .transpose()
+                .map_err(|_| decode("resend_of is not a message id"))?,
         },
         erased_at: opt_time(row, "erased_at")?,
     })

@@ -19,8 +19,8 @@ use super::extract::ApiJson;
 use super::messages::MessageView;
 use crate::app::AppState;
 use crate::services::messages::{self, SendInput};
-use crate::services::sending::{self, DeviceChoice, SendChoices};
 use crate::services::schedule;
+use crate::services::sending::{self, DeviceChoice, SendChoices};
 
 /// A text as a plain string (`"text": "Hello"`) or with options (`"text": {"body": "Hello", "preview_url": true}`).
 #[derive(Debug, Clone, ToSchema)]
@@ -246,7 +246,9 @@ pub fn content(kind: Option<&str>, given: Vec<MessageContent>) -> ApiResult<Mess
 /// The `Idempotency-Key` header, if given.
 pub fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     match headers.get("idempotency-key") {
-        Some(v) => Ok(Some(v.to_str().map_err(|_| ApiError::field("Idempotency-Key", "`Idempotency-Key` must be visible ASCII"))?.to_owned())),
+        Some(v) => {
+            Ok(Some(v.to_str().map_err(|_| ApiError::field("Idempotency-Key", "`Idempotency-Key` must be visible ASCII"))?.to_owned()))
+        }
         None => Ok(None),
     }
 }
@@ -277,11 +279,11 @@ fn choices(request: &mut SendMessage) -> ApiResult<SendChoices> {
 
 /// What a send request asks, apart from its recipients: the input of every message it makes.
 pub fn input(state: &AppState, mut request: SendMessage, idempotency_key: Option<String>, request_hash: String) -> ApiResult<SendInput> {
+    let choices = choices(&mut request)?;
     let device_id = match request.device_id.take() {
         Some(raw) => Some(raw.parse::<DeviceId>().map_err(|e| ApiError::field("device_id", format!("`device_id`: {e}")))?),
         None => None,
     };
-    let choices = choices(&mut request)?;
     let (ref_id, priority, reply_to, kind) = (request.ref_id.take(), request.priority.take(), request.reply_to.take(), request.kind.take());
     let schedule = schedule::parse(request.scheduled_at.take().as_deref(), request.timezone.take().as_deref(), state.clock.now())?;
     Ok(SendInput {

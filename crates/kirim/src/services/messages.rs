@@ -184,8 +184,9 @@ pub fn prepare_for(
 ) -> ApiResult<Prepared> {
     let entry = match (&auth.device, &input.device_id) {
         (Some((_, own)), Some(asked)) if own != asked => {
-            return Err(ApiError::forbidden("this device token can send only from its own device; omit `device_id`")
-                .with_field("device_id"));
+            return Err(
+                ApiError::forbidden("this device token can send only from its own device; omit `device_id`").with_field("device_id")
+            );
         }
         (Some((_, own)), _) => state.devices.get_for_tenant(auth.tenant_pk(), own),
         (None, Some(id)) => state.devices.get_for_tenant(auth.tenant_pk(), id),

@@ -12,7 +12,7 @@ use kirim_core::store::CancelOutcome;
 use kirim_core::{MessageId, PhoneNumber, Recipient};
 
 use super::messages::{self, Accepted, SendInput, check_common, parse_recipient, prepare_for};
-use super::{Actor, content, contact_groups, spintax};
+use super::{Actor, contact_groups, content, spintax};
 use crate::app::AppState;
 use crate::http::error::{ApiError, ApiResult};
 
@@ -275,7 +275,13 @@ pub fn at_item(mut e: ApiError, i: usize) -> ApiError {
 
 /// Queues a message again as a new message linked to it (`resend_of`), from the same device:
 /// a sent or failed (or cancelled) message whose content is still there.
-pub async fn resend(state: &AppState, auth: &Actor, id: &MessageId, idempotency_key: Option<String>, request_hash: String) -> ApiResult<Accepted> {
+pub async fn resend(
+    state: &AppState,
+    auth: &Actor,
+    id: &MessageId,
+    idempotency_key: Option<String>,
+    request_hash: String,
+) -> ApiResult<Accepted> {
     let original = state
         .store
         .get_message(auth.tenant_pk(), id)

@@ -85,10 +85,7 @@ async fn a_contact_group_broadcast_is_personalised_and_skips_the_blacklist() {
     assert_eq!(data.len(), 2, "{sent}");
     for (m, name, tier) in [(&data[0], "Aisyah", "gold"), (&data[1], "Ben", "{tier}")] {
         let text = body_of(m);
-        assert!(
-            [format!("Hi {name}, your tier: {tier}"), format!("Hello {name}, your tier: {tier}")].contains(&text.to_owned()),
-            "{text}"
-        );
+        assert!([format!("Hi {name}, your tier: {tier}"), format!("Hello {name}, your tier: {tier}")].contains(&text.to_owned()), "{text}");
         let stored = app.wait_message(&key, m["id"].as_str().unwrap(), "read").await;
         assert_eq!(body_of(&stored), text, "the stored message is what was sent");
     }
@@ -127,7 +124,14 @@ async fn a_batch_queues_the_good_items_and_names_the_bad_ones() {
     let fields: Vec<Value> = out["data"].as_array().unwrap().iter().map(|r| r["error"]["field"].clone()).collect();
     assert_eq!(
         fields,
-        [Value::Null, Value::Null, json!("items[2].to"), json!("items[3].colour"), json!("items[4].location.latitude"), json!("items[5].to")]
+        [
+            Value::Null,
+            Value::Null,
+            json!("items[2].to"),
+            json!("items[3].colour"),
+            json!("items[4].location.latitude"),
+            json!("items[5].to")
+        ]
     );
     for r in &out["data"].as_array().unwrap()[..2] {
         app.wait_message(&key, r["message"]["id"].as_str().unwrap(), "read").await;
@@ -169,7 +173,10 @@ async fn a_secret_is_erased_once_sent_and_sources_filter_the_list() {
     assert_eq!((secret["secret"].as_bool(), secret["source"].as_str()), (Some(true), Some("otp")));
     let id = secret["id"].as_str().unwrap();
     let erased = app.wait_for(&key, &format!("/v1/messages/{id}"), |m| m["content_erased_at"].is_string()).await;
-    assert_eq!((erased["content"].clone(), erased["type"].as_str(), erased["to"].as_str()), (Value::Null, Some("text"), Some("+60123000001")));
+    assert_eq!(
+        (erased["content"].clone(), erased["type"].as_str(), erased["to"].as_str()),
+        (Value::Null, Some("text"), Some("+60123000001"))
+    );
     let (_, received) = app.get(&format!("/v1/sandbox/devices/{device}/received"), &key).await;
     assert_eq!(received["data"][0]["content"]["text"]["body"], "your code is 4321", "the network got the real text");
     let resend = app.post(&format!("/v1/messages/{id}/resend"), &key, json!({})).await;
@@ -269,7 +276,7 @@ async fn cancel_by_ids_answers_per_id_and_cancel_all_empties_the_queue() {
     }
     let (_, elsewhere) = app.post("/v1/messages", &key, queue(&other_offline, "elsewhere")).await;
     let mut later = queue(&offline, "tomorrow");
-    later["scheduled_at"] = json!("2099-01-01T09:00:00Z");
+    later["scheduled_at"] = json!((chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339());
     let (_, later) = app.post("/v1/messages", &key, later).await;
     let (_, sent) = app.post("/v1/messages", &key, queue(&online, "gone")).await;
     app.wait_message(&key, sent["id"].as_str().unwrap(), "read").await;
@@ -286,7 +293,11 @@ async fn cancel_by_ids_answers_per_id_and_cancel_all_empties_the_queue() {
     assert_eq!(status, StatusCode::OK, "{all}");
     let cancelled: Vec<&str> = all["data"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
     assert_eq!(cancelled, [waiting[1].as_str(), waiting[2].as_str()]);
-    assert_eq!(app.wait_message(&key, elsewhere["id"].as_str().unwrap(), "pending").await["status"], "pending", "another device's queue stays");
+    assert_eq!(
+        app.wait_message(&key, elsewhere["id"].as_str().unwrap(), "pending").await["status"],
+        "pending",
+        "another device's queue stays"
+    );
     let (_, rest) = app.post("/v1/messages/cancel", &key, json!({"all": true})).await;
     assert_eq!(rest["cancelled"], 1);
     let (_, events) = app.get("/v1/events?type=message.cancelled&limit=100", &key).await;

@@ -115,6 +115,12 @@ pub fn for_message(message: &Message, event_type: &'static str, at: Timestamp) -
             if let Some(schedule) = &message.schedule {
                 map.insert("scheduled_at".into(), json!(schedule.at));
             }
+            if let Some(source) = &message.options.source {
+                map.insert("source".into(), json!(source));
+            }
+            if let Some(original) = &message.options.resend_of {
+                map.insert("resend_of".into(), json!(original));
+            }
         }
         Direction::Inbound => {
             map.insert("from".into(), json!(message.chat));

@@ -17,6 +17,7 @@ pub mod report;
 pub mod reminder;
 pub mod rules_store;
 pub mod secret;
+pub mod sending;
 pub mod session;
 pub mod store;
 pub mod tenant;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::id::{DeviceId, DevicePk, MessageId, MessagePk, TenantPk};
+use crate::sending::SendOptions;
 use crate::{Recipient, Timestamp};
 
 pub use crate::content::*;
@@ -169,6 +170,11 @@ pub struct Message {
     pub failed_at: Option<Timestamp>,
     pub cancelled_at: Option<Timestamp>,
     pub updated_at: Timestamp,
+    /// Secret, source tag and resend link, as the send asked.
+    pub options: SendOptions,
+    /// When a secret message's content was erased (it was sent); `content` is then
+    /// [`MessageContent::erased`].
+    pub erased_at: Option<Timestamp>,
 }
 
 impl Message {
@@ -219,6 +225,7 @@ pub struct NewOutbound {
     /// Set for a scheduled message: it waits as `scheduled` until `not_before`.
     pub schedule: Option<Schedule>,
     pub created_at: Timestamp,
+    pub options: SendOptions,
 }
 
 /// When a scheduled message is due; the zone is kept to show the time as the client gave it.

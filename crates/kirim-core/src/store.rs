@@ -24,6 +24,7 @@ use crate::id::{
 use crate::message::{Direction, Message, MessageStatus, NewInbound, NewOutbound, SendOutcome, UnsentPatch};
 pub use crate::report::ReportStore;
 pub use crate::rules_store::{AutoReplyStore, ReminderStore};
+pub use crate::sending::SendingStore;
 pub use crate::session::SessionStore;
 use crate::tenant::{ApiKey, NewApiKey, NewTenant, Tenant};
 use crate::webhook::{Attempt, AttemptResult, Delivery, DeliveryJob, DeliveryStatus, NewWebhook, Webhook, WebhookPatch};
@@ -105,6 +106,8 @@ pub struct MessageFilter {
     pub until: Option<Timestamp>,
     /// Only messages older than this one.
     pub before: Option<MessageId>,
+    /// Only messages sent with this `source` tag.
+    pub source: Option<String>,
     pub limit: u32,
 }
 
@@ -367,6 +370,7 @@ pub trait Store:
     + AgentStore
     + ReminderStore
     + AutoReplyStore
+    + SendingStore
 {
 }
 
@@ -382,5 +386,6 @@ impl<T> Store for T where
         + AgentStore
         + ReminderStore
         + AutoReplyStore
+    + SendingStore
 {
 }

@@ -23,6 +23,7 @@ mod queue;
 mod reports;
 mod reminders;
 mod rows;
+mod sending;
 mod sessions;
 mod tenants;
 mod webhooks;

@@ -116,6 +116,7 @@ impl MessageStore for SqliteStore {
             (filter.since.is_some(), " AND m.created_at >= ?"),
             (filter.until.is_some(), " AND m.created_at < ?"),
             (filter.before.is_some(), " AND m.pk < (SELECT pk FROM messages WHERE tenant_pk = ? AND id = ?)"),
+            (filter.source.is_some(), " AND m.source = ?"),
         ];
         for (on, clause) in clauses {
             if on {
@@ -151,6 +152,9 @@ impl MessageStore for SqliteStore {
         }
         if let Some(b) = &filter.before {
             q = q.bind(tenant.0).bind(b.as_str().to_owned());
+        }
+        if let Some(source) = &filter.source {
+            q = q.bind(source.clone());
         }
         let rows = q.bind(i64::from(filter.limit.clamp(1, 500))).fetch_all(self.read()).await.read()?;
         rows.iter().map(|r| rows::message(r, None)).collect::<Result<_, _>>().read()

@@ -57,8 +57,8 @@ static INSERT_SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
             multi_row(
                 "INSERT INTO messages (id, tenant_pk, device_pk, direction, chat, kind, content, status, priority, ref_id, \
                  idempotency_key, request_hash, reply_to, attempts, max_attempts, next_attempt_at, scheduled_at, timezone, \
-                 created_at, updated_at) VALUES ",
-                "(?, ?, ?, 'outbound', ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)",
+                 created_at, updated_at, secret, source, resend_of) VALUES ",
+                "(?, ?, ?, 'outbound', ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 *n,
                 " ON CONFLICT (tenant_pk, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING pk, id",
             )
@@ -120,7 +120,7 @@ pub(crate) fn insert_group(ctx: &mut Ctx, jobs: &mut [&mut OutboundJob]) -> Resu
     let mut pks: HashMap<String, i64> = HashMap::with_capacity(accepted.len());
     let mut start = 0;
     for size in chunk_sizes(accepted.len()) {
-        let mut values: Vec<Value> = Vec::with_capacity(size * 18);
+        let mut values: Vec<Value> = Vec::with_capacity(size * 21);
         for r in &accepted[start..start + size] {
             let (m, at) = (r.new, ms(r.new.created_at));
             values.extend([
@@ -142,6 +142,9 @@ pub(crate) fn insert_group(ctx: &mut Ctx, jobs: &mut [&mut OutboundJob]) -> Resu
                 m.schedule.as_ref().and_then(|s| s.timezone.clone()).into(),
                 at.into(),
                 at.into(),
+                i64::from(m.options.secret).into(),
+                m.options.source.clone().into(),
+                m.options.resend_of.as_ref().map(|id| id.as_str().to_owned()).into(),
             ]);
         }
         let inserted = ctx.all(insert_sql(size), params_from_iter(values), |row| Ok((row.text("id")?, row.int("pk")?)))?;
@@ -219,6 +222,8 @@ fn new_message(m: &NewOutbound, pk: MessagePk, device_id: DeviceId) -> Message {
         failed_at: None,
         cancelled_at: None,
         updated_at: created_at,
+        options: m.options.clone(),
+        erased_at: None,
     }
 }
 

@@ -21,7 +21,13 @@ use crate::writer::{Ctx, LiteRow};
 
 /// Maps the rows of a `RETURNING *` (the device id comes from the writer's cache) and writes
 /// one event of `event_type` for each, oldest first.
-fn announce(ctx: &mut Ctx, sql: &str, params: impl Params, event_type: &'static str, at: Timestamp) -> Result<Vec<Message>, WriteError> {
+pub(crate) fn announce(
+    ctx: &mut Ctx,
+    sql: &str,
+    params: impl Params,
+    event_type: &'static str,
+    at: Timestamp,
+) -> Result<Vec<Message>, WriteError> {
     let mut out = ctx.all(sql, params, |row| {
         let device_id = ctx.device_id(DevicePk(row.int("device_pk")?))?;
         Ok(rows::message(row, Some(&device_id))?)
@@ -96,7 +102,22 @@ pub(crate) fn complete_send(ctx: &mut Ctx, (pk, outcome, at): &(MessagePk, SendO
     if let (SendOutcome::Sent { .. }, Some(sent)) = (outcome, done.first()) {
         crate::conversations::on_sent(ctx, sent, *at)?;
     }
-    Ok(done.into_iter().next())
+    let mut done = done.into_iter().next();
+    if let Some(message) = done.as_mut().filter(|m| m.status == MessageStatus::Sent && m.options.secret) {
+        erase(ctx, message, *at)?;
+    }
+    Ok(done)
+}
+
+/// A secret message has been sent: its content is replaced by `MessageContent::erased` in
+/// the same transaction, so no committed state holds the sent content.
+fn erase(ctx: &mut Ctx, message: &mut Message, at: Timestamp) -> Result<(), WriteError> {
+    let erased = message.content.erased();
+    let json = serde_json::to_string(&erased).map_err(|e| decode(format!("unstorable content: {e}")))?;
+    ctx.exec("UPDATE messages SET content = ?1, erased_at = ?2 WHERE pk = ?3", params![json, ms(at), message.pk.0])?;
+    message.content = erased;
+    message.erased_at = Some(trunc(at));
+    Ok(())
 }
 
 fn device_deleted(ctx: &Ctx, message: MessagePk) -> Result<bool, WriteError> {

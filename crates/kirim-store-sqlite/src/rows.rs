@@ -209,6 +209,16 @@ pub(crate) fn message(row: &impl Cols, device_id: Option<&DeviceId>) -> Result<M
         failed_at: opt_time(row, "failed_at")?,
         cancelled_at: opt_time(row, "cancelled_at")?,
         updated_at: time(row, "updated_at")?,
+        options: kirim_core::sending::SendOptions {
+            secret: row.flag("secret")?,
+            source: row.opt_text("source")?,
+            resend_of: row
+                .opt_text("resend_of")?
+                .map(|raw| raw.parse::<MessageId>())
+                .transpose()
+                .map_err(|_| decode("resend_of is not a message id"))?,
+        },
+        erased_at: opt_time(row, "erased_at")?,
     })
 }
 

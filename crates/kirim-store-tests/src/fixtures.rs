@@ -63,6 +63,7 @@ pub fn outbound(device: &Device, body: &str) -> NewOutbound {
         not_before: t0(),
         schedule: None,
         created_at: t0(),
+        options: Default::default(),
     }
 }
 

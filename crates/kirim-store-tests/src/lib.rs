@@ -29,6 +29,7 @@ mod queue;
 mod reports;
 mod reminders;
 mod schedules;
+mod sending;
 mod sessions;
 mod tenants;
 mod webhooks;
@@ -47,6 +48,7 @@ pub mod cases {
     pub use crate::reports::*;
     pub use crate::reminders::*;
     pub use crate::schedules::*;
+    pub use crate::sending::*;
     pub use crate::sessions::*;
     pub use crate::tenants::*;
     pub use crate::webhooks::*;
@@ -137,6 +139,9 @@ macro_rules! conformance {
             reminder_changes_and_deletes_cancel_what_is_scheduled,
             auto_replies_crud_scope_and_order,
             auto_reply_log_counts_per_chat_and_knows_its_replies,
+            send_options_are_stored_and_a_secret_is_erased_once_sent,
+            cancel_by_ids_answers_each_in_order,
+            cancel_pending_takes_the_scope_and_the_limit,
         );
     };
     (@cases $harness:expr; $($case:ident),* $(,)?) => {

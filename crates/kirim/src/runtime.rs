@@ -138,6 +138,21 @@ impl DeviceRegistry {
         })
     }
 
+    /// Like [`Self::pick_for_send`], but a connected device chosen at random (the reference
+    /// APIs' `random` sender), so no pattern of which device sends what shows on the network.
+    pub fn pick_random_for_send(&self, tenant: TenantPk) -> Option<Arc<DeviceEntry>> {
+        let connected: Vec<Arc<DeviceEntry>> = {
+            let index = self.index.read().expect("registry lock");
+            let pks = index.by_tenant.get(&tenant)?;
+            pks.iter().filter_map(|pk| index.by_pk.get(pk)).filter(|e| e.status() == DeviceStatus::Connected).cloned().collect()
+        };
+        if connected.is_empty() {
+            return self.pick_for_send(tenant);
+        }
+        let at = rand::Rng::gen_range(&mut rand::thread_rng(), 0..connected.len());
+        connected.get(at).cloned()
+    }
+
     pub fn all(&self) -> Vec<Arc<DeviceEntry>> {
         self.index.read().expect("registry lock").by_pk.values().cloned().collect()
     }

@@ -35,7 +35,19 @@ pub struct MessageView {
     pub sender: Option<String>,
     #[serde(rename = "type")]
     pub kind: String,
-    pub content: MessageContent,
+    /// `null` once a secret message was sent and its content erased (see `content_erased_at`).
+    pub content: Option<MessageContent>,
+    /// The content is erased once the message is sent.
+    pub secret: bool,
+    /// When a secret message's content was erased.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_erased_at: Option<DateTime<Utc>>,
+    /// The tag the send gave (`source`), to group and filter messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The message this one sends again (`POST /v1/messages/{id}/resend`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resend_of: Option<MessageId>,
     pub status: MessageStatus,
     pub priority: i32,
     pub ref_id: Option<String>,
@@ -76,7 +88,11 @@ impl MessageView {
             from,
             sender: m.sender,
             kind: m.content.kind().to_owned(),
-            content: m.content,
+            content: m.erased_at.is_none().then_some(m.content),
+            secret: m.options.secret,
+            content_erased_at: m.erased_at,
+            source: m.options.source,
+            resend_of: m.options.resend_of,
             status: m.status,
             priority: m.priority,
             ref_id: m.ref_id,
@@ -132,6 +148,8 @@ pub struct ListQuery {
     pub until: Option<String>,
     /// Cursor: the `next` value of the previous page.
     pub before: Option<String>,
+    /// Only messages sent with this `source` tag.
+    pub source: Option<String>,
     /// 1–500, default 50.
     pub limit: Option<String>,
 }
@@ -228,6 +246,7 @@ pub async fn list(State(state): State<AppState>, auth: TenantAuth, ApiQuery(q): 
         filter.chat = Some(messages::parse_recipient(&state, "to", to)?);
     }
     filter.ref_id = q.ref_id;
+    filter.source = q.source;
     if let Some(s) = &q.since {
         filter.since = Some(parse_time("since", s)?);
     }

@@ -22,6 +22,7 @@ pub mod reports;
 pub mod reminders;
 pub mod sandbox;
 pub mod send;
+pub mod sending;
 pub mod system;
 pub mod tenants;
 pub mod webhooks;
@@ -113,6 +114,9 @@ pub fn router(state: AppState) -> Router {
         .route("/messages", post(send::send).get(messages::list))
         .route("/messages/{id}", get(messages::get).patch(messages::update).delete(messages::delete))
         .route("/messages/{id}/cancel", post(messages::cancel))
+        .route("/messages/batch", post(sending::batch))
+        .route("/messages/cancel", post(sending::cancel))
+        .route("/messages/{id}/resend", post(sending::resend))
         .route("/events", get(events::list))
         .route("/events/stream", get(events::stream))
         .route("/webhooks", post(webhooks::create).get(webhooks::list))

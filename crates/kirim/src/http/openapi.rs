@@ -5,7 +5,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     List, agents, auto_replies, blacklist, contact_groups, contacts, conversations, devices, error, events, groups, messages, numbers,
-    reminders, reports, sandbox, send, tenants, webhooks,
+    reminders, reports, sandbox, send, sending, tenants, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -16,6 +16,7 @@ use super::{
         devices::create, devices::list, devices::get, devices::update, devices::delete, devices::connect,
         devices::pair_code, devices::qr_code, devices::logout, devices::rotate_token,
         send::send, messages::get, messages::update, messages::delete, messages::list, messages::cancel,
+        sending::batch, sending::resend, sending::cancel,
         events::list, events::stream,
         webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete, webhooks::rotate_secret,
         webhooks::test, webhooks::deliveries, webhooks::delivery, webhooks::retry,

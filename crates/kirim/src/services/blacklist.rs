@@ -172,6 +172,7 @@ pub async fn on_inbound_message(store: &dyn Store, clock: &dyn Clock, devices: &
             not_before: now,
             schedule: None,
             created_at: now,
+            options: Default::default(),
         };
         match store.insert_outbound(vec![reply]).await {
             Ok(out) => {

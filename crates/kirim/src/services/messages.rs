@@ -1,16 +1,21 @@
 //! Accepting outbound messages: validate, pick the device, commit, wake the lane.
 //! A message is acknowledged only after its row, queue entry and event are committed.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use kirim_core::device::ConnectorKind;
 use kirim_core::id::DeviceId;
 use kirim_core::message::{Direction, Message, MessageContent, MessageStatus, NewOutbound, Schedule, UnsentPatch};
 use kirim_core::store::{CancelOutcome, InsertOutcome};
 use kirim_core::{MessageId, Recipient};
 
+use super::sending::{DeviceChoice, SendChoices, personalize};
 use super::{Actor, content, detached};
 use crate::app::AppState;
 use crate::http::auth::TenantAuth;
 use crate::http::error::{ApiError, ApiResult};
+use crate::runtime::DeviceEntry;
 
 /// Longest `ref_id` / idempotency key accepted.
 pub const MAX_KEY_LEN: usize = 255;
@@ -30,6 +35,8 @@ pub struct SendInput {
     pub reply_to: Option<String>,
     /// Send at this time rather than now.
     pub schedule: Option<Schedule>,
+    /// Secret, source, retries, device choice and spintax (all off by default).
+    pub choices: SendChoices,
 }
 
 #[derive(Debug, Clone)]
@@ -95,8 +102,22 @@ async fn target(state: &AppState, auth: &Actor, content: &MessageContent) -> Api
     Ok(Some(target))
 }
 
-pub async fn accept(state: &AppState, auth: &Actor, mut input: SendInput) -> ApiResult<Accepted> {
-    content::validate(&mut input.content, state.config.default_country)?;
+/// A message checked and ready to insert, with the lane to wake once it is committed.
+pub struct Prepared {
+    pub new: NewOutbound,
+    pub entry: Arc<DeviceEntry>,
+}
+
+pub async fn accept(state: &AppState, auth: &Actor, input: SendInput) -> ApiResult<Accepted> {
+    let prepared = prepare(state, auth, input).await?;
+    let mut results = commit(state, auth, vec![prepared]).await?;
+    results.pop().unwrap_or_else(|| Err(ApiError::unavailable("the message was not stored; try again")))
+}
+
+/// Everything [`accept`] checks before it writes: the content, what it refers to, the
+/// recipient (and the blacklist), the device, and the contact placeholders when asked.
+pub async fn prepare(state: &AppState, auth: &Actor, mut input: SendInput) -> ApiResult<Prepared> {
+    check_common(state, &mut input)?;
     let target = target(state, auth, &input.content).await?;
     if target.is_some() && input.schedule.is_some() {
         return Err(ApiError::field("scheduled_at", "a reaction, edit or revoke is sent at once; it cannot be scheduled"));
@@ -129,6 +150,17 @@ pub async fn accept(state: &AppState, auth: &Actor, mut input: SendInput) -> Api
             format!("message {} belongs to device {}; send from that device", target.id, target.device_id),
         ));
     }
+    let mut content = input.content.clone();
+    if input.choices.spintax {
+        personalize(state, auth, &mut content, &chat).await?;
+    }
+    let key = input.idempotency_key.clone().or_else(|| input.ref_id.clone());
+    prepare_for(state, auth, &input, chat, content, key)
+}
+
+/// The checks that hold for every recipient of a request, made once.
+pub fn check_common(state: &AppState, input: &mut SendInput) -> ApiResult<()> {
+    content::validate(&mut input.content, state.config.default_country)?;
     if !PRIORITY_RANGE.contains(&input.priority) {
         return Err(ApiError::field("priority", "`priority` must be between 0 (normal) and 10 (most urgent)"));
     }
@@ -137,26 +169,46 @@ pub async fn accept(state: &AppState, auth: &Actor, mut input: SendInput) -> Api
             return Err(ApiError::field(field, format!("`{field}` must be 1 to {MAX_KEY_LEN} characters")));
         }
     }
+    Ok(())
+}
+
+/// The message for one recipient, on the device the request names or Kirim picks. Reads
+/// nothing from the store: the devices are in memory.
+pub fn prepare_for(
+    state: &AppState,
+    auth: &Actor,
+    input: &SendInput,
+    chat: Recipient,
+    content: MessageContent,
+    idempotency_key: Option<String>,
+) -> ApiResult<Prepared> {
     let entry = match (&auth.device, &input.device_id) {
         (Some((_, own)), Some(asked)) if own != asked => {
-            return Err(ApiError::forbidden("this device token can send only from its own device; omit `device_id`")
-                .with_field("device_id"));
+            return Err(
+                ApiError::forbidden("this device token can send only from its own device; omit `device_id`").with_field("device_id")
+            );
         }
         (Some((_, own)), _) => state.devices.get_for_tenant(auth.tenant_pk(), own),
         (None, Some(id)) => state.devices.get_for_tenant(auth.tenant_pk(), id),
-        (None, None) => Some(state.devices.pick_for_send(auth.tenant_pk()).ok_or_else(|| {
-            ApiError::conflict(
-                "no_connected_device",
-                "this account has no linked device to send from; link one (POST /v1/devices/{id}/connect) or name a `device_id` to queue on",
-            )
-        })?),
+        (None, None) => {
+            let picked = match input.choices.device {
+                DeviceChoice::Auto => state.devices.pick_for_send(auth.tenant_pk()),
+                DeviceChoice::Random => state.devices.pick_random_for_send(auth.tenant_pk()),
+            };
+            Some(picked.ok_or_else(|| {
+                ApiError::conflict(
+                    "no_connected_device",
+                    "this account has no linked device to send from; link one (POST /v1/devices/{id}/connect) or name a `device_id` to queue on",
+                )
+            })?)
+        }
     };
     let entry = entry.ok_or_else(|| ApiError::not_found("device").with_field("device_id"))?;
     let device = entry.snapshot();
     if device.connector == ConnectorKind::Sandbox && !state.config.sandbox.enabled {
         return Err(ApiError::conflict("connector_disabled", "the sandbox connector is disabled on this server"));
     }
-    let kind = input.content.kind();
+    let kind = content.kind();
     if let Some(connector) = state.connectors.get(device.connector)
         && !connector.can_send(kind)
     {
@@ -173,41 +225,58 @@ pub async fn accept(state: &AppState, auth: &Actor, mut input: SendInput) -> Api
         tenant_pk: auth.tenant_pk(),
         device_pk: entry.pk,
         chat,
-        content: input.content,
+        content,
         priority: input.priority,
-        idempotency_key: input.idempotency_key.or_else(|| input.ref_id.clone()),
-        ref_id: input.ref_id,
+        idempotency_key,
+        ref_id: input.ref_id.clone(),
         request_hash: Some(input.request_hash.clone()),
-        reply_to: input.reply_to,
-        max_attempts: device.settings.max_attempts,
+        reply_to: input.reply_to.clone(),
+        max_attempts: input.choices.max_attempts.unwrap_or(device.settings.max_attempts),
         not_before: input.schedule.as_ref().map_or(now, |s| s.at),
-        schedule: input.schedule,
+        schedule: input.schedule.clone(),
         created_at: now,
+        options: input.choices.options.clone(),
     };
+    Ok(Prepared { new, entry })
+}
+
+/// Inserts every prepared message in one commit, wakes their lanes, and answers per message
+/// in order: accepted, replayed (same key, same request) or refused (the key was reused).
+pub async fn commit(state: &AppState, auth: &Actor, prepared: Vec<Prepared>) -> ApiResult<Vec<ApiResult<Accepted>>> {
+    let hashes: Vec<Option<String>> = prepared.iter().map(|p| p.new.request_hash.clone()).collect();
     let scheduler = state.scheduler.clone();
     let (store, metrics) = (state.store.clone(), state.metrics.clone());
-    let outcome = detached(async move {
-        let outcome = store.insert_outbound(vec![new]).await?.into_iter().next();
-        if let Some(InsertOutcome::Inserted(message)) = &outcome {
-            metrics.accepted.inc();
-            match message.schedule {
-                Some(_) => scheduler.notify(),
-                None => entry.wake.notify_one(),
+    let outcomes = detached(async move {
+        let (news, entries): (Vec<NewOutbound>, Vec<Arc<DeviceEntry>>) = prepared.into_iter().map(|p| (p.new, p.entry)).unzip();
+        let outcomes = store.insert_outbound(news).await?;
+        let mut woken = HashSet::new();
+        for (outcome, entry) in outcomes.iter().zip(&entries) {
+            if let InsertOutcome::Inserted(message) = outcome {
+                metrics.accepted.inc();
+                match message.schedule {
+                    Some(_) => scheduler.notify(),
+                    None if woken.insert(entry.pk) => entry.wake.notify_one(),
+                    None => {}
+                }
             }
         }
-        Ok(outcome)
+        Ok(outcomes)
     })
     .await?;
-    match outcome {
-        Some(InsertOutcome::Inserted(message)) => Ok(Accepted { message, replayed: false }),
-        // The key names another device's message, which a device token may not see.
-        Some(InsertOutcome::Existing(message)) if !auth.may_use_device(&message.device_id) => Err(key_reused(None)),
-        Some(InsertOutcome::Existing(message)) if message.request_hash.as_deref() == Some(input.request_hash.as_str()) => {
-            Ok(Accepted { message, replayed: true })
-        }
-        Some(InsertOutcome::Existing(message)) => Err(key_reused(Some(&message.id))),
-        None => Err(ApiError::unavailable("the message was not stored; try again")),
+    if outcomes.len() != hashes.len() {
+        return Err(ApiError::unavailable("the messages were not stored; try again"));
     }
+    Ok(outcomes
+        .into_iter()
+        .zip(hashes)
+        .map(|(outcome, hash)| match outcome {
+            InsertOutcome::Inserted(message) => Ok(Accepted { message, replayed: false }),
+            // The key names another device's message, which a device token may not see.
+            InsertOutcome::Existing(message) if !auth.may_use_device(&message.device_id) => Err(key_reused(None)),
+            InsertOutcome::Existing(message) if message.request_hash == hash => Ok(Accepted { message, replayed: true }),
+            InsertOutcome::Existing(message) => Err(key_reused(Some(&message.id))),
+        })
+        .collect())
 }
 
 fn key_reused(original: Option<&MessageId>) -> ApiError {

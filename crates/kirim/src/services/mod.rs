@@ -14,6 +14,8 @@ pub mod messages;
 pub mod reports;
 pub mod reminders;
 pub mod schedule;
+pub mod sending;
+pub mod spintax;
 pub mod tenants;
 pub mod webhooks;
 

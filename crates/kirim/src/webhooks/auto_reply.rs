@@ -102,6 +102,7 @@ pub async fn maybe_reply(state: &AppState, webhook: &Webhook, job: &DeliveryJob,
             idempotency_key: Some(key),
             reply_to: None,
             schedule: None,
+            choices: Default::default(),
         };
         if let Err(error) = messages::accept(state, &actor, input).await {
             tracing::warn!(webhook = %webhook.id, error = %error.detail.message, "an auto-reply could not be queued");

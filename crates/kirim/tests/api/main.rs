@@ -16,6 +16,7 @@ mod receiver;
 mod reports;
 mod reminders;
 mod sandbox;
+mod sending;
 mod stream;
 mod tenancy;
 mod validation;

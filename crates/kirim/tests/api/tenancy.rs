@@ -55,6 +55,7 @@ async fn another_tenants_objects_are_not_found_on_every_route() {
         (Method::POST, format!("/v1/devices/{dev_a}/token"), Value::Null),
         (Method::GET, format!("/v1/messages/{msg_a}"), Value::Null),
         (Method::POST, format!("/v1/messages/{msg_a}/cancel"), Value::Null),
+        (Method::POST, format!("/v1/messages/{msg_a}/resend"), Value::Null),
         (Method::PATCH, format!("/v1/messages/{msg_a}"), json!({"text": "stolen"})),
         (Method::DELETE, format!("/v1/messages/{msg_a}"), Value::Null),
         (Method::POST, format!("/v1/sandbox/devices/{dev_a}/scan"), json!({})),

@@ -386,6 +386,6 @@ impl<T> Store for T where
         + AgentStore
         + ReminderStore
         + AutoReplyStore
-    + SendingStore
+        + SendingStore
 {
 }

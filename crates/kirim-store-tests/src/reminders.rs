@@ -52,6 +52,7 @@ fn step(r: &Reminder, secs: i64) -> Materialise {
         max_attempts: 3,
         not_before: due,
         schedule: Some(Schedule { at: due, timezone: Some(r.plan.timezone.clone()) }),
+        options: Default::default(),
         created_at: at(secs),
     };
     Materialise {

@@ -301,6 +301,7 @@ async fn answer(state: &AppState, message: &Message) -> ApiResult<()> {
         idempotency_key: Some(key),
         reply_to: None,
         schedule: None,
+        choices: Default::default(),
     };
     let accepted = messages::accept(state, &actor, input).await?;
     if !accepted.replayed {

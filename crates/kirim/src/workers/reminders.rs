@@ -85,6 +85,7 @@ async fn materialise(state: &AppState, reminder: &Reminder, now: Timestamp) -> a
         max_attempts,
         not_before: due_at,
         schedule: Some(Schedule { at: due_at, timezone: Some(reminder.plan.timezone.clone()) }),
+        options: Default::default(),
         created_at: now,
     });
     let step = Materialise {

@@ -22,8 +22,14 @@ fn text(to: &str, body: &str) -> Value {
     json!({"to": to, "type": "text", "text": {"body": body}})
 }
 
-fn ids(page: &Value) -> Vec<String> {
-    page["data"].as_array().unwrap_or_else(|| panic!("{page}")).iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect()
+fn ids(page: &Value) -> Vec<&String> {
+    let data = page["data"].as_array().unwrap_or_else(|| panic!("{page}"));
+    data.iter()
+        .map(|m| match &m["id"] {
+            Value::String(id) => id,
+            other => panic!("a message without an id: {other}"),
+        })
+        .collect()
 }
 
 async fn report(app: &TestApp, key: &str, query: &str) -> Value {

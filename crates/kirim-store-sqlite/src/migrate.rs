@@ -11,9 +11,9 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (3, include_str!("../migrations/0003_sessions.sql")),
     (4, include_str!("../migrations/0004_contacts.sql")),
     (5, include_str!("../migrations/0005_schedules.sql")),
-    (7, include_str!("../migrations/0007_sending.sql")),
-    (8, include_str!("../migrations/0008_reminders_auto_replies.sql")),
-    (9, include_str!("../migrations/0009_reports_agents.sql")),
+    (6, include_str!("../migrations/0006_sending.sql")),
+    (7, include_str!("../migrations/0007_reminders_auto_replies.sql")),
+    (8, include_str!("../migrations/0008_reports_agents.sql")),
 ];
 
 /// The schema version this build expects.

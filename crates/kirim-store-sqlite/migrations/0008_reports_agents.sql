@@ -1,4 +1,4 @@
--- Version 9: reports, agents and conversations.
+-- Version 8: reports, agents and conversations.
 
 -- Reports read a tenant's messages by creation time (a day, today, a date range). Creation
 -- times only grow, so new rows land at the right-hand edge of this index: one more cheap

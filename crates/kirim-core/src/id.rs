@@ -127,6 +127,8 @@ public_id!(/// A contact in a tenant's address book.
     ContactId, "ct");
 public_id!(/// A contact group: a named broadcast list of contacts.
     ContactGroupId, "cg");
+public_id!(/// A stored media file (an upload, a fetched link, or inbound media).
+    MediaId, "med");
 
 /// Internal integer keys, typed so a device key can never be used as a tenant key.
 macro_rules! pk {
@@ -144,6 +146,7 @@ pk!(WebhookPk);
 pk!(DeliveryPk);
 pk!(ContactPk);
 pk!(ContactGroupPk);
+pk!(MediaPk);
 
 #[cfg(test)]
 mod tests {

@@ -8,6 +8,7 @@ pub mod content;
 pub mod device;
 pub mod event;
 pub mod id;
+pub mod media;
 pub mod message;
 pub mod phone;
 pub mod secret;
@@ -17,7 +18,7 @@ pub mod tenant;
 pub mod webhook;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use id::{ContactGroupId, ContactId, DeliveryId, DeviceId, EventId, KeyId, MessageId, TenantId, WebhookId};
+pub use id::{ContactGroupId, ContactId, DeliveryId, DeviceId, EventId, KeyId, MediaId, MessageId, TenantId, WebhookId};
 pub use phone::{PhoneError, PhoneNumber, Recipient};
 pub use secret::{Secret, TokenHash};
 

@@ -21,6 +21,7 @@ use crate::id::{
     WebhookPk,
 };
 use crate::message::{Direction, Message, MessageStatus, NewInbound, NewOutbound, SendOutcome, UnsentPatch};
+pub use crate::media::MediaStore;
 pub use crate::session::SessionStore;
 use crate::tenant::{ApiKey, NewApiKey, NewTenant, Tenant};
 use crate::webhook::{Attempt, AttemptResult, Delivery, DeliveryJob, DeliveryStatus, NewWebhook, Webhook, WebhookPatch};
@@ -352,6 +353,6 @@ pub trait ContactStore: Send + Sync {
 }
 
 /// Everything the app needs from a backend.
-pub trait Store: TenantStore + DeviceStore + MessageStore + EventStore + WebhookStore + ContactStore + SessionStore {}
+pub trait Store: TenantStore + DeviceStore + MessageStore + EventStore + WebhookStore + ContactStore + MediaStore + SessionStore {}
 
-impl<T: TenantStore + DeviceStore + MessageStore + EventStore + WebhookStore + ContactStore + SessionStore> Store for T {}
+impl<T: TenantStore + DeviceStore + MessageStore + EventStore + WebhookStore + ContactStore + MediaStore + SessionStore> Store for T {}

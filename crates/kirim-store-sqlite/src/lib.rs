@@ -13,6 +13,7 @@ mod contacts;
 mod devices;
 mod error;
 mod events;
+mod media;
 mod messages;
 mod migrate;
 mod outbound;

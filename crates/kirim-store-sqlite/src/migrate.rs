@@ -11,6 +11,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (3, include_str!("../migrations/0003_sessions.sql")),
     (4, include_str!("../migrations/0004_contacts.sql")),
     (5, include_str!("../migrations/0005_schedules.sql")),
+    (6, include_str!("../migrations/0006_media.sql")),
 ];
 
 /// The schema version this build expects.

@@ -22,6 +22,7 @@ mod contacts;
 mod devices;
 mod durability;
 mod listing;
+mod media;
 mod outbound;
 mod queue;
 mod schedules;
@@ -36,6 +37,7 @@ pub mod cases {
     pub use crate::devices::*;
     pub use crate::durability::*;
     pub use crate::listing::*;
+    pub use crate::media::*;
     pub use crate::outbound::*;
     pub use crate::queue::*;
     pub use crate::schedules::*;
@@ -120,6 +122,8 @@ macro_rules! conformance {
             group_members_add_remove_and_fan_out,
             blacklist_is_idempotent_and_announced,
             blacklist_settings_default_put_and_isolation,
+            media_records_round_trip_and_are_isolated,
+            media_lists_by_id_and_survives_reopen,
         );
     };
     (@cases $harness:expr; $($case:ident),* $(,)?) => {

@@ -8,6 +8,8 @@ pub mod devices;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod media;
+pub mod multipart;
 pub mod messages;
 pub mod openapi;
 pub mod qr;
@@ -82,6 +84,8 @@ pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.http.request_timeout_secs);
     // A CSV import may be larger than any other request.
     let import_limit = body_limit.max(crate::services::contact_import::MAX_BODY_BYTES);
+    // Uploads, and messages with a file in base64, may be as large as the largest file allowed.
+    let media_limit = crate::services::media::body_limit(&state.config);
     let v1 = Router::new()
         .route("/tenants", post(tenants::create).get(tenants::list))
         .route("/tenants/{id}", get(tenants::get))
@@ -94,7 +98,7 @@ pub fn router(state: AppState) -> Router {
         .route("/devices/{id}/qr", get(devices::qr_code))
         .route("/devices/{id}/logout", post(devices::logout))
         .route("/devices/{id}/token", post(devices::rotate_token))
-        .route("/messages", post(send::send).get(messages::list))
+        .route("/messages", post(send::send).layer(DefaultBodyLimit::max(media_limit)).get(messages::list))
         .route("/messages/{id}", get(messages::get).patch(messages::update).delete(messages::delete))
         .route("/messages/{id}/cancel", post(messages::cancel))
         .route("/events", get(events::list))
@@ -119,6 +123,9 @@ pub fn router(state: AppState) -> Router {
         .route("/blacklist", post(blacklist::add).get(blacklist::list))
         .route("/blacklist/settings", get(blacklist::get_settings).put(blacklist::put_settings))
         .route("/blacklist/{phone}", delete(blacklist::remove))
+        .route("/media", post(media::upload).layer(DefaultBodyLimit::max(media_limit)).get(media::list))
+        .route("/media/{id}", get(media::download).delete(media::delete))
+        .route("/media/{id}/info", get(media::info))
         .route("/sandbox/devices/{id}/scan", post(sandbox::scan))
         .route("/sandbox/devices/{id}/inbound", post(sandbox::inbound))
         .route("/sandbox/devices/{id}/disconnect", post(sandbox::disconnect))

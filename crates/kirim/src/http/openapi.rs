@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{List, blacklist, contact_groups, contacts, devices, error, events, messages, sandbox, send, tenants, webhooks};
+use super::{List, blacklist, contact_groups, contacts, devices, error, events, media, messages, sandbox, send, tenants, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,10 +21,11 @@ use super::{List, blacklist, contact_groups, contacts, devices, error, events, m
         contact_groups::create, contact_groups::list, contact_groups::get, contact_groups::update, contact_groups::delete,
         contact_groups::add_members, contact_groups::remove_members, contact_groups::members,
         blacklist::add, blacklist::list, blacklist::remove, blacklist::get_settings, blacklist::put_settings,
+        media::upload, media::list, media::download, media::info, media::delete,
         sandbox::scan, sandbox::inbound, sandbox::disconnect, sandbox::received,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, List<messages::MessageView>, List<webhooks::WebhookView>, List<webhooks::DeliveryView>,
-        List<contacts::ContactView>, List<contact_groups::GroupView>, List<blacklist::BlacklistView>)),
+        List<contacts::ContactView>, List<contact_groups::GroupView>, List<blacklist::BlacklistView>, List<media::MediaView>)),
     modifiers(&Bearer),
     tags(
         (name = "tenants", description = "Tenants and API keys (operator)"),
@@ -34,6 +35,7 @@ use super::{List, blacklist, contact_groups, contacts, devices, error, events, m
         (name = "webhooks", description = "Signed event delivery to your endpoints (Standard Webhooks)"),
         (name = "contacts", description = "The address book: contacts and contact groups (broadcast lists)"),
         (name = "blacklist", description = "Numbers never to be messaged, and opt-out keywords"),
+        (name = "media", description = "Files to send: uploads, and files fetched from links"),
         (name = "sandbox", description = "The simulated phone of the sandbox network"),
     )
 )]

@@ -167,6 +167,8 @@ pub async fn accept(state: &AppState, auth: &Actor, mut input: SendInput) -> Api
         )
         .with_field("type"));
     }
+    // Files are stored last, once nothing else can refuse the message.
+    let stored = super::media::attach(state, auth.tenant_pk(), &mut input.content).await?;
     let now = state.clock.now();
     let new = NewOutbound {
         id: MessageId::generate(),
@@ -197,7 +199,15 @@ pub async fn accept(state: &AppState, auth: &Actor, mut input: SendInput) -> Api
         }
         Ok(outcome)
     })
-    .await?;
+    .await;
+    let outcome = match outcome {
+        Ok(outcome @ Some(InsertOutcome::Inserted(_))) => outcome,
+        // A repeat (or a failure) keeps no files of its own: the original has its own.
+        other => {
+            super::media::forget(state, auth.tenant_pk(), &stored).await;
+            other?
+        }
+    };
     match outcome {
         Some(InsertOutcome::Inserted(message)) => Ok(Accepted { message, replayed: false }),
         // The key names another device's message, which a device token may not see.
@@ -252,6 +262,7 @@ pub async fn update_scheduled(state: &AppState, auth: &TenantAuth, id: &MessageI
         if content.target_id().is_some() || current.content.target_id().is_some() {
             return Err(ApiError::field("type", "a reaction, edit or revoke cannot be scheduled or changed into one"));
         }
+        super::media::attach(state, auth.tenant_pk(), content).await?;
     }
     let chat = match &change.to {
         Some(to) => Some(parse_recipient(state, "to", to)?),

@@ -7,6 +7,7 @@ pub mod contact_import;
 pub mod contacts;
 pub mod content;
 pub mod devices;
+pub mod media;
 pub mod messages;
 pub mod schedule;
 pub mod tenants;

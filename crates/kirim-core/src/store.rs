@@ -20,8 +20,8 @@ use crate::id::{
     ContactGroupId, DeliveryId, DeliveryPk, DeviceId, DevicePk, KeyId, KeyPk, MessageId, MessagePk, TenantId, TenantPk, WebhookId,
     WebhookPk,
 };
-use crate::message::{Direction, Message, MessageStatus, NewInbound, NewOutbound, SendOutcome, UnsentPatch};
 pub use crate::media::MediaStore;
+use crate::message::{Direction, Message, MessageStatus, NewInbound, NewOutbound, SendOutcome, UnsentPatch};
 pub use crate::session::SessionStore;
 use crate::tenant::{ApiKey, NewApiKey, NewTenant, Tenant};
 use crate::webhook::{Attempt, AttemptResult, Delivery, DeliveryJob, DeliveryStatus, NewWebhook, Webhook, WebhookPatch};

@@ -1,10 +1,10 @@
 //! Records of stored media files (the bytes are the app's, in `<data_dir>/media`).
 
 use async_trait::async_trait;
+use kirim_core::MediaId;
 use kirim_core::id::{MediaPk, TenantPk};
 use kirim_core::media::{Media, MediaDirection, MediaKind, MediaStore, NewMedia};
 use kirim_core::store::{StoreError, StoreResult};
-use kirim_core::MediaId;
 use rusqlite::params;
 
 use crate::SqliteStore;
@@ -54,9 +54,8 @@ fn insert_op(ctx: &mut Ctx, m: &NewMedia) -> Result<Media, OpError> {
 }
 
 fn delete_op(ctx: &mut Ctx, (tenant, id): &(TenantPk, MediaId)) -> Result<Option<Media>, OpError> {
-    let removed = ctx.opt("DELETE FROM media WHERE tenant_pk = ? AND id = ? RETURNING *", params![tenant.0, id.as_str()], |row| {
-        Ok(media(row)?)
-    })?;
+    let removed =
+        ctx.opt("DELETE FROM media WHERE tenant_pk = ? AND id = ? RETURNING *", params![tenant.0, id.as_str()], |row| Ok(media(row)?))?;
     Ok(removed)
 }
 

@@ -228,7 +228,11 @@ fn a_stored_file_is_sent_as_what_kirim_recognised() {
     use kirim_wa::connector::send::with_file_details;
     // The client said nothing of the type; the stored file's type and name are what WhatsApp shows.
     let document = MessageContent::Document {
-        document: MediaContent { media_id: Some("med_01jd3w5x8mq2v7h4k9r6t0b1cz".into()), caption: Some("June".into()), ..MediaContent::default() },
+        document: MediaContent {
+            media_id: Some("med_01jd3w5x8mq2v7h4k9r6t0b1cz".into()),
+            caption: Some("June".into()),
+            ..MediaContent::default()
+        },
     };
     let file_of_it = stored(MediaKind::Document, "application/pdf", Some("invoice.pdf"));
     let filled = with_file_details(&document, Some(&file_of_it));

@@ -158,7 +158,8 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Buil
 
     let media_dir = config.data_dir.join("media");
     let media = Arc::new(
-        MediaFiles::open(media_dir.clone()).with_context(|| format!("opening the media folder {} (it must be writable)", media_dir.display()))?,
+        MediaFiles::open(media_dir.clone())
+            .with_context(|| format!("opening the media folder {} (it must be writable)", media_dir.display()))?,
     );
     let shutdown = CancellationToken::new();
     let worker = Arc::new(SendWorker {

@@ -101,16 +101,18 @@ async fn read_multipart(state: &AppState, request: Request, boundary: &str) -> A
         .map_err(|why| ApiError::bad_request("unreadable_body", format!("the multipart body is malformed: {why}")))?;
     let (mut file, mut kind, mut filename, mut mime_type) = (None, None, None, None);
     for part in parts {
-        let text = || {
-            String::from_utf8(part.data.to_vec()).map_err(|_| ApiError::field(&part.name, format!("`{}` must be text", part.name)))
-        };
+        let text =
+            || String::from_utf8(part.data.to_vec()).map_err(|_| ApiError::field(&part.name, format!("`{}` must be text", part.name)));
         match part.name.as_str() {
             "file" => file = Some(part.clone()),
             "type" => kind = Some(text()?),
             "filename" => filename = Some(text()?),
             "mime_type" => mime_type = Some(text()?),
             other => {
-                return Err(ApiError::field(other, format!("unknown field `{other}`; send `file`, and optionally `type`, `filename`, `mime_type`")));
+                return Err(ApiError::field(
+                    other,
+                    format!("unknown field `{other}`; send `file`, and optionally `type`, `filename`, `mime_type`"),
+                ));
             }
         }
     }

@@ -45,7 +45,8 @@ pub const XLS: Format = f("application/vnd.ms-excel", "an Excel spreadsheet", &[
 pub const PPT: Format = f("application/vnd.ms-powerpoint", "a PowerPoint presentation", &["ppt"], Document);
 pub const DOCX: Format =
     f("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "a Word document", &["docx"], Document);
-pub const XLSX: Format = f("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "an Excel spreadsheet", &["xlsx"], Document);
+pub const XLSX: Format =
+    f("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "an Excel spreadsheet", &["xlsx"], Document);
 pub const PPTX: Format =
     f("application/vnd.openxmlformats-officedocument.presentationml.presentation", "a PowerPoint presentation", &["pptx"], Document);
 pub const ODT: Format = f("application/vnd.oasis.opendocument.text", "an OpenDocument text", &["odt"], Document);
@@ -156,9 +157,7 @@ fn is_text(bytes: &[u8]) -> bool {
     let head = &bytes[..bytes.len().min(8192)];
     let text = match std::str::from_utf8(head) {
         Ok(text) => text,
-        Err(e) if e.error_len().is_none() && head.len() < bytes.len() => {
-            std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or_default()
-        }
+        Err(e) if e.error_len().is_none() && head.len() < bytes.len() => std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or_default(),
         Err(_) => return false,
     };
     text.chars().all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r' | '\x0c'))

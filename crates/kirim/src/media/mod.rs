@@ -177,10 +177,7 @@ pub fn check(
         return Err(ApiError::new(
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
             "media_type_mismatch",
-            format!(
-                "`{}` ends in .{ext}, but the file is {}; name it .{}",
-                fields.filename, of_kind[0].name, of_kind[0].exts[0]
-            ),
+            format!("`{}` ends in .{ext}, but the file is {}; name it .{}", fields.filename, of_kind[0].name, of_kind[0].exts[0]),
         )
         .with_field(&fields.filename));
     }

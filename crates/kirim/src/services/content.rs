@@ -113,7 +113,10 @@ fn media(kind: &str, m: &mut MediaContent, captioned: bool) -> ApiResult<()> {
         ));
     }
     if sources > 1 {
-        return Err(ApiError::field(kind, format!("`{kind}` names its file more than once; give one of `link`, `media_id`, `base64` or `id`")));
+        return Err(ApiError::field(
+            kind,
+            format!("`{kind}` names its file more than once; give one of `link`, `media_id`, `base64` or `id`"),
+        ));
     }
     if let Some(link) = &m.link {
         web_url(&format!("{kind}.link"), link)?;

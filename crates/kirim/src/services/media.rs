@@ -35,7 +35,10 @@ pub struct Upload {
 fn check_filename(field: &str, name: Option<String>) -> ApiResult<Option<String>> {
     let Some(name) = name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()) else { return Ok(None) };
     if name.chars().count() > MAX_FILENAME_CHARS || name.contains(['/', '\\', '\0']) || name.chars().any(char::is_control) {
-        return Err(ApiError::field(field, format!("`{field}` must be a file name without folders, at most {MAX_FILENAME_CHARS} characters")));
+        return Err(ApiError::field(
+            field,
+            format!("`{field}` must be a file name without folders, at most {MAX_FILENAME_CHARS} characters"),
+        ));
     }
     Ok(Some(name))
 }
@@ -109,7 +112,9 @@ pub async fn get(state: &AppState, tenant: TenantPk, raw: &str) -> ApiResult<Med
 pub async fn list(state: &AppState, tenant: TenantPk, after: Option<&str>, limit: u32) -> ApiResult<Vec<Media>> {
     let after = match after {
         None => None,
-        Some(raw) => Some(raw.parse::<MediaId>().map_err(|_| ApiError::field("after", "`after` must be a media id (`next` of the previous page)"))?),
+        Some(raw) => {
+            Some(raw.parse::<MediaId>().map_err(|_| ApiError::field("after", "`after` must be a media id (`next` of the previous page)"))?)
+        }
     };
     Ok(state.store.list_media(tenant, after.as_ref(), limit).await?)
 }
@@ -266,13 +271,15 @@ async fn attach_one(state: &AppState, tenant: TenantPk, kind: MediaKind, prefix:
 async fn fetch_link(state: &AppState, kind: MediaKind, field: &str, link: &str) -> ApiResult<fetch::Fetched> {
     let url = OutboundUrl::parse(link).map_err(|e| ApiError::field(field, format!("`{field}`: {e}")))?;
     let outbound = &state.webhooks.outbound;
-    let not_allowed =
-        |blocked: crate::outbound::Blocked| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "url_not_allowed", format!("`{field}`: {blocked}")).with_field(field);
+    let not_allowed = |blocked: crate::outbound::Blocked| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "url_not_allowed", format!("`{field}`: {blocked}")).with_field(field)
+    };
     outbound.guard().check_url(&url).await.map_err(not_allowed)?;
     let max = state.config.media.max_bytes(kind);
     let timeout = Duration::from_millis(state.config.media.fetch_timeout_ms);
     let unreachable = |why: String| {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "media_unreachable", format!("`{field}` could not be downloaded: {why}")).with_field(field)
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "media_unreachable", format!("`{field}` could not be downloaded: {why}"))
+            .with_field(field)
     };
     fetch::fetch(outbound, &url, kind, max, timeout).await.map_err(|error| match error {
         FetchError::Blocked(blocked) => not_allowed(blocked),

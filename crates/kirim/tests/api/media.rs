@@ -140,7 +140,10 @@ async fn files_that_are_not_what_they_claim_or_too_large_are_refused() {
 
     // Inside a message, the same checks name the message's fields.
     let body = json!({"to": "+60123456789", "type": "image", "image": {"base64": STANDARD.encode(files::pdf())}});
-    assert_eq!(field(&app.post("/v1/messages", &key, body).await, StatusCode::UNPROCESSABLE_ENTITY, "media_type_unsupported"), "image.base64");
+    assert_eq!(
+        field(&app.post("/v1/messages", &key, body).await, StatusCode::UNPROCESSABLE_ENTITY, "media_type_unsupported"),
+        "image.base64"
+    );
     let body = json!({"to": "+60123456789", "type": "audio", "audio": {"base64": STANDARD.encode(files::mp3()), "voice": true}});
     assert_eq!(field(&app.post("/v1/messages", &key, body).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"), "audio.voice");
     let body = json!({"to": "+60123456789", "type": "image", "image": {"media_id": "med_01jd3w5x8mq2v7h4k9r6t0b1cz"}});
@@ -277,7 +280,11 @@ async fn a_queued_file_is_sent_with_the_same_bytes_after_a_restart_and_checked()
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[40] ^= 0xFF;
     std::fs::write(&path, bytes).unwrap();
-    assert_error(&app.get(&format!("/v1/media/{}", damaged["id"].as_str().unwrap()), &key).await, StatusCode::INTERNAL_SERVER_ERROR, "media_damaged");
+    assert_error(
+        &app.get(&format!("/v1/media/{}", damaged["id"].as_str().unwrap()), &key).await,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "media_damaged",
+    );
     app.link(&key, &device).await;
 
     let sent = app.wait_message(&key, voice["id"].as_str().unwrap(), "read").await;

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use crate::device::{ConnectorKind, Device, LinkState};
 use crate::group::{CreatedGroup, GroupInfo, GroupJid, NumberCheck, ParticipantAction, ParticipantResult};
 use crate::id::{DevicePk, MessageId};
+use crate::media::MediaFile;
 use crate::message::{MessageContent, MessageStatus, MessageTarget};
 use crate::{PhoneNumber, Recipient, Timestamp};
 
@@ -23,6 +24,9 @@ pub struct OutboundMessage {
     pub reply_to: Option<String>,
     /// For a reaction, edit or revoke: the message it refers to, as the network knows it.
     pub target: Option<MessageTarget>,
+    /// The file the message carries (a media message, or a buttons message's header), read
+    /// from Kirim's media store just before the send, so every attempt sends the same bytes.
+    pub media: Option<MediaFile>,
     pub attempt: u32,
 }
 

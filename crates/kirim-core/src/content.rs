@@ -27,8 +27,8 @@ pub struct TextContent {
 }
 
 /// A photo, video, audio clip, document or sticker, as the Cloud API describes one: where the
-/// file is (`link`, or the network's media `id`) and what is known about it. Kirim records
-/// these fields; it does not download the file, so a receiver fetches it from `link` itself.
+/// file is (Kirim's `media_id`, a `link` Kirim fetches, the bytes in `base64`, or the
+/// network's media `id`) and what is known about it.
 /// Every field is optional because networks report different subsets (a sticker has no
 /// caption, a WhatsApp Web download has a hash and size but no public link).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -61,6 +61,11 @@ pub struct MediaContent {
     /// stored when the message was accepted, so a send after a restart has the same bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_id: Option<String>,
+    /// The file itself, base64-encoded (standard or URL-safe alphabet, with or without
+    /// padding; a `data:` URL prefix is allowed). Kirim stores it when the message is
+    /// accepted and keeps only `media_id`, so stored messages never hold the bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base64: Option<String>,
 }
 
 /// A place on the map, as WhatsApp shares it.

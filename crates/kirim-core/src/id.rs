@@ -135,6 +135,8 @@ public_id!(/// A reminder: a message repeated on a calendar.
     ReminderId, "rem");
 public_id!(/// An auto-reply rule.
     AutoReplyId, "ar");
+public_id!(/// A stored media file (an upload, a fetched link, or inbound media).
+    MediaId, "med");
 
 /// Internal integer keys, typed so a device key can never be used as a tenant key.
 macro_rules! pk {
@@ -156,6 +158,7 @@ pk!(AgentPk);
 pk!(ConversationPk);
 pk!(ReminderPk);
 pk!(AutoReplyPk);
+pk!(MediaPk);
 
 #[cfg(test)]
 mod tests {

@@ -11,6 +11,7 @@ pub mod device;
 pub mod event;
 pub mod group;
 pub mod id;
+pub mod media;
 pub mod message;
 pub mod phone;
 pub mod reminder;
@@ -25,7 +26,7 @@ pub mod webhook;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use id::{
-    AgentId, AutoReplyId, ContactGroupId, ContactId, ConversationId, DeliveryId, DeviceId, EventId, KeyId, MessageId, ReminderId, TenantId,
+    AgentId, AutoReplyId, ContactGroupId, ContactId, ConversationId, DeliveryId, DeviceId, EventId, KeyId, MediaId, MessageId, ReminderId, TenantId,
     WebhookId,
 };
 pub use phone::{PhoneError, PhoneNumber, Recipient};

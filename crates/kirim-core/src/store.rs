@@ -21,6 +21,7 @@ use crate::id::{
     ContactGroupId, DeliveryId, DeliveryPk, DeviceId, DevicePk, KeyId, KeyPk, MessageId, MessagePk, TenantId, TenantPk, WebhookId,
     WebhookPk,
 };
+pub use crate::media::MediaStore;
 use crate::message::{Direction, Message, MessageStatus, NewInbound, NewOutbound, SendOutcome, UnsentPatch};
 pub use crate::report::ReportStore;
 pub use crate::rules_store::{AutoReplyStore, ReminderStore};
@@ -365,6 +366,7 @@ pub trait Store:
     + EventStore
     + WebhookStore
     + ContactStore
+    + MediaStore
     + SessionStore
     + ReportStore
     + AgentStore
@@ -381,6 +383,8 @@ impl<T> Store for T where
         + EventStore
         + WebhookStore
         + ContactStore
+        + MediaStore
+    + MediaStore
         + SessionStore
         + ReportStore
         + AgentStore

@@ -16,6 +16,7 @@ mod conversations;
 mod devices;
 mod error;
 mod events;
+mod media;
 mod messages;
 mod migrate;
 mod outbound;

@@ -14,6 +14,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (6, include_str!("../migrations/0006_sending.sql")),
     (7, include_str!("../migrations/0007_reminders_auto_replies.sql")),
     (8, include_str!("../migrations/0008_reports_agents.sql")),
+    (9, include_str!("../migrations/0009_media.sql")),
 ];
 
 /// The schema version this build expects.

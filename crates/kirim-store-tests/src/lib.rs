@@ -24,6 +24,7 @@ mod contacts;
 mod devices;
 mod durability;
 mod listing;
+mod media;
 mod outbound;
 mod queue;
 mod reminders;
@@ -43,6 +44,7 @@ pub mod cases {
     pub use crate::devices::*;
     pub use crate::durability::*;
     pub use crate::listing::*;
+    pub use crate::media::*;
     pub use crate::outbound::*;
     pub use crate::queue::*;
     pub use crate::reminders::*;
@@ -142,6 +144,8 @@ macro_rules! conformance {
             send_options_are_stored_and_a_secret_is_erased_once_sent,
             cancel_by_ids_answers_each_in_order,
             cancel_pending_takes_the_scope_and_the_limit,
+            media_records_round_trip_and_are_isolated,
+            media_lists_by_id_and_survives_reopen,
         );
     };
     (@cases $harness:expr; $($case:ident),* $(,)?) => {

@@ -454,6 +454,7 @@ fn text_to(number: &str) -> OutboundMessage {
         content: MessageContent::text("hi"),
         reply_to: None,
         target: None,
+        media: None,
         attempt: 1,
     }
 }

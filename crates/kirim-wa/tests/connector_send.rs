@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use kirim_core::connector::ConnectorError;
 use kirim_core::id::MessageId;
+use kirim_core::media::{MediaFile, MediaKind};
 use kirim_core::message::{ContactCard, LocationContent, MediaContent, MessageContent, MessageTarget, TextContent};
 use kirim_core::{PhoneNumber, Recipient};
 use kirim_wa::connector::MediaRef;
@@ -208,6 +209,53 @@ fn only_files_kirim_can_get_at_are_sendable() {
     let received = MessageContent::Image { image: MediaContent { id: Some(file().encode()), ..MediaContent::default() } };
     assert_eq!(check_file(&received, false), Ok(()), "already on WhatsApp's CDN");
     assert_eq!(check_file(&MessageContent::text("x"), false), Ok(()));
+}
+
+/// A file Kirim stored, as the send lane hands it over.
+fn stored(kind: MediaKind, mime: &str, filename: Option<&str>) -> MediaFile {
+    MediaFile {
+        id: "med_01jd3w5x8mq2v7h4k9r6t0b1cz".parse().unwrap(),
+        kind,
+        mime_type: mime.into(),
+        filename: filename.map(str::to_owned),
+        sha256: "00".repeat(32),
+        bytes: vec![1u8, 2, 3].into(),
+    }
+}
+
+#[test]
+fn a_stored_file_is_sent_as_what_kirim_recognised() {
+    use kirim_wa::connector::send::with_file_details;
+    // The client said nothing of the type; the stored file's type and name are what WhatsApp shows.
+    let document = MessageContent::Document {
+        document: MediaContent {
+            media_id: Some("med_01jd3w5x8mq2v7h4k9r6t0b1cz".into()),
+            caption: Some("June".into()),
+            ..MediaContent::default()
+        },
+    };
+    let file_of_it = stored(MediaKind::Document, "application/pdf", Some("invoice.pdf"));
+    let filled = with_file_details(&document, Some(&file_of_it));
+    let message = media_message(&filled, &file(), None).unwrap();
+    let sent = message.document_message.as_option().unwrap();
+    assert_eq!(
+        (sent.mimetype.as_deref(), sent.file_name.as_deref(), sent.caption.as_deref()),
+        (Some("application/pdf"), Some("invoice.pdf"), Some("June"))
+    );
+    // A name the client gave wins over the stored one.
+    let named = MessageContent::Document { document: MediaContent { filename: Some("mine.pdf".into()), ..MediaContent::default() } };
+    let message = media_message(&with_file_details(&named, Some(&file_of_it)), &file(), None).unwrap();
+    assert_eq!(message.document_message.as_option().unwrap().file_name.as_deref(), Some("mine.pdf"));
+    // A voice note from an Opus upload is push-to-talk with the recording's type.
+    let voice = MessageContent::Audio { audio: MediaContent { voice: true, ..MediaContent::default() } };
+    let opus = stored(MediaKind::Audio, "audio/ogg; codecs=opus", None);
+    let audio = media_message(&with_file_details(&voice, Some(&opus)), &file(), None).unwrap().audio_message.into_option().unwrap();
+    assert_eq!((audio.ptt, audio.mimetype.as_deref()), (Some(true), Some("audio/ogg; codecs=opus")));
+    let photo = MessageContent::Image { image: MediaContent::default() };
+    let png = stored(MediaKind::Image, "image/png", None);
+    let image = media_message(&with_file_details(&photo, Some(&png)), &file(), None).unwrap().image_message.into_option().unwrap();
+    assert_eq!(image.mimetype.as_deref(), Some("image/png"));
+    assert_eq!(with_file_details(&photo, None), photo, "without a stored file nothing changes");
 }
 
 #[test]

@@ -17,6 +17,7 @@ use crate::connectors::Connectors;
 use crate::connectors::sandbox::{Sandbox, SandboxConfig};
 use crate::connectors::sink::AppSink;
 use crate::http::auth::AuthCache;
+use crate::media::MediaFiles;
 use crate::metrics::Metrics;
 use crate::outbound::Outbound;
 use crate::runtime::{DeviceRegistry, InFlight};
@@ -46,6 +47,8 @@ pub struct AppState {
     pub scheduler: Arc<crate::workers::schedule::SchedulerWake>,
     /// Stored inbound messages, waiting to be matched against the auto-reply rules.
     pub auto_replies: Arc<crate::services::auto_replies::Inbox>,
+    /// The media folder (`<data_dir>/media`).
+    pub media: Arc<MediaFiles>,
     pub shutdown: CancellationToken,
 }
 
@@ -158,6 +161,11 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Buil
     });
     let connectors = Arc::new(connectors);
 
+    let media_dir = config.data_dir.join("media");
+    let media = Arc::new(
+        MediaFiles::open(media_dir.clone())
+            .with_context(|| format!("opening the media folder {} (it must be writable)", media_dir.display()))?,
+    );
     let shutdown = CancellationToken::new();
     let worker = Arc::new(SendWorker {
         store: store.clone(),
@@ -166,6 +174,7 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Buil
         metrics: metrics.clone(),
         sending: config.sending.clone(),
         in_flight,
+        media: media.clone(),
     });
     let lanes = Arc::new(Lanes::new(worker, devices.clone(), shutdown.clone()));
     let outbound = Outbound::from_config(&config);
@@ -186,6 +195,7 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Buil
         webhooks: Arc::new(WebhookRuntime::new(outbound)),
         scheduler: Arc::default(),
         auto_replies,
+        media,
         shutdown,
     };
     Ok(Built { state, sqlite, generated_admin_token })

@@ -6,6 +6,7 @@ pub mod compat;
 pub mod config;
 pub mod connectors;
 pub mod http;
+pub mod media;
 pub mod metrics;
 pub mod outbound;
 pub mod runtime;

@@ -149,6 +149,7 @@ macro_rules! media_content {
             sha256: $m.file_sha256.as_ref().map(|s| STANDARD.encode(s)),
             size: $m.file_length,
             voice: $voice,
+            base64: None,
         }
     };
 }

@@ -130,12 +130,12 @@ pub fn media_type(content: &MessageContent) -> Option<MediaType> {
     })
 }
 
-/// Where the bytes of an outgoing file come from.
+/// Where the bytes of an outgoing file come from when the message does not carry them.
 ///
-/// Kirim's messages hold a file's `link`, not its bytes, and WhatsApp Web can only send what it
-/// uploads itself. Fetching a tenant-supplied URL is the app's business (it has the guard
-/// against server-side request forgery), so the app hands the connector a source; without one,
-/// media can only be sent again from a [`MediaRef`] (a file received earlier).
+/// Kirim's send lane hands the connector the stored bytes of every file it accepted
+/// (`OutboundMessage::media`); a source is the fallback for content that names a file only by
+/// its `link` (an embedder without Kirim's media store). Without either, media can only be
+/// sent again from a [`MediaRef`] (a file received earlier).
 #[async_trait]
 pub trait MediaSource: Send + Sync {
     /// The file's bytes. Errors are reported to the send worker as they are, so a source
@@ -143,10 +143,10 @@ pub trait MediaSource: Send + Sync {
     async fn fetch(&self, media: &MediaContent) -> Result<Vec<u8>, ConnectorError>;
 }
 
-/// The error for media that cannot be sent: no [`MediaRef`] and no [`MediaSource`].
+/// The error for media that cannot be sent: no [`MediaRef`], no stored bytes and no [`MediaSource`].
 pub fn no_media_source(kind: &str) -> ConnectorError {
     ConnectorError::Unsupported(format!(
-        "send this {kind}: WhatsApp Web uploads files from their bytes, Kirim keeps only the file's link, \
-         and no media source is configured to fetch it (a file received through WhatsApp can be sent again by its id)"
+        "send this {kind}: WhatsApp Web uploads files from their bytes, and this message carries none \
+         (no stored file, and no media source to fetch its link; a file received through WhatsApp can be sent again by its id)"
     ))
 }

@@ -128,13 +128,13 @@ impl WaConnector {
         let to = send::recipient_jid(&message.to)?;
         let source = self.options.media.as_deref();
         // Refused before any round trip: a file Kirim cannot get at will not become sendable.
-        send::check_file(&message.content, source.is_some())?;
+        send::check_file(&message.content, source.is_some() || message.media.is_some())?;
         state.ensure_on_whatsapp(&client, &to).await?;
         if let Some(result) = actions::send_special(&client, to.clone(), message).await {
             return result;
         }
         let context = message.reply_to.as_deref().map(|id| send::quote_context(id, state.quoted(id).as_ref()));
-        let wa_message = send::prepare(&client, &message.content, context, source).await?;
+        let wa_message = send::prepare(&client, &message.content, context, message.media.as_ref(), source).await?;
         let options = SendOptions::default().with_message_id(send::network_id(&message.id));
         let sent = client.send_message_with_options(to, wa_message.clone(), options).await.map_err(|e| errors::send_error(&e))?;
         if let Some(own) = client.pn() {

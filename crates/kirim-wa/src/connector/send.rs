@@ -14,6 +14,7 @@ use std::sync::Arc;
 use kirim_core::Recipient;
 use kirim_core::connector::ConnectorError;
 use kirim_core::id::MessageId;
+use kirim_core::media::MediaFile;
 use kirim_core::message::{ContactCard, LocationContent, MediaContent, MessageContent, MessageTarget, TextContent};
 use sha2::{Digest, Sha256};
 use whatsapp_rust::Client;
@@ -265,6 +266,19 @@ pub fn media_message(content: &MessageContent, file: &MediaRef, context: Option<
     Ok(message)
 }
 
+/// The content with what Kirim knows of its stored file filled in (the type its bytes were
+/// recognised as, a document's file name), so WhatsApp shows the file as what it is.
+pub fn with_file_details(content: &MessageContent, file: Option<&MediaFile>) -> MessageContent {
+    let mut content = content.clone();
+    if let (Some(file), Some((_, media))) = (file, content.files_mut().into_iter().next()) {
+        media.mime_type = Some(file.mime_type.clone());
+        if media.filename.is_none() {
+            media.filename.clone_from(&file.filename);
+        }
+    }
+    content
+}
+
 /// Whether the file of `content` (if it has one) can be sent: it is on WhatsApp's CDN already
 /// (a [`MediaRef`]), or a media source can fetch it.
 pub fn check_file(content: &MessageContent, have_source: bool) -> Result<(), ConnectorError> {
@@ -277,12 +291,14 @@ pub fn check_file(content: &MessageContent, have_source: bool) -> Result<(), Con
 /// The protocol message for `content`, uploading its file first if it has to be.
 ///
 /// A file that names a [`MediaRef`] (received through WhatsApp) is sent again from the CDN as
-/// is; any other file's bytes come from `source`, and without one the message is refused with
-/// `Unsupported` rather than sent without its file.
+/// is; any other file is uploaded from the bytes Kirim stored (`file`), or else from what
+/// `source` fetches, and without either the message is refused with `Unsupported` rather
+/// than sent without its file.
 pub(crate) async fn prepare(
     client: &Client,
     content: &MessageContent,
     context: Option<wa::ContextInfo>,
+    file: Option<&MediaFile>,
     source: Option<&dyn MediaSource>,
 ) -> Result<wa::Message, ConnectorError> {
     match content {
@@ -295,17 +311,21 @@ pub(crate) async fn prepare(
         | MessageContent::Document { .. }
         | MessageContent::Sticker { .. } => {
             let media: &MediaContent = content.media_content().expect("every other kind is media");
-            let file = match MediaRef::of(media) {
-                Some(file) => file,
+            let uploaded = match MediaRef::of(media) {
+                Some(uploaded) => uploaded,
                 None => {
-                    let source = source.ok_or_else(|| no_media_source(content.kind()))?;
-                    let bytes = source.fetch(media).await?;
+                    let bytes = match (file, source) {
+                        (Some(file), _) => file.bytes.to_vec(),
+                        (None, Some(source)) => source.fetch(media).await?,
+                        (None, None) => return Err(no_media_source(content.kind())),
+                    };
                     let kind = media_type(content).expect("a media kind");
                     let upload = client.upload(bytes, kind, UploadOptions::default()).await.map_err(|e| errors::upload_error(&e))?;
                     MediaRef::from(&upload)
                 }
             };
-            media_message(content, &file, context)
+            let content = with_file_details(content, file);
+            media_message(&content, &uploaded, context)
         }
         other => Err(ConnectorError::Unsupported(format!("send a {} message through WhatsApp Web", other.kind()))),
     }

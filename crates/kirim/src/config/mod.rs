@@ -22,7 +22,7 @@ mod values;
 use std::path::PathBuf;
 
 pub use types::{
-    Config, DatabaseConfig, DatabaseUrl, Durability, EventsConfig, HttpConfig, LogConfig, LogFormat, MetricsConfig, OutboundConfig,
+    Config, DatabaseConfig, DatabaseUrl, Durability, EventsConfig, HttpConfig, LogConfig, LogFormat, MediaConfig, MetricsConfig, OutboundConfig,
     RateLimitsConfig, SandboxSettings, SendingConfig, WebhooksConfig, WhatsappWebSettings,
 };
 

@@ -13,7 +13,7 @@ use kirim_core::Secret;
 use kirim_core::phone::DefaultCountry;
 
 use super::layers::{Layers, Raw, Setting};
-use super::types::{DEFAULT_SQLITE_FILE, OutboundConfig, WebhooksConfig};
+use super::types::{self, DEFAULT_SQLITE_FILE, MediaConfig, OutboundConfig, WebhooksConfig};
 use super::values::{Parsed, boolean, choice, fraction, list, size, small, text, whole};
 use super::{
     Config, ConfigError, DatabaseConfig, DatabaseUrl, Durability, EventsConfig, HttpConfig, LogConfig, LogFormat, MetricsConfig,
@@ -73,6 +73,14 @@ pub(super) fn resolve(layers: Layers) -> Result<(Config, Vec<String>), ConfigErr
         outbound: OutboundConfig {
             allow: r.get("outbound.allow", address_ranges)?,
             connect_timeout_ms: r.get("outbound.connect_timeout_ms", |s| whole(s, "milliseconds", 100, 120_000))?,
+        },
+        media: MediaConfig {
+            max_image_bytes: r.get("media.max_image_bytes", |s| whole(s, "bytes", 1024, types::WHATSAPP_MAX_IMAGE_BYTES))?,
+            max_video_bytes: r.get("media.max_video_bytes", |s| whole(s, "bytes", 1024, types::WHATSAPP_MAX_VIDEO_BYTES))?,
+            max_audio_bytes: r.get("media.max_audio_bytes", |s| whole(s, "bytes", 1024, types::WHATSAPP_MAX_AUDIO_BYTES))?,
+            max_document_bytes: r.get("media.max_document_bytes", |s| whole(s, "bytes", 1024, types::WHATSAPP_MAX_DOCUMENT_BYTES))?,
+            max_sticker_bytes: r.get("media.max_sticker_bytes", |s| whole(s, "bytes", 1024, types::WHATSAPP_MAX_STICKER_BYTES))?,
+            fetch_timeout_ms: r.get("media.fetch_timeout_ms", |s| whole(s, "milliseconds", 1000, 600_000))?,
         },
         metrics: MetricsConfig { enabled: r.get("metrics.enabled", boolean)? },
         rate_limits: RateLimitsConfig {

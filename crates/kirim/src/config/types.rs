@@ -31,6 +31,7 @@ pub struct Config {
     pub events: EventsConfig,
     pub webhooks: WebhooksConfig,
     pub outbound: OutboundConfig,
+    pub media: MediaConfig,
     pub metrics: MetricsConfig,
     pub rate_limits: RateLimitsConfig,
     pub sandbox: SandboxSettings,
@@ -153,6 +154,57 @@ pub struct OutboundConfig {
     pub connect_timeout_ms: u64,
 }
 
+/// `[media]`: stored files, per-kind size limits (bytes) and fetching links.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaConfig {
+    pub max_image_bytes: u64,
+    pub max_video_bytes: u64,
+    pub max_audio_bytes: u64,
+    pub max_document_bytes: u64,
+    pub max_sticker_bytes: u64,
+    /// How long downloading a message's `link` may take, all of it.
+    pub fetch_timeout_ms: u64,
+}
+
+/// WhatsApp's own limits, the most the `max_*_bytes` settings may be.
+pub const WHATSAPP_MAX_IMAGE_BYTES: u64 = 5 * 1024 * 1024;
+pub const WHATSAPP_MAX_VIDEO_BYTES: u64 = 16 * 1024 * 1024;
+pub const WHATSAPP_MAX_AUDIO_BYTES: u64 = 16 * 1024 * 1024;
+pub const WHATSAPP_MAX_DOCUMENT_BYTES: u64 = 100 * 1024 * 1024;
+pub const WHATSAPP_MAX_STICKER_BYTES: u64 = 500 * 1024;
+
+impl MediaConfig {
+    /// The largest file of `kind` Kirim accepts.
+    pub fn max_bytes(&self, kind: kirim_core::media::MediaKind) -> u64 {
+        use kirim_core::media::MediaKind;
+        match kind {
+            MediaKind::Image => self.max_image_bytes,
+            MediaKind::Video => self.max_video_bytes,
+            MediaKind::Audio => self.max_audio_bytes,
+            MediaKind::Document => self.max_document_bytes,
+            MediaKind::Sticker => self.max_sticker_bytes,
+        }
+    }
+
+    /// The largest file of any kind.
+    pub fn largest(&self) -> u64 {
+        kirim_core::media::MediaKind::ALL.into_iter().map(|k| self.max_bytes(k)).max().unwrap_or(0)
+    }
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            max_image_bytes: 2 * 1024 * 1024,
+            max_video_bytes: 2 * 1024 * 1024,
+            max_audio_bytes: 2 * 1024 * 1024,
+            max_document_bytes: 2 * 1024 * 1024,
+            max_sticker_bytes: WHATSAPP_MAX_STICKER_BYTES,
+            fetch_timeout_ms: 30_000,
+        }
+    }
+}
+
 /// `[metrics]`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsConfig {
@@ -203,6 +255,7 @@ impl Default for Config {
             events: EventsConfig::default(),
             webhooks: WebhooksConfig::default(),
             outbound: OutboundConfig::default(),
+            media: MediaConfig::default(),
             metrics: MetricsConfig::default(),
             rate_limits: RateLimitsConfig::default(),
             sandbox: SandboxSettings::default(),

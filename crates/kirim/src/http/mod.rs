@@ -12,8 +12,10 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod groups;
+pub mod media;
 pub mod message_body;
 pub mod messages;
+pub mod multipart;
 pub mod numbers;
 pub mod openapi;
 pub mod qr;
@@ -92,6 +94,8 @@ pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.http.request_timeout_secs);
     // A CSV import may be larger than any other request.
     let import_limit = body_limit.max(crate::services::contact_import::MAX_BODY_BYTES);
+    // Uploads, and messages with a file in base64, may be as large as the largest file allowed.
+    let media_limit = crate::services::media::body_limit(&state.config);
     let v1 = Router::new()
         .route("/tenants", post(tenants::create).get(tenants::list))
         .route("/tenants/{id}", get(tenants::get))
@@ -111,7 +115,7 @@ pub fn router(state: AppState) -> Router {
         .route("/devices/{id}/groups/{jid}/invite-link/reset", post(groups::reset_invite_link))
         .route("/devices/{id}/groups/{jid}/leave", post(groups::leave))
         .route("/numbers/check", post(numbers::check))
-        .route("/messages", post(send::send).get(messages::list))
+        .route("/messages", post(send::send).layer(DefaultBodyLimit::max(media_limit)).get(messages::list))
         .route("/messages/{id}", get(messages::get).patch(messages::update).delete(messages::delete))
         .route("/messages/{id}/cancel", post(messages::cancel))
         .route("/messages/batch", post(sending::batch))
@@ -152,6 +156,9 @@ pub fn router(state: AppState) -> Router {
         .route("/reminders/{id}", get(reminders::get).patch(reminders::update).delete(reminders::delete))
         .route("/auto-replies", post(auto_replies::create).get(auto_replies::list))
         .route("/auto-replies/{id}", get(auto_replies::get).patch(auto_replies::update).delete(auto_replies::delete))
+        .route("/media", post(media::upload).layer(DefaultBodyLimit::max(media_limit)).get(media::list))
+        .route("/media/{id}", get(media::download).delete(media::delete))
+        .route("/media/{id}/info", get(media::info))
         .route("/sandbox/devices/{id}/scan", post(sandbox::scan))
         .route("/sandbox/devices/{id}/inbound", post(sandbox::inbound))
         .route("/sandbox/devices/{id}/disconnect", post(sandbox::disconnect))

@@ -4,7 +4,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    List, agents, auto_replies, blacklist, contact_groups, contacts, conversations, devices, error, events, groups, messages, numbers,
+    List, agents, auto_replies, blacklist, contact_groups, contacts, conversations, devices, error, events, groups, media, messages, numbers,
     reminders, reports, sandbox, send, sending, tenants, webhooks,
 };
 
@@ -27,6 +27,7 @@ use super::{
         blacklist::add, blacklist::list, blacklist::remove, blacklist::get_settings, blacklist::put_settings,
         reminders::create, reminders::list, reminders::get, reminders::update, reminders::delete,
         auto_replies::create, auto_replies::list, auto_replies::get, auto_replies::update, auto_replies::delete,
+        media::upload, media::list, media::download, media::info, media::delete,
         sandbox::scan, sandbox::inbound, sandbox::disconnect, sandbox::received,
         groups::list, groups::get, groups::create, groups::participants, groups::invite_link, groups::reset_invite_link, groups::leave,
         numbers::check,
@@ -37,7 +38,7 @@ use super::{
     components(schemas(error::ErrorBody, error::ErrorDetail, List<messages::MessageView>, List<webhooks::WebhookView>, List<webhooks::DeliveryView>,
         List<contacts::ContactView>, List<contact_groups::GroupView>, List<blacklist::BlacklistView>,
         List<groups::GroupView>, List<groups::ParticipantResultView>, List<agents::AgentView>,
-        List<reminders::ReminderView>, List<auto_replies::RuleView>)),
+        List<reminders::ReminderView>, List<auto_replies::RuleView>, List<media::MediaView>)),
     modifiers(&Bearer),
     tags(
         (name = "tenants", description = "Tenants and API keys (operator)"),
@@ -50,6 +51,7 @@ use super::{
         (name = "groups", description = "WhatsApp groups of a device, and checking numbers on WhatsApp"),
         (name = "reminders", description = "Messages repeated daily, weekly, monthly, yearly or every N days"),
         (name = "auto-replies", description = "Keyword rules that answer inbound messages, and closing messages"),
+        (name = "media", description = "Files to send: uploads, and files fetched from links"),
         (name = "sandbox", description = "The simulated phone of the sandbox network"),
         (name = "reports", description = "Message reports: filtered pages with totals, today, and counts per day"),
         (name = "agents", description = "Agents, and the conversations assigned to them"),

@@ -102,9 +102,10 @@ pub fn validate(content: &mut MessageContent, country: Option<DefaultCountry>) -
     Ok(())
 }
 
-/// A file is named by Kirim's `media_id`, a `link` to fetch, or the network's own `id`.
+/// A file is named by Kirim's `media_id`, a `link` to fetch, its bytes in `base64`, or the
+/// network's own `id`.
 fn media(kind: &str, m: &mut MediaContent, captioned: bool) -> ApiResult<()> {
-    let sources = [m.media_id.is_some(), m.link.is_some(), m.id.is_some()].into_iter().filter(|s| *s).count();
+    let sources = [m.media_id.is_some(), m.link.is_some(), m.id.is_some(), m.base64.is_some()].into_iter().filter(|s| *s).count();
     if sources == 0 {
         return Err(ApiError::field(
             kind,
@@ -112,7 +113,10 @@ fn media(kind: &str, m: &mut MediaContent, captioned: bool) -> ApiResult<()> {
         ));
     }
     if sources > 1 {
-        return Err(ApiError::field(kind, format!("`{kind}` names its file more than once; give one of `link`, `media_id` or `id`")));
+        return Err(ApiError::field(
+            kind,
+            format!("`{kind}` names its file more than once; give one of `link`, `media_id`, `base64` or `id`"),
+        ));
     }
     if let Some(link) = &m.link {
         web_url(&format!("{kind}.link"), link)?;

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use kirim_core::device::ConnectorKind;
-use kirim_core::id::DeviceId;
+use kirim_core::id::{DeviceId, MediaId};
 use kirim_core::message::{Direction, Message, MessageContent, MessageStatus, NewOutbound, Schedule, UnsentPatch};
 use kirim_core::store::{CancelOutcome, InsertOutcome};
 use kirim_core::{MessageId, Recipient};
@@ -106,6 +106,9 @@ async fn target(state: &AppState, auth: &Actor, content: &MessageContent) -> Api
 pub struct Prepared {
     pub new: NewOutbound,
     pub entry: Arc<DeviceEntry>,
+    /// Files stored for this message (links fetched, base64 decoded): removed again if the
+    /// message is not inserted (a replay, a reused key, a failed commit).
+    pub stored: Vec<MediaId>,
 }
 
 pub async fn accept(state: &AppState, auth: &Actor, input: SendInput) -> ApiResult<Accepted> {
@@ -155,7 +158,10 @@ pub async fn prepare(state: &AppState, auth: &Actor, mut input: SendInput) -> Ap
         personalize(state, auth, &mut content, &chat).await?;
     }
     let key = input.idempotency_key.clone().or_else(|| input.ref_id.clone());
-    prepare_for(state, auth, &input, chat, content, key)
+    let mut prepared = prepare_for(state, auth, &input, chat, content, key)?;
+    // Files are stored last, once nothing else can refuse the message.
+    prepared.stored = super::media::attach(state, auth.tenant_pk(), &mut prepared.new.content).await?;
+    Ok(prepared)
 }
 
 /// The checks that hold for every recipient of a request, made once.
@@ -237,13 +243,14 @@ pub fn prepare_for(
         created_at: now,
         options: input.choices.options.clone(),
     };
-    Ok(Prepared { new, entry })
+    Ok(Prepared { new, entry, stored: Vec::new() })
 }
 
 /// Inserts every prepared message in one commit, wakes their lanes, and answers per message
 /// in order: accepted, replayed (same key, same request) or refused (the key was reused).
 pub async fn commit(state: &AppState, auth: &Actor, prepared: Vec<Prepared>) -> ApiResult<Vec<ApiResult<Accepted>>> {
     let hashes: Vec<Option<String>> = prepared.iter().map(|p| p.new.request_hash.clone()).collect();
+    let stored: Vec<Vec<MediaId>> = prepared.iter().map(|p| p.stored.clone()).collect();
     let scheduler = state.scheduler.clone();
     let (store, metrics) = (state.store.clone(), state.metrics.clone());
     let outcomes = detached(async move {
@@ -262,9 +269,22 @@ pub async fn commit(state: &AppState, auth: &Actor, prepared: Vec<Prepared>) -> 
         }
         Ok(outcomes)
     })
-    .await?;
-    if outcomes.len() != hashes.len() {
-        return Err(ApiError::unavailable("the messages were not stored; try again"));
+    .await;
+    let outcomes = match outcomes {
+        Ok(outcomes) if outcomes.len() == hashes.len() => outcomes,
+        other => {
+            for ids in &stored {
+                super::media::forget(state, auth.tenant_pk(), ids).await;
+            }
+            other?;
+            return Err(ApiError::unavailable("the messages were not stored; try again"));
+        }
+    };
+    // A repeat keeps no files of its own: the original has its own.
+    for (outcome, ids) in outcomes.iter().zip(&stored) {
+        if matches!(outcome, InsertOutcome::Existing(_)) {
+            super::media::forget(state, auth.tenant_pk(), ids).await;
+        }
     }
     Ok(outcomes
         .into_iter()
@@ -321,6 +341,7 @@ pub async fn update_scheduled(state: &AppState, auth: &TenantAuth, id: &MessageI
         if content.target_id().is_some() || current.content.target_id().is_some() {
             return Err(ApiError::field("type", "a reaction, edit or revoke cannot be scheduled or changed into one"));
         }
+        super::media::attach(state, auth.tenant_pk(), content).await?;
     }
     let chat = match &change.to {
         Some(to) => Some(parse_recipient(state, "to", to)?),

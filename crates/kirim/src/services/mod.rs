@@ -10,6 +10,7 @@ pub mod contacts;
 pub mod content;
 pub mod devices;
 pub mod groups;
+pub mod media;
 pub mod messages;
 pub mod reminders;
 pub mod reports;

@@ -193,6 +193,49 @@ pub async fn send_many(state: &AppState, auth: &Actor, mut input: SendInput, to:
     let phones: Vec<PhoneNumber> = chats.iter().filter_map(|c| if let Recipient::Phone(p) = c { Some(p.clone()) } else { None }).collect();
     let blacklisted = state.store.blacklisted_among(auth.tenant_pk(), &phones).await?;
     let base_key = input.idempotency_key.clone().or_else(|| input.ref_id.clone());
+    // One stored copy of a linked or base64 file serves every recipient.
+    let shared = super::media::attach(state, auth.tenant_pk(), &mut input.content).await?;
+    let prepared = match prepare_each(state, auth, &input, chats, &contacts, &blacklisted, group.is_some(), base_key, &mut skipped).await {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            super::media::forget(state, auth.tenant_pk(), &shared).await;
+            return Err(error);
+        }
+    };
+    let chats: Vec<Recipient> = prepared.iter().map(|p| p.new.chat.clone()).collect();
+    let mut out = Broadcast { accepted: Vec::with_capacity(prepared.len()), skipped };
+    let results = match messages::commit(state, auth, prepared).await {
+        Ok(results) => results,
+        Err(error) => {
+            super::media::forget(state, auth.tenant_pk(), &shared).await;
+            return Err(error);
+        }
+    };
+    for (result, chat) in results.into_iter().zip(chats) {
+        match result {
+            Ok(accepted) => out.accepted.push(accepted),
+            Err(_) => out.skipped.push(Skipped { to: chat, reason: "idempotency_key_reused" }),
+        }
+    }
+    if out.accepted.iter().all(|a| a.replayed) {
+        super::media::forget(state, auth.tenant_pk(), &shared).await;
+    }
+    Ok(out)
+}
+
+/// The message of each recipient that is not blacklisted, personalised when asked.
+#[allow(clippy::too_many_arguments)]
+async fn prepare_each(
+    state: &AppState,
+    auth: &Actor,
+    input: &SendInput,
+    chats: Vec<Recipient>,
+    contacts: &HashMap<PhoneNumber, Contact>,
+    blacklisted: &HashSet<PhoneNumber>,
+    from_group: bool,
+    base_key: Option<String>,
+    skipped: &mut Vec<Skipped>,
+) -> ApiResult<Vec<messages::Prepared>> {
     let mut prepared = Vec::with_capacity(chats.len());
     for chat in chats {
         if matches!(&chat, Recipient::Phone(p) if blacklisted.contains(p)) {
@@ -202,23 +245,15 @@ pub async fn send_many(state: &AppState, auth: &Actor, mut input: SendInput, to:
         let mut content = input.content.clone();
         if input.choices.spintax {
             match &chat {
-                Recipient::Phone(p) if group.is_some() && contacts.contains_key(p) => fill_in(state, &mut content, &chat, contacts.get(p))?,
+                Recipient::Phone(p) if from_group && contacts.contains_key(p) => fill_in(state, &mut content, &chat, contacts.get(p))?,
                 _ => personalize(state, auth, &mut content, &chat).await?,
             }
         }
         // Each recipient's message has a key of its own, derived from the request's.
         let key = base_key.as_ref().map(|k| format!("{k}:{chat}"));
-        prepared.push(prepare_for(state, auth, &input, chat, content, key)?);
+        prepared.push(prepare_for(state, auth, input, chat, content, key)?);
     }
-    let chats: Vec<Recipient> = prepared.iter().map(|p| p.new.chat.clone()).collect();
-    let mut out = Broadcast { accepted: Vec::with_capacity(prepared.len()), skipped };
-    for (result, chat) in messages::commit(state, auth, prepared).await?.into_iter().zip(chats) {
-        match result {
-            Ok(accepted) => out.accepted.push(accepted),
-            Err(_) => out.skipped.push(Skipped { to: chat, reason: "idempotency_key_reused" }),
-        }
-    }
-    Ok(out)
+    Ok(prepared)
 }
 
 /// The group's members as contacts, by number (for their placeholders), a page at a time.

@@ -11,6 +11,7 @@ use kirim_core::MessageId;
 use kirim_core::connector::{ConnectorError, OutboundMessage};
 use kirim_core::device::DeviceStatus;
 use kirim_core::id::DevicePk;
+use kirim_core::media::MediaFile;
 use kirim_core::message::{Direction, Message, MessageTarget, SendOutcome};
 use kirim_core::store::{Store, StoreError};
 use kirim_core::{Clock, Timestamp};
@@ -20,6 +21,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::SendingConfig;
 use crate::connectors::Connectors;
+use crate::media::{MediaFiles, ReadError};
 use crate::metrics::Metrics;
 use crate::runtime::{DeviceEntry, DeviceRegistry, InFlight};
 
@@ -44,6 +46,8 @@ pub struct SendWorker {
     pub metrics: Arc<Metrics>,
     pub sending: SendingConfig,
     pub in_flight: Arc<InFlight>,
+    /// Where the files of media messages are read from.
+    pub media: Arc<MediaFiles>,
 }
 
 /// An idle lane looks at its queue at least this often, even if no wake-up arrives.
@@ -65,10 +69,14 @@ impl SendWorker {
             return Ok(Step::Idle { next_due: self.store.next_due_at(entry.pk).await? });
         };
         let limit = Duration::from_millis(self.sending.send_timeout_ms);
-        let result = match (self.connectors.get(device.connector), self.target(&message).await) {
+        let prepared = match self.target(&message).await {
+            Ok(target) => self.file(&message).await.map(|file| (target, file)),
+            Err(error) => Err(error),
+        };
+        let result = match (self.connectors.get(device.connector), prepared) {
             (_, Err(error)) => Err(error),
-            (Some(connector), Ok(target)) => {
-                let request = outbound(&message, target);
+            (Some(connector), Ok((target, file))) => {
+                let request = outbound(&message, target, file);
                 let send = tokio::time::timeout(limit, connector.send(&device, &request));
                 // A bug in a connector counts as a failed attempt (retried, then failed), not as
                 // the end of the lane.
@@ -138,6 +146,28 @@ impl SendWorker {
         }
     }
 
+    /// The file the message carries, read (and checked against its SHA-256) now, so the
+    /// connector gets the bytes that were accepted, whatever happened since.
+    async fn file(&self, message: &Message) -> Result<Option<MediaFile>, ConnectorError> {
+        let mut content = message.content.clone();
+        let Some(raw) = content.files_mut().into_iter().find_map(|(_, m)| m.media_id.clone()) else { return Ok(None) };
+        let gone = || ConnectorError::Permanent(format!("its file ({raw}) was deleted before it could be sent"));
+        let id: kirim_core::MediaId = raw.parse().map_err(|_| gone())?;
+        let media = match self.store.get_media(message.tenant_pk, &id).await {
+            Ok(Some(media)) => media,
+            Ok(None) => return Err(gone()),
+            Err(error) => return Err(ConnectorError::Transient(format!("could not look up its file: {error}"))),
+        };
+        match self.media.read(&media).await {
+            Ok(file) => Ok(Some(file)),
+            Err(error @ ReadError::Io(..)) => Err(ConnectorError::Transient(error.to_string())),
+            Err(error) => {
+                tracing::error!(message = %message.id, %error, "a media file could not be sent");
+                Err(ConnectorError::Permanent(error.to_string()))
+            }
+        }
+    }
+
     fn outcome(&self, message: &Message, result: Result<kirim_core::connector::SendReceipt, ConnectorError>) -> SendOutcome {
         match result {
             Ok(receipt) => SendOutcome::Sent { network_id: receipt.network_id },
@@ -166,13 +196,14 @@ fn failure_reason(error: &ConnectorError, attempts: u32) -> String {
     if error.is_retryable() { format!("gave up after {attempts} attempts: {error}") } else { error.to_string() }
 }
 
-fn outbound(message: &Message, target: Option<MessageTarget>) -> OutboundMessage {
+fn outbound(message: &Message, target: Option<MessageTarget>, media: Option<MediaFile>) -> OutboundMessage {
     OutboundMessage {
         id: message.id.clone(),
         to: message.chat.clone(),
         content: message.content.clone(),
         reply_to: message.reply_to.clone(),
         target,
+        media,
         attempt: message.attempts,
     }
 }

@@ -6,6 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::common::*;
+use crate::files::{self, FileServer};
 
 /// Two linked sandbox devices of one tenant: (key, device a, device b, phone of b).
 async fn pair(app: &TestApp) -> (String, String, String, String) {
@@ -34,14 +35,16 @@ fn time(v: &Value) -> DateTime<Utc> {
 async fn every_message_type_reaches_the_other_phone_as_sent() {
     let app = TestApp::spawn().await;
     let (key, a, b, phone_b) = pair(&app).await;
+    // Media links are fetched when a message is accepted, so they point at a local server.
+    let server = FileServer::start().await;
     let bodies = [
         json!({"type": "text", "text": "plain string text"}),
         json!({"type": "text", "text": {"body": "hi @60123456789", "mentions": ["012-345 6789"], "preview_url": true}}),
-        json!({"type": "image", "image": {"link": "https://example.com/a.jpg", "caption": "the receipt"}}),
-        json!({"type": "video", "video": {"link": "https://example.com/a.mp4"}}),
-        json!({"type": "audio", "audio": {"link": "https://example.com/a.ogg", "voice": true}}),
-        json!({"type": "document", "document": {"link": "https://example.com/a.pdf", "filename": "invoice.pdf"}}),
-        json!({"type": "sticker", "sticker": {"link": "https://example.com/a.webp"}}),
+        json!({"type": "image", "image": {"link": server.serve("a.jpg", "image/jpeg", files::jpeg()), "caption": "the receipt"}}),
+        json!({"type": "video", "video": {"link": server.serve("a.mp4", "video/mp4", files::mp4())}}),
+        json!({"type": "audio", "audio": {"link": server.serve("a.ogg", "audio/ogg", files::opus()), "voice": true}}),
+        json!({"type": "document", "document": {"link": server.serve("a.pdf", "application/pdf", files::pdf()), "filename": "invoice.pdf"}}),
+        json!({"type": "sticker", "sticker": {"link": server.serve("a.webp", "image/webp", files::webp())}}),
         json!({"type": "location", "location": {"latitude": 3.1578, "longitude": 101.7119, "name": "KLCC"}}),
         json!({"type": "contact", "contact": {"name": "Siti", "phone": "012-999 8888"}}),
         json!({"type": "list", "list": {"body": "Pick a slot", "button": "Slots", "sections": [{"rows": [{"id": "am", "title": "Morning"}, {"id": "pm", "title": "Afternoon"}]}]}}),

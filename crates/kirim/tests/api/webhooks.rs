@@ -8,6 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::common::*;
+use crate::files::FileServer;
 use crate::receiver::{Answer, Receiver};
 
 async fn webhook(app: &TestApp, key: &str, body: Value) -> (String, String) {
@@ -187,11 +188,14 @@ async fn auto_reply_sends_what_the_response_carries() {
     assert_eq!((&reply["to"], &reply["content"]["text"]["body"]), (&json!("+60122222222"), &json!("Hello too.")), "{reply}");
     assert_eq!(reply["device_id"], device);
 
-    // The Wablas list form, several replies at once, in its categories.
+    // The Wablas list form, several replies at once, in its categories. The image is
+    // fetched when the reply is accepted, so it is served locally.
+    let files = FileServer::start().await;
+    let menu = files.serve("menu.jpg", "image/jpeg", crate::files::jpeg());
     let wablas = json!({"data": [
         {"category": "text", "message": "one"},
         {"category": "text", "message": "two"},
-        {"category": "image", "caption": "our menu", "urlFile": "https://example.com/menu.jpg"},
+        {"category": "image", "caption": "our menu", "urlFile": menu},
         {"category": "button", "message": "{\"buttons\":[\"Book\",\"Call me\"],\"content\":\"What next?\",\"footer\":\"Acme\"}"},
         {"category": "hologram", "message": "skipped"},
     ]});
@@ -202,7 +206,9 @@ async fn auto_reply_sends_what_the_response_carries() {
     let bodies: HashSet<&str> = sent.iter().filter_map(|m| m["content"]["text"]["body"].as_str()).collect();
     assert_eq!(bodies, HashSet::from(["Hello too.", "one", "two"]));
     let image = sent.iter().find(|m| m["type"] == "image").expect("the image reply");
-    assert_eq!(image["content"]["image"], json!({"link": "https://example.com/menu.jpg", "caption": "our menu"}));
+    let stored = &image["content"]["image"];
+    assert_eq!((&stored["link"], &stored["caption"], &stored["mime_type"]), (&json!(menu), &json!("our menu"), &json!("image/jpeg")));
+    assert!(stored["media_id"].as_str().is_some_and(|id| id.starts_with("med_")), "{stored}");
     let buttons = sent.iter().find(|m| m["type"] == "buttons").expect("the button reply");
     assert_eq!(buttons["content"]["buttons"]["buttons"][1], json!({"type": "reply", "title": "Call me"}));
     app.stop().await;

@@ -10,6 +10,7 @@ use kirim_core::id::DevicePk;
 use kirim_core::message::MessageStatus;
 use kirim_core::{PhoneNumber, Recipient};
 use rand::Rng;
+use sha2::Digest as _;
 
 use super::codes;
 use super::ledger::{Accepted, Stage};
@@ -53,6 +54,17 @@ impl Network {
         let mut content = message.content.clone();
         if let (Some(target), Some(id)) = (&message.target, content.target_id_mut()) {
             *id = target.network_id.clone();
+        }
+        // The network records the file as it arrived: its type, size and SHA-256 computed from
+        // the bytes handed over, so a test can tell exactly which bytes were sent.
+        if let Some(file) = &message.media {
+            let media = content.files_mut().into_iter().next().map(|(_, m)| m);
+            let Some(media) = media else {
+                return Err(ConnectorError::Permanent(format!("a {} message carries no file", content.kind())));
+            };
+            media.mime_type = Some(file.mime_type.clone());
+            media.size = Some(file.bytes.len() as u64);
+            media.sha256 = Some(hex::encode(sha2::Sha256::digest(&file.bytes)));
         }
         let accepted = Accepted {
             message: NetworkMessage {

@@ -156,6 +156,7 @@ pub(super) fn text_to(to: &PhoneNumber, body: &str) -> OutboundMessage {
         content: MessageContent::text(body),
         reply_to: None,
         target: None,
+        media: None,
         attempt: 1,
     }
 }

@@ -191,8 +191,9 @@ pub async fn filter(state: &AppState, actor: &Actor, raw: &RawFilter<'_>, tz: Tz
     if let Some(to) = raw.to {
         f.to = Some(bound("to", to, tz, true)?);
     }
+    // A `to` date covers its whole day, so `to` the day before `from` ends where `from` starts.
     if let (Some(from), Some(to)) = (f.from, f.to)
-        && to < from
+        && to <= from
     {
         return Err(ApiError::field("to", "`to` is before `from`; give a range that ends after it starts"));
     }

@@ -162,7 +162,7 @@ async fn rules_are_managed_per_tenant_and_bad_rules_are_refused() {
         (json!({"keyword": "x"}), "reply"),
         (json!({"reply": reply}), "keyword"),
         (json!({"match": "fallback", "keyword": "x", "reply": reply}), "keyword"),
-        (json!({"keyword": "x", "reply": {"type": "reaction"}}), "reply.type"),
+        (json!({"keyword": "x", "reply": {"reaction": {"message_id": "msg_01jd3w5x8mq2v7h4k9r6t0b1cz", "emoji": "👍"}}}), "reply.reaction"),
         (json!({"keyword": "x", "reply": reply, "cooldown_secs": 99_999_999}), "cooldown_secs"),
         (json!({"keyword": "x", "reply": {"text": ""}}), "text.body"),
         (json!({"keyword": "x", "reply": reply, "device_id": "dev_nope"}), "device_id"),

@@ -19,7 +19,10 @@ fn t(s: &str) -> Timestamp {
 
 /// The app on a manual clock; `dir` is reused across restarts.
 async fn spawn_at(clock: &ManualClock, dir: Arc<TempDir>) -> TestApp {
-    let env = fast_env(&dir);
+    let mut env = fast_env(&dir);
+    // Occurrences are awaited as `delivered`: keep the sandbox from reading them at once.
+    env.retain(|(k, _)| k != "KIRIM_SANDBOX_READ_AFTER_MS");
+    env.push(("KIRIM_SANDBOX_READ_AFTER_MS".to_owned(), "3600000".to_owned()));
     let loaded = Config::load_from(&Overrides::default(), &env).expect("test configuration");
     let built = app::build(loaded.config, Arc::new(clock.clone())).await.expect("build app");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -204,6 +204,7 @@ async fn bad_report_parameters_name_the_field() {
     ];
     for (path, field) in cases {
         let got = app.get(path, &key).await;
+        assert_eq!(got.0, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {}", got.1);
         assert_eq!(assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field")["error"]["field"], field, "{path}");
     }
     let (status, body) = app.get("/v1/reports/messages", "kk_not-a-key").await;

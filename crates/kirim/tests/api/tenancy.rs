@@ -38,6 +38,11 @@ async fn another_tenants_objects_are_not_found_on_every_route() {
     let reminder_a = reminder["id"].as_str().unwrap().to_owned();
     let (_, rule) = app.post("/v1/auto-replies", &key_a, json!({"keyword": "x", "reply": {"text": "y"}})).await;
     let rule_a = rule["id"].as_str().unwrap().to_owned();
+    let (_, agent) = app.post("/v1/agents", &key_a, json!({"name": "Danu", "email": "danu@example.com"})).await;
+    let agent_a = agent["id"].as_str().unwrap().to_owned();
+    let (status, conversation) = app.post("/v1/conversations/assign", &key_a, json!({"message_id": msg_a, "agent_id": agent_a})).await;
+    assert_eq!(status, StatusCode::OK, "{conversation}");
+    let conversation_a = conversation["id"].as_str().unwrap().to_owned();
 
     let (_, key_b) = app.tenant("B").await;
     let routes: Vec<(Method, String, Value)> = vec![
@@ -96,6 +101,11 @@ async fn another_tenants_objects_are_not_found_on_every_route() {
         (Method::GET, format!("/v1/auto-replies/{rule_a}"), Value::Null),
         (Method::PATCH, format!("/v1/auto-replies/{rule_a}"), json!({"enabled": false})),
         (Method::DELETE, format!("/v1/auto-replies/{rule_a}"), Value::Null),
+        (Method::GET, format!("/v1/agents/{agent_a}"), Value::Null),
+        (Method::PATCH, format!("/v1/agents/{agent_a}"), json!({"name": "stolen"})),
+        (Method::GET, format!("/v1/conversations/{conversation_a}"), Value::Null),
+        (Method::POST, "/v1/conversations/assign".to_owned(), json!({"message_id": msg_a, "agent_id": agent_a})),
+        (Method::DELETE, format!("/v1/agents/{agent_a}"), Value::Null),
     ];
     let mut covered = BTreeSet::new();
     for (method, path, body) in &routes {
@@ -115,6 +125,8 @@ async fn another_tenants_objects_are_not_found_on_every_route() {
             .replace(&jid_a, "{jid}")
             .replace(&reminder_a, "{id}")
             .replace(&rule_a, "{id}")
+            .replace(&agent_a, "{id}")
+            .replace(&conversation_a, "{id}")
             .replace(&dlv_a, "{delivery_id}");
         covered.insert(format!("{} {template}", method.as_str().to_lowercase()));
     }

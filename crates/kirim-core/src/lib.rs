@@ -26,8 +26,8 @@ pub mod webhook;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use id::{
-    AgentId, AutoReplyId, ContactGroupId, ContactId, ConversationId, DeliveryId, DeviceId, EventId, KeyId, MediaId, MessageId, ReminderId, TenantId,
-    WebhookId,
+    AgentId, AutoReplyId, ContactGroupId, ContactId, ConversationId, DeliveryId, DeviceId, EventId, KeyId, MediaId, MessageId, ReminderId,
+    TenantId, WebhookId,
 };
 pub use phone::{PhoneError, PhoneNumber, Recipient};
 pub use secret::{Secret, TokenHash};

@@ -384,7 +384,7 @@ impl<T> Store for T where
         + WebhookStore
         + ContactStore
         + MediaStore
-    + MediaStore
+        + MediaStore
         + SessionStore
         + ReportStore
         + AgentStore

@@ -4,8 +4,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    List, agents, auto_replies, blacklist, contact_groups, contacts, conversations, devices, error, events, groups, media, messages, numbers,
-    reminders, reports, sandbox, send, sending, tenants, webhooks,
+    List, agents, auto_replies, blacklist, contact_groups, contacts, conversations, devices, error, events, groups, media, messages,
+    numbers, reminders, reports, sandbox, send, sending, tenants, webhooks,
 };
 
 #[derive(OpenApi)]

@@ -69,7 +69,8 @@ async fn contains_and_regex_rules_per_device_with_any_reply_type_and_groups_opt_
     let (d2, _) = app.device(&key, "second").await;
     app.link(&key, &d2).await;
     rule(&app, &key, json!({"device_id": d1, "keyword": "hours", "match": "contains", "reply": {"text": "9 to 5"}})).await;
-    let image = json!({"link": "https://example.com/track.jpg", "caption": "on its way"});
+    let files = crate::files::FileServer::start().await;
+    let image = json!({"link": files.serve("track.jpg", "image/jpeg", crate::files::jpeg()), "caption": "on its way"});
     rule(&app, &key, json!({"keyword": r"^order\s*#?\d+$", "match": "regex", "groups": true, "reply": {"type": "image", "image": image}}))
         .await;
 
@@ -87,7 +88,9 @@ async fn contains_and_regex_rules_per_device_with_any_reply_type_and_groups_opt_
     let hours = wait_replies(&app, &key, "+60123000012", 1).await;
     assert_eq!(text(&hours[0]), "9 to 5");
     let order = wait_replies(&app, &key, "+60123000013", 1).await;
-    assert_eq!(order[0]["content"], json!({"type": "image", "image": image}));
+    // The reply's image was fetched and stored when it was queued.
+    assert_eq!((&order[0]["content"]["type"], &order[0]["content"]["image"]["caption"]), (&json!("image"), &json!("on its way")));
+    assert!(order[0]["content"]["image"]["media_id"].is_string(), "{}", order[0]);
     app.stop().await;
 }
 

@@ -110,9 +110,10 @@ async fn a_contact_group_broadcast_is_personalised_and_skips_the_blacklist() {
 async fn a_batch_queues_the_good_items_and_names_the_bad_ones() {
     let app = TestApp::spawn().await;
     let (key, _) = app.connected_tenant("t").await;
+    let files = crate::files::FileServer::start().await;
     let items = json!([
         {"to": "0123000001", "text": "first"},
-        {"to": "0123000002", "type": "image", "image": {"link": "https://example.com/a.jpg"}},
+        {"to": "0123000002", "type": "image", "image": {"link": files.serve("a.jpg", "image/jpeg", crate::files::jpeg())}},
         {"to": "not-a-number", "text": "bad number"},
         {"to": "0123000003", "text": "x", "colour": "red"},
         {"to": "0123000004", "location": {"latitude": 123.0, "longitude": 1.0}},

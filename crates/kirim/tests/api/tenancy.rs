@@ -43,6 +43,11 @@ async fn another_tenants_objects_are_not_found_on_every_route() {
     let (status, conversation) = app.post("/v1/conversations/assign", &key_a, json!({"message_id": msg_a, "agent_id": agent_a})).await;
     assert_eq!(status, StatusCode::OK, "{conversation}");
     let conversation_a = conversation["id"].as_str().unwrap().to_owned();
+    use base64::Engine as _;
+    let png = base64::engine::general_purpose::STANDARD.encode(crate::files::png());
+    let (status, media) = app.post("/v1/media", &key_a, json!({"data": png, "type": "image", "filename": "a.png"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{media}");
+    let media_a = media["id"].as_str().unwrap().to_owned();
 
     let (_, key_b) = app.tenant("B").await;
     let routes: Vec<(Method, String, Value)> = vec![
@@ -106,6 +111,9 @@ async fn another_tenants_objects_are_not_found_on_every_route() {
         (Method::GET, format!("/v1/conversations/{conversation_a}"), Value::Null),
         (Method::POST, "/v1/conversations/assign".to_owned(), json!({"message_id": msg_a, "agent_id": agent_a})),
         (Method::DELETE, format!("/v1/agents/{agent_a}"), Value::Null),
+        (Method::GET, format!("/v1/media/{media_a}"), Value::Null),
+        (Method::GET, format!("/v1/media/{media_a}/info"), Value::Null),
+        (Method::DELETE, format!("/v1/media/{media_a}"), Value::Null),
     ];
     let mut covered = BTreeSet::new();
     for (method, path, body) in &routes {
@@ -126,6 +134,7 @@ async fn another_tenants_objects_are_not_found_on_every_route() {
             .replace(&reminder_a, "{id}")
             .replace(&rule_a, "{id}")
             .replace(&agent_a, "{id}")
+            .replace(&media_a, "{id}")
             .replace(&conversation_a, "{id}")
             .replace(&dlv_a, "{delivery_id}");
         covered.insert(format!("{} {template}", method.as_str().to_lowercase()));

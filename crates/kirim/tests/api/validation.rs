@@ -74,7 +74,7 @@ async fn sending_rejects_bad_input_naming_the_field() {
         .await
         .unwrap();
     assert_eq!(form.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let huge = json!({"to": "+60123456789", "text": {"body": "x".repeat(2_000_000)}});
+    let huge = json!({"to": "+60123456789", "text": {"body": "x".repeat(4_000_000)}});
     let too_big = app.client.post(format!("{}/v1/messages", app.base)).bearer_auth(&key).json(&huge).send().await.unwrap();
     assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(too_big.json::<Value>().await.unwrap()["error"]["code"], "body_too_large");

@@ -24,13 +24,13 @@ fn spec(keyword: &str) -> RuleSpec {
 }
 
 async fn rule(store: &dyn Store, d: &Device, device_wide: bool, keyword: &str) -> kirim_core::auto_reply::AutoReply {
-    let new = NewAutoReply {
-        id: AutoReplyId::generate(),
-        tenant_pk: d.tenant_pk,
-        device_pk: device_wide.then_some(d.pk),
-        spec: spec(keyword),
-        created_at: t0(),
-    };
+    rule_with(store, d, device_wide, keyword, AutoReplyId::generate()).await
+}
+
+/// Ids made in the same millisecond are not ordered among themselves: a test of the listing
+/// order hands out ids made and sorted in advance.
+async fn rule_with(store: &dyn Store, d: &Device, device_wide: bool, keyword: &str, id: AutoReplyId) -> kirim_core::auto_reply::AutoReply {
+    let new = NewAutoReply { id, tenant_pk: d.tenant_pk, device_pk: device_wide.then_some(d.pk), spec: spec(keyword), created_at: t0() };
     store.create_auto_reply(new).await.expect("create rule")
 }
 
@@ -38,9 +38,13 @@ pub async fn auto_replies_crud_scope_and_order(h: Arc<dyn Harness>) {
     let store = h.fresh().await;
     let (a, b) = (tenant(&*store, "a").await, tenant(&*store, "b").await);
     let (d1, d2, db) = (device(&*store, &a, "1").await, device(&*store, &a, "2").await, device(&*store, &b, "b").await);
-    let tenant_wide = rule(&*store, &d1, false, "price").await;
-    let own = rule(&*store, &d1, true, "hours").await;
-    let other = rule(&*store, &d2, true, "menu").await;
+    let mut ids: Vec<AutoReplyId> = (0..3).map(|_| AutoReplyId::generate()).collect();
+    ids.sort();
+    let mut ids = ids.into_iter();
+    let mut next = || ids.next().expect("an id");
+    let tenant_wide = rule_with(&*store, &d1, false, "price", next()).await;
+    let own = rule_with(&*store, &d1, true, "hours", next()).await;
+    let other = rule_with(&*store, &d2, true, "menu", next()).await;
     rule(&*store, &db, false, "elsewhere").await;
     assert_eq!(tenant_wide.device, None);
     assert_eq!(own.device, Some((d1.pk, d1.id.clone())));

@@ -137,7 +137,8 @@ fn read_error(error: ReadError) -> ApiError {
     tracing::error!(%error, "a stored media file could not be read");
     match error {
         ReadError::Missing(_) => ApiError::new(StatusCode::GONE, "media_missing", format!("{error}; upload it again")),
-        ReadError::Damaged(_) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "media_damaged", format!("{error}; upload it again")),
+        // The bytes no longer match their checksum: as good as gone, and never served.
+        ReadError::Damaged(_) => ApiError::new(StatusCode::GONE, "media_damaged", format!("{error}; upload it again")),
         ReadError::Io(..) => ApiError::unavailable(format!("{error}; try again")),
     }
 }

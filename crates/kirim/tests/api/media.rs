@@ -280,11 +280,7 @@ async fn a_queued_file_is_sent_with_the_same_bytes_after_a_restart_and_checked()
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[40] ^= 0xFF;
     std::fs::write(&path, bytes).unwrap();
-    assert_error(
-        &app.get(&format!("/v1/media/{}", damaged["id"].as_str().unwrap()), &key).await,
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "media_damaged",
-    );
+    assert_error(&app.get(&format!("/v1/media/{}", damaged["id"].as_str().unwrap()), &key).await, StatusCode::GONE, "media_damaged");
     app.link(&key, &device).await;
 
     let sent = app.wait_message(&key, voice["id"].as_str().unwrap(), "read").await;

@@ -134,6 +134,13 @@ pub async fn download(state: &AppState, tenant: TenantPk, raw: &str) -> ApiResul
     Ok((media, file))
 }
 
+/// The bytes of file `id`, checked; a received file is downloaded through its device first
+/// (what the job-reply and transcription paths read voice notes and photos with).
+pub async fn inbound_file(state: &AppState, tenant: TenantPk, id: &MediaId) -> ApiResult<MediaFile> {
+    let media = super::received_media::record(state, tenant, id).await?;
+    state.media.read(&media).await.map_err(read_error)
+}
+
 fn read_error(error: ReadError) -> ApiError {
     tracing::error!(%error, "a stored media file could not be read");
     match error {

@@ -36,7 +36,25 @@ pub struct Config {
     pub rate_limits: RateLimitsConfig,
     pub sandbox: SandboxSettings,
     pub whatsapp_web: WhatsappWebSettings,
+    pub compat: CompatConfig,
 }
+
+/// `[compat]`: where each reference product's API is served (`None`: not at all).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompatConfig {
+    pub onsend: Option<MountPrefix>,
+}
+
+impl Default for CompatConfig {
+    fn default() -> Self {
+        Self { onsend: Some(MountPrefix("/compat/onsend".to_owned())) }
+    }
+}
+
+/// A path prefix a compat layer is mounted under: empty for the root, else `/a/b` (no
+/// trailing slash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountPrefix(pub String);
 
 /// `[whatsapp_web]`: the WhatsApp Web connector (linked phones), when this build has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -260,6 +278,7 @@ impl Default for Config {
             rate_limits: RateLimitsConfig::default(),
             sandbox: SandboxSettings::default(),
             whatsapp_web: WhatsappWebSettings::default(),
+            compat: CompatConfig::default(),
         }
     }
 }

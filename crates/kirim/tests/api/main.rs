@@ -4,6 +4,7 @@ mod agents;
 mod auto_replies;
 mod cli;
 mod common;
+mod compat_onsend;
 mod contact_groups;
 mod contacts;
 mod crash;

@@ -34,6 +34,28 @@ pub struct AcceptArgs {
     /// Print one JSON object with all figures instead of the table (progress goes to stderr).
     #[arg(long)]
     pub json: bool,
+    /// Also measure the same send through the OnSend and wa-gateway compat layers, each on a
+    /// fresh Kirim, and report its cost against the native send.
+    #[arg(long)]
+    pub compat: bool,
+}
+
+/// Which API a send goes through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Api {
+    Native,
+    Onsend,
+    WaGateway,
+}
+
+impl Api {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Native => "kirim",
+            Self::Onsend => "kirim onsend",
+            Self::WaGateway => "kirim wa-gateway",
+        }
+    }
 }
 
 pub async fn run(args: AcceptArgs) -> anyhow::Result<ExitCode> {
@@ -56,15 +78,21 @@ pub async fn run(args: AcceptArgs) -> anyhow::Result<ExitCode> {
     let insert = Figures::new("insert ceiling", &measure_ceiling(Mode::Insert, connections, warmup, duration).await?);
     let kirim = match &kirim_bin {
         None => Err("--skip-kirim was given".to_string()),
-        Some(bin) => Ok(Figures::new("kirim", &measure_kirim(bin, &args).await?)),
+        Some(bin) => Ok(Figures::new("kirim", &measure_kirim(bin, &args, Api::Native).await?)),
     };
+    let mut compat = Vec::new();
+    if let (Some(bin), true) = (&kirim_bin, args.compat) {
+        for api in [Api::Onsend, Api::WaGateway] {
+            compat.push(Figures::new(api.name(), &measure_kirim(bin, &args, api).await?));
+        }
+    }
     let parameters = Parameters {
         connections: args.connections,
         duration_s: args.duration.as_secs_f64(),
         warmup_s: args.warmup.as_secs_f64(),
         kirim_bin: kirim_bin.map(|p| p.display().to_string()),
     };
-    let report = Report::new(machine, parameters, noop, insert, kirim);
+    let report = Report::new(machine, parameters, noop, insert, kirim).with_compat(compat);
     if args.json {
         report.print_json()?;
     } else {
@@ -110,8 +138,8 @@ pub(crate) async fn measure_ceiling(mode: Mode, connections: usize, warmup: Dura
     Ok(result)
 }
 
-async fn measure_kirim(bin: &std::path::Path, args: &AcceptArgs) -> anyhow::Result<LoadResult> {
-    eprintln!("measuring kirim ({})…", bin.display());
+async fn measure_kirim(bin: &std::path::Path, args: &AcceptArgs, api: Api) -> anyhow::Result<LoadResult> {
+    eprintln!("measuring {} ({})…", api.name(), bin.display());
     let data = tempfile::Builder::new().prefix("kirim-bench-accept-").tempdir()?;
     let admin = random_token(32);
     let kirim = Kirim::start(bin, data.path(), &admin).await?;
@@ -124,11 +152,21 @@ async fn measure_kirim(bin: &std::path::Path, args: &AcceptArgs) -> anyhow::Resu
         }
     };
     let auth = Some(format!("Bearer {}", sender.api_key));
-    let result = loadgen::run(spec((args.connections, args.warmup, args.duration), kirim.addr, auth, sender.device_id.clone())).await;
+    let load = (args.connections, args.warmup, args.duration);
+    let mut spec = spec(load, kirim.addr, auth, sender.device_id.clone());
+    if api != Api::Native {
+        let bodies: Vec<_> = (0..args.connections).map(|conn| loadgen::compat_body(api, &sender.device_token, conn)).collect();
+        spec.body = Arc::new(move |conn, _| bodies[conn % bodies.len()].clone());
+        (spec.path, spec.authorization) = match api {
+            Api::Onsend => ("/compat/onsend/api/v1/send".into(), Some(format!("Bearer {}", sender.device_token))),
+            _ => ("/compat/wa-gateway/api/send".into(), None),
+        };
+    }
+    let result = loadgen::run(spec).await;
     if let Err(e) = kirim.stop().await {
         eprintln!("warning: {e:#}");
     }
     let result = result?;
-    eprintln!("  kirim: {:.0} requests/s, {} errors", result.rps(), result.errors());
+    eprintln!("  {}: {:.0} requests/s, {} errors", api.name(), result.rps(), result.errors());
     Ok(result)
 }

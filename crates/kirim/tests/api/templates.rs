@@ -68,7 +68,7 @@ async fn a_template_is_sent_with_its_variables_and_logged_on_the_job() {
     let send = format!("/v1/templates/{}/send", t["id"].as_str().unwrap());
 
     let err = assert_error(
-        &app.post(&send, &key, json!({"to": "+447700900123", "variables": {"tenant_first_name": "Siti", "time": "9am"}})).await,
+        &app.post(&send, &key, json!({"to": "+447911123456", "variables": {"tenant_first_name": "Siti", "time": "9am"}})).await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_variables",
     );
@@ -77,7 +77,7 @@ async fn a_template_is_sent_with_its_variables_and_logged_on_the_job() {
     assert_eq!(err["error"]["field"], json!("variables"));
 
     let values = json!({"tenant_first_name": "Siti", "appointment_date": "2 December", "time_window": 9});
-    let (status, sent) = app.post(&send, &key, json!({"to": "+447700900123", "variables": values})).await;
+    let (status, sent) = app.post(&send, &key, json!({"to": "+447911123456", "variables": values})).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{sent}");
     assert_eq!(sent["template"], json!("appointment_reminder"));
     assert_eq!(sent["message"]["content"]["text"]["body"], json!("Hi Siti, we visit on 2 December (9). See you, Siti!"));
@@ -86,7 +86,7 @@ async fn a_template_is_sent_with_its_variables_and_logged_on_the_job() {
         .post("/v1/jobs", &key, json!({"worker_phone": "0123000001", "client_name": "Siti", "task": "Fix tap", "location": "Unit 3"}))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{job}");
-    let (status, noted) = app.post(&send, &key, json!({"to": "+447700900123", "variables": values, "job_id": "J1"})).await;
+    let (status, noted) = app.post(&send, &key, json!({"to": "+447911123456", "variables": values, "job_id": "J1"})).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{noted}");
     assert_eq!(noted["job_id"], job["id"]);
     let message_id = noted["message"]["id"].as_str().unwrap();
@@ -95,7 +95,7 @@ async fn a_template_is_sent_with_its_variables_and_logged_on_the_job() {
     let note = got["timeline"].as_array().unwrap().iter().find(|e| e["kind"] == json!("message")).expect("a case note").clone();
     assert_eq!(
         (&note["message_id"], &note["detail"]["template"], &note["detail"]["to"]),
-        (&json!(message_id), &json!("appointment_reminder"), &json!("+447700900123"))
+        (&json!(message_id), &json!("appointment_reminder"), &json!("+447911123456"))
     );
     assert!(["delivered", "read"].contains(&note["message_status"].as_str().unwrap()), "{note}");
     let (_, events) = app.get("/v1/events?type=job.note", &key).await;
@@ -121,7 +121,7 @@ async fn a_template_is_sent_with_its_variables_and_logged_on_the_job() {
 
     let pending = template(&app, &key, json!({"name": "later", "status": "PENDING", "body": "x"})).await;
     let path = format!("/v1/templates/{}/send", pending["id"].as_str().unwrap());
-    assert_error(&app.post(&path, &key, json!({"to": "+447700900123"})).await, StatusCode::CONFLICT, "template_not_approved");
+    assert_error(&app.post(&path, &key, json!({"to": "+447911123456"})).await, StatusCode::CONFLICT, "template_not_approved");
     assert_error(&app.post(&send, &key, json!({"variables": values, "job_id": "J7"})).await, StatusCode::NOT_FOUND, "not_found");
     assert_error(&app.post(&send, &key, json!({"variables": values})).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
     app.stop().await;

@@ -123,6 +123,7 @@ pub fn router(state: AppState) -> Router {
         .route("/messages/batch", post(sending::batch))
         .route("/messages/cancel", post(sending::cancel))
         .route("/messages/{id}/resend", post(sending::resend))
+        .route("/messages/resend", post(sending::resend_many))
         .route("/events", get(events::list))
         .route("/events/stream", get(events::stream))
         .route("/webhooks", post(webhooks::create).get(webhooks::list))

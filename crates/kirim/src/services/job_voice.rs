@@ -4,7 +4,7 @@
 //! is written again. A failure is left flagged, not retried: the recording stays on the job
 //! (`media_id`) for a person to listen to. A note left `pending` by a restart stays so.
 
-use kirim_core::MessageId;
+use kirim_core::{MediaId, MessageId};
 use kirim_core::job::{EntryKind, Job};
 use kirim_core::message::MediaContent;
 use serde_json::{Value, json};
@@ -31,8 +31,10 @@ pub async fn transcribe(state: AppState, job: Job, inbound: MessageId, media: Me
 
 /// The recording's bytes, type and a file name for the transcriber.
 async fn voice_file(state: &AppState, job: &Job, media: &MediaContent) -> Result<(std::sync::Arc<[u8]>, String, String), String> {
-    let id = media.media_id.as_deref().ok_or("the connector gave no file for the voice note")?;
-    let (_, file) = crate::services::media::download(state, job.tenant_pk, id).await.map_err(|e| e.detail.message)?;
+    let raw = media.media_id.as_deref().ok_or("the connector gave no file for the voice note")?;
+    let id: MediaId = raw.parse().map_err(|_| format!("`{raw}` is not a media id"))?;
+    // A received file is downloaded through the worker's device on first use.
+    let file = crate::services::media::inbound_file(state, job.tenant_pk, &id).await.map_err(|e| e.detail.message)?;
     let ext = match file.mime_type.split(';').next().unwrap_or_default().trim() {
         "audio/ogg" | "audio/opus" => "ogg",
         "audio/mpeg" => "mp3",

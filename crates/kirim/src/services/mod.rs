@@ -16,6 +16,7 @@ pub mod job_voice;
 pub mod jobs;
 pub mod media;
 pub mod messages;
+pub mod received_media;
 pub mod reminders;
 pub mod reports;
 pub mod schedule;

@@ -15,6 +15,7 @@ mod media;
 mod messaging;
 mod numbers;
 mod rate_limits;
+mod received_media;
 mod receiver;
 mod reminders;
 mod reports;

@@ -4,9 +4,9 @@
 //! is written again. A failure is left flagged, not retried: the recording stays on the job
 //! (`media_id`) for a person to listen to. A note left `pending` by a restart stays so.
 
-use kirim_core::{MediaId, MessageId};
 use kirim_core::job::{EntryKind, Job};
 use kirim_core::message::MediaContent;
+use kirim_core::{MediaId, MessageId};
 use serde_json::{Value, json};
 
 use crate::app::AppState;

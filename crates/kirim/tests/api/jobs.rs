@@ -186,7 +186,9 @@ async fn a_photo_is_proof_and_a_voice_note_is_kept_flagged_without_a_transcriber
     let app = TestApp::spawn().await;
     let (key, device) = app.connected_tenant("t").await;
     let j = job(&app, &key, siti(WORKER)).await;
-    let photo = json!({"link": "https://files.example/after.jpg", "mime_type": "image/jpeg", "caption": "done"});
+    use base64::Engine as _;
+    let jpeg = base64::engine::general_purpose::STANDARD.encode(crate::files::jpeg());
+    let photo = json!({"base64": jpeg, "mime_type": "image/jpeg", "caption": "done"});
     write(&app, &key, &device, json!({"from": WORKER, "type": "image", "image": photo})).await;
     let path = format!("/v1/messages?direction=outbound&to={}", WORKER.replace('+', "%2B"));
     app.wait_for(&key, &path, |b| b["data"].as_array().is_some_and(|d| d.len() >= 2)).await;
@@ -200,7 +202,10 @@ async fn a_photo_is_proof_and_a_voice_note_is_kept_flagged_without_a_transcriber
     let got = get_job(&app, &key, j["id"].as_str().unwrap()).await;
     assert_eq!(kinds(&got), ["dispatched", "photo", "status", "voice_note"]);
     let (photo, note) = (&got["timeline"][1], &got["timeline"][3]);
-    assert_eq!((&photo["text"], &photo["detail"]["link"]), (&json!("done"), &json!("https://files.example/after.jpg")));
+    assert_eq!(photo["text"], json!("done"));
+    let media_id = photo["media_id"].as_str().expect("the photo's media_id");
+    let (status, info) = app.get(&format!("/v1/media/{media_id}/info"), &key).await;
+    assert_eq!((status, &info["type"]), (StatusCode::OK, &json!("image")), "the proof can be downloaded: {info}");
     assert_eq!(note["detail"]["transcription"]["status"], json!("untranscribed"), "{note}");
     let (_, events) = app.get("/v1/events?type=job.proof", &key).await;
     assert_eq!(events["data"].as_array().unwrap().len(), 1);
@@ -300,5 +305,92 @@ async fn bad_input_is_named_retries_replay_and_other_tenants_see_nothing() {
     let created = job(&app, &other, siti(WORKER)).await;
     assert_eq!(created["ref"], json!("J1"), "numbers are per tenant");
     assert_error(&app.call(Method::DELETE, "/v1/jobs/J1", Some(&key), None).await, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    app.stop().await;
+}
+
+/// A fake OpenAI-compatible transcriber: records each request's body, answers `status` with
+/// `{"text": …}`.
+struct Transcriber {
+    url: String,
+    bodies: Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>,
+}
+
+async fn transcriber(status: u16, text: &'static str) -> Transcriber {
+    use axum::http::HeaderMap;
+    let bodies: Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    let seen = bodies.clone();
+    let route = axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+        let seen = seen.clone();
+        async move {
+            let auth = headers.get("authorization").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+            seen.lock().unwrap().push((auth, body.to_vec()));
+            (axum::http::StatusCode::from_u16(status).unwrap(), axum::Json(json!({"text": text})))
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1/audio/transcriptions", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, axum::Router::new().route("/v1/audio/transcriptions", route)).await });
+    Transcriber { url, bodies }
+}
+
+async fn voice_note(app: &TestApp, key: &str, device: &str) -> Value {
+    use base64::Engine as _;
+    let audio =
+        json!({"base64": base64::engine::general_purpose::STANDARD.encode(crate::files::opus()), "mime_type": "audio/ogg", "voice": true});
+    write(app, key, device, json!({"from": WORKER, "type": "audio", "audio": audio})).await;
+    let path = format!("/v1/messages?direction=outbound&to={}", WORKER.replace('+', "%2B"));
+    app.wait_for(key, &path, |b| b["data"].as_array().is_some_and(|d| d.len() >= 2)).await;
+    assert!(texts_to(app, key, WORKER).await.pop().unwrap().contains("Voice note saved on J1"));
+    let jobs = app
+        .wait_for(key, "/v1/jobs/J1", |j| {
+            j["timeline"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["kind"] == "voice_note" && e["detail"]["transcription"]["status"] != "pending")
+        })
+        .await;
+    jobs["timeline"].as_array().unwrap().iter().find(|e| e["kind"] == "voice_note").unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_voice_note_is_downloaded_and_transcribed_by_the_configured_server() {
+    let fake = transcriber(200, "Pipe is leaking under the sink").await;
+    let app = TestApp::spawn_with(&[
+        ("KIRIM_TRANSCRIPTION_URL", fake.url.as_str()),
+        ("KIRIM_TRANSCRIPTION_MODEL", "whisper-large-v3"),
+        ("KIRIM_TRANSCRIPTION_API_KEY", "sk-test-123"),
+    ])
+    .await;
+    let (key, device) = app.connected_tenant("t").await;
+    job(&app, &key, siti(WORKER)).await;
+    let note = voice_note(&app, &key, &device).await;
+    assert_eq!(note["detail"]["transcription"], json!({"status": "transcribed", "text": "Pipe is leaking under the sink"}));
+    assert!(note["media_id"].as_str().unwrap().starts_with("med_"), "{note}");
+    let bodies = fake.bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 1);
+    let (auth, body) = &bodies[0];
+    assert_eq!(auth, "Bearer sk-test-123");
+    let opus = crate::files::opus();
+    assert!(body.windows(opus.len()).any(|w| w == opus.as_slice()), "the recording's bytes are posted");
+    let text = String::from_utf8_lossy(body);
+    assert!(text.contains("name=\"model\"\r\n\r\nwhisper-large-v3") && text.contains("name=\"file\""), "{text}");
+    let (_, events) = app.get("/v1/events?type=job.voice_note", &key).await;
+    let statuses: Vec<&str> =
+        events["data"].as_array().unwrap().iter().map(|e| e["data"]["detail"]["transcription"]["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["pending", "transcribed"]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_failing_transcriber_leaves_the_voice_note_on_the_job_flagged() {
+    let fake = transcriber(500, "").await;
+    let app = TestApp::spawn_with(&[("KIRIM_TRANSCRIPTION_URL", fake.url.as_str())]).await;
+    let (key, device) = app.connected_tenant("t").await;
+    job(&app, &key, siti(WORKER)).await;
+    let note = voice_note(&app, &key, &device).await;
+    assert_eq!(note["detail"]["transcription"]["status"], json!("failed"), "{note}");
+    assert!(note["detail"]["transcription"]["error"].as_str().unwrap().contains("500"));
+    assert!(note["media_id"].is_string(), "the recording stays on the job");
     app.stop().await;
 }

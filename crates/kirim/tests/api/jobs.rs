@@ -308,16 +308,19 @@ async fn bad_input_is_named_retries_replay_and_other_tenants_see_nothing() {
     app.stop().await;
 }
 
-/// A fake OpenAI-compatible transcriber: records each request's body, answers `status` with
+/// Each request's `Authorization` header and body.
+type Seen = Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// A fake OpenAI-compatible transcriber: records each request, answers `status` with
 /// `{"text": …}`.
 struct Transcriber {
     url: String,
-    bodies: Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>,
+    bodies: Seen,
 }
 
 async fn transcriber(status: u16, text: &'static str) -> Transcriber {
     use axum::http::HeaderMap;
-    let bodies: Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    let bodies: Seen = Arc::default();
     let seen = bodies.clone();
     let route = axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
         let seen = seen.clone();

@@ -295,9 +295,28 @@ async fn bad_input_is_named_retries_replay_and_other_tenants_see_nothing() {
     assert_eq!((&again["id"], &again["ref"]), (&first["id"], &json!("J1")));
     let (_, listed) = app.get("/v1/jobs", &key).await;
     assert_eq!(listed["data"].as_array().unwrap().len(), 1, "the retry made no second job");
+    let mut changed = siti(WORKER);
+    changed["task"] = json!("another task");
+    let reused =
+        app.client.post(format!("{}/v1/jobs", app.base)).bearer_auth(&key).header("Idempotency-Key", "job-1").json(&changed).send();
+    let reused = reused.await.unwrap();
+    assert_eq!(reused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let reused: Value = reused.json().await.unwrap();
+    assert_eq!(reused["error"]["code"], json!("idempotency_key_reused"));
+
+    // A device token sees its own device's jobs only, and dispatches from its device.
+    let (second, token) = app.device(&key, "second").await;
+    app.link(&key, &second).await;
+    let id = first["id"].as_str().unwrap();
+    assert_error(&app.get(&format!("/v1/jobs/{id}"), &token).await, StatusCode::NOT_FOUND, "not_found");
+    let own = job(&app, &token, siti("+60123000002")).await;
+    assert_eq!((&own["device_id"], &own["ref"]), (&json!(second), &json!("J2")));
+    let (_, mine) = app.get("/v1/jobs", &token).await;
+    assert_eq!(mine["data"].as_array().unwrap().iter().map(|j| j["id"].clone()).collect::<Vec<_>>(), vec![own["id"].clone()]);
+    let (_, all) = app.get("/v1/jobs?worker_phone=0123000002", &key).await;
+    assert_eq!(all["data"].as_array().unwrap().len(), 1);
 
     let (other, _) = app.connected_tenant("other").await;
-    let id = first["id"].as_str().unwrap();
     assert_error(&app.get(&format!("/v1/jobs/{id}"), &other).await, StatusCode::NOT_FOUND, "not_found");
     assert_error(&app.get("/v1/jobs/J1", &other).await, StatusCode::NOT_FOUND, "not_found");
     let (_, listed) = app.get("/v1/jobs", &other).await;

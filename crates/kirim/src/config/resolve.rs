@@ -100,6 +100,7 @@ pub(super) fn resolve(layers: Layers) -> Result<(Config, Vec<String>), ConfigErr
             qr_max_codes: r.get("sandbox.qr_max_codes", |s| small(s, "codes", 1, 1000))?,
         },
         whatsapp_web: WhatsappWebSettings { enabled: r.get("whatsapp_web.enabled", boolean)? },
+        compat: types::CompatConfig { onsend: r.get("compat.onsend", mount)?, wa_gateway: r.get("compat.wa_gateway", mount)? },
         transcription: types::TranscriptionConfig {
             url: r.get("transcription.url", transcription_url)?,
             model: r.get("transcription.model", model_name)?,
@@ -107,6 +108,17 @@ pub(super) fn resolve(layers: Layers) -> Result<(Config, Vec<String>), ConfigErr
             timeout_ms: r.get("transcription.timeout_ms", |s| whole(s, "milliseconds", 1000, 600_000))?,
         },
     };
+    // Two layers under one prefix would claim the same paths (`/api/status` is OnSend's and
+    // wa-gateway's): each needs its own.
+    let mounts = config.compat.mounts();
+    for (i, (key, prefix)) in mounts.iter().enumerate() {
+        if let Some((other, _)) = mounts[i + 1..].iter().find(|(_, p)| p.is_some() && p == prefix) {
+            let shown = prefix.map_or("", |p| if p.0.is_empty() { "/" } else { p.0.as_str() });
+            return Err(ConfigError::new(format!(
+                "{key} and {other} are both mounted at {shown}; their paths overlap, so give each its own prefix (or \"\" to switch one off)"
+            )));
+        }
+    }
     if config.sending.retry_base_ms > config.sending.retry_max_ms {
         let (base, max) = (&r.used["sending.retry_base_ms"], &r.used["sending.retry_max_ms"]);
         return Err(ConfigError::new(format!(
@@ -135,6 +147,30 @@ impl Resolver {
         self.used.insert(key.to_owned(), setting);
         parsed
     }
+}
+
+/// `""`: off; `"/"`: the root; `"/compat/x"`: under that prefix.
+fn mount(s: &Setting) -> Parsed<Option<types::MountPrefix>> {
+    let given = text(s)?;
+    let given = given.trim();
+    if given.is_empty() {
+        return Ok(None);
+    }
+    let path = given.trim_end_matches('/');
+    let well_formed = given.starts_with('/')
+        && !path.contains("//")
+        && path.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b))
+        && !path.split('/').any(|seg| seg == "." || seg == "..");
+    if !well_formed {
+        return Err(format!(
+            "is not a path prefix; use \"/\" for the root, a path such as {} , or \"\" to switch the layer off",
+            s.example()
+        ));
+    }
+    if path == "/v1" || path.starts_with("/v1/") {
+        return Err("would hide the native API under /v1; pick another prefix".to_owned());
+    }
+    Ok(Some(types::MountPrefix(path.to_owned())))
 }
 
 fn socket_addr(s: &Setting) -> Parsed<SocketAddr> {

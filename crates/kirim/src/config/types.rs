@@ -36,8 +36,34 @@ pub struct Config {
     pub rate_limits: RateLimitsConfig,
     pub sandbox: SandboxSettings,
     pub whatsapp_web: WhatsappWebSettings,
+    pub compat: CompatConfig,
     pub transcription: TranscriptionConfig,
 }
+
+/// `[compat]`: where each reference product's API is served (`None`: not at all).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompatConfig {
+    pub onsend: Option<MountPrefix>,
+    pub wa_gateway: Option<MountPrefix>,
+}
+
+impl CompatConfig {
+    /// Each layer's key and mount, for checks that go over all of them.
+    pub fn mounts(&self) -> [(&'static str, Option<&MountPrefix>); 2] {
+        [("compat.onsend", self.onsend.as_ref()), ("compat.wa_gateway", self.wa_gateway.as_ref())]
+    }
+}
+
+impl Default for CompatConfig {
+    fn default() -> Self {
+        Self { onsend: Some(MountPrefix("/compat/onsend".to_owned())), wa_gateway: Some(MountPrefix("/compat/wa-gateway".to_owned())) }
+    }
+}
+
+/// A path prefix a compat layer is mounted under: empty for the root, else `/a/b` (no
+/// trailing slash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountPrefix(pub String);
 
 /// `[whatsapp_web]`: the WhatsApp Web connector (linked phones), when this build has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -275,6 +301,7 @@ impl Default for Config {
             rate_limits: RateLimitsConfig::default(),
             sandbox: SandboxSettings::default(),
             whatsapp_web: WhatsappWebSettings::default(),
+            compat: CompatConfig::default(),
             transcription: TranscriptionConfig { url: None, model: "whisper-1".to_owned(), api_key: None, timeout_ms: 60_000 },
         }
     }

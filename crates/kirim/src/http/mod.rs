@@ -171,13 +171,14 @@ pub fn router(state: AppState) -> Router {
         .route("/sandbox/devices/{id}/inbound", post(sandbox::inbound))
         .route("/sandbox/devices/{id}/disconnect", post(sandbox::disconnect))
         .route("/sandbox/devices/{id}/received", get(sandbox::received));
-    Router::new()
+    let router = Router::new()
         .nest("/v1", v1)
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::readyz))
         .route("/metrics", get(system::metrics))
         .route("/openapi.json", get(system::openapi))
-        .route("/docs", get(system::docs))
+        .route("/docs", get(system::docs));
+    crate::compat::mount(router, &state.config)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -25,6 +25,18 @@ pub mod types {
     pub const DEVICE_DELETED: &str = "device.deleted";
     /// A number was put on the blacklist (by the API, or by an opt-out keyword it sent).
     pub const BLACKLIST_ADDED: &str = "blacklist.added";
+    /// A job was created and its message queued to the worker.
+    pub const JOB_CREATED: &str = "job.created";
+    /// A job's status changed (`from`, `to`, `reason`).
+    pub const JOB_UPDATED: &str = "job.updated";
+    /// The worker reported arriving at the location.
+    pub const JOB_ARRIVED: &str = "job.arrived";
+    /// The worker sent a photo, attached to the job as proof.
+    pub const JOB_PROOF: &str = "job.proof";
+    /// The worker sent a voice note (also written again when its transcription is known).
+    pub const JOB_VOICE_NOTE: &str = "job.voice_note";
+    /// A note on the job: an issue the worker reported, a quoted remark, a template sent about it.
+    pub const JOB_NOTE: &str = "job.note";
 
     pub const ALL: &[&str] = &[
         MESSAGE_SCHEDULED,
@@ -41,6 +53,12 @@ pub mod types {
         DEVICE_STATUS,
         DEVICE_DELETED,
         BLACKLIST_ADDED,
+        JOB_CREATED,
+        JOB_UPDATED,
+        JOB_ARRIVED,
+        JOB_PROOF,
+        JOB_VOICE_NOTE,
+        JOB_NOTE,
         crate::agent::types::CONVERSATION_ASSIGNED,
         crate::agent::types::CONVERSATION_UNASSIGNED,
     ];

@@ -137,6 +137,10 @@ public_id!(/// An auto-reply rule.
     AutoReplyId, "ar");
 public_id!(/// A stored media file (an upload, a fetched link, or inbound media).
     MediaId, "med");
+public_id!(/// A field job dispatched to a worker.
+    JobId, "job");
+public_id!(/// A message template with named variables.
+    TemplateId, "tpl");
 
 /// Internal integer keys, typed so a device key can never be used as a tenant key.
 macro_rules! pk {
@@ -159,6 +163,8 @@ pk!(ConversationPk);
 pk!(ReminderPk);
 pk!(AutoReplyPk);
 pk!(MediaPk);
+pk!(JobPk);
+pk!(TemplatePk);
 
 #[cfg(test)]
 mod tests {

@@ -11,6 +11,7 @@ pub mod device;
 pub mod event;
 pub mod group;
 pub mod id;
+pub mod job;
 pub mod media;
 pub mod message;
 pub mod phone;
@@ -21,13 +22,14 @@ pub mod secret;
 pub mod sending;
 pub mod session;
 pub mod store;
+pub mod template;
 pub mod tenant;
 pub mod webhook;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use id::{
-    AgentId, AutoReplyId, ContactGroupId, ContactId, ConversationId, DeliveryId, DeviceId, EventId, KeyId, MediaId, MessageId, ReminderId,
-    TenantId, WebhookId,
+    AgentId, AutoReplyId, ContactGroupId, ContactId, ConversationId, DeliveryId, DeviceId, EventId, JobId, KeyId, MediaId, MessageId,
+    ReminderId, TemplateId, TenantId, WebhookId,
 };
 pub use phone::{PhoneError, PhoneNumber, Recipient};
 pub use secret::{Secret, TokenHash};

@@ -21,12 +21,14 @@ use crate::id::{
     ContactGroupId, DeliveryId, DeliveryPk, DeviceId, DevicePk, KeyId, KeyPk, MessageId, MessagePk, TenantId, TenantPk, WebhookId,
     WebhookPk,
 };
+pub use crate::job::JobStore;
 pub use crate::media::MediaStore;
 use crate::message::{Direction, Message, MessageStatus, NewInbound, NewOutbound, SendOutcome, UnsentPatch};
 pub use crate::report::ReportStore;
 pub use crate::rules_store::{AutoReplyStore, ReminderStore};
 pub use crate::sending::SendingStore;
 pub use crate::session::SessionStore;
+pub use crate::template::TemplateStore;
 use crate::tenant::{ApiKey, NewApiKey, NewTenant, Tenant};
 use crate::webhook::{Attempt, AttemptResult, Delivery, DeliveryJob, DeliveryStatus, NewWebhook, Webhook, WebhookPatch};
 use crate::{PhoneNumber, Recipient, Timestamp, TokenHash};
@@ -373,6 +375,8 @@ pub trait Store:
     + ReminderStore
     + AutoReplyStore
     + SendingStore
+    + JobStore
+    + TemplateStore
 {
 }
 
@@ -391,5 +395,7 @@ impl<T> Store for T where
         + ReminderStore
         + AutoReplyStore
         + SendingStore
+        + JobStore
+        + TemplateStore
 {
 }

@@ -16,6 +16,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (8, include_str!("../migrations/0008_reports_agents.sql")),
     (9, include_str!("../migrations/0009_media.sql")),
     (10, include_str!("../migrations/0010_received_media.sql")),
+    (11, include_str!("../migrations/0011_jobs_templates.sql")),
 ];
 
 /// The schema version this build expects.

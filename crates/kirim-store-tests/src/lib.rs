@@ -23,6 +23,7 @@ mod blacklist;
 mod contacts;
 mod devices;
 mod durability;
+mod jobs;
 mod listing;
 mod media;
 mod outbound;
@@ -43,6 +44,7 @@ pub mod cases {
     pub use crate::contacts::*;
     pub use crate::devices::*;
     pub use crate::durability::*;
+    pub use crate::jobs::*;
     pub use crate::listing::*;
     pub use crate::media::*;
     pub use crate::outbound::*;
@@ -140,6 +142,9 @@ macro_rules! conformance {
             occurrences_are_made_once_and_move_the_cursor,
             reminder_changes_and_deletes_cancel_what_is_scheduled,
             auto_replies_crud_scope_and_order,
+            jobs_are_numbered_dispatched_and_scoped,
+            job_changes_are_guarded_idempotent_and_delays_end,
+            templates_crud_unique_names_and_scope,
             auto_reply_log_counts_per_chat_and_knows_its_replies,
             send_options_are_stored_and_a_secret_is_erased_once_sent,
             cancel_by_ids_answers_each_in_order,

@@ -47,6 +47,8 @@ pub struct AppState {
     pub scheduler: Arc<crate::workers::schedule::SchedulerWake>,
     /// Stored inbound messages, waiting to be matched against the auto-reply rules.
     pub auto_replies: Arc<crate::services::auto_replies::Inbox>,
+    /// Stored inbound messages waiting to be read as job replies, and the delay worker's wake-up.
+    pub jobs: Arc<crate::services::jobs::JobsRuntime>,
     /// The media folder (`<data_dir>/media`).
     pub media: Arc<MediaFiles>,
     pub shutdown: CancellationToken,
@@ -116,6 +118,8 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Buil
     let metrics = Arc::new(Metrics::new());
     let in_flight = Arc::new(InFlight::default());
     let auto_replies = Arc::new(crate::services::auto_replies::Inbox::default());
+    let jobs =
+        Arc::new(crate::services::jobs::JobsRuntime::new(crate::services::transcribe::Transcriber::from_config(&config.transcription)));
     let sink = Arc::new(AppSink {
         store: store.clone(),
         devices: devices.clone(),
@@ -124,6 +128,7 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Buil
         in_flight: in_flight.clone(),
         receipt_wait: Duration::from_millis(config.sending.send_timeout_ms) + Duration::from_secs(30),
         auto_replies: Some(auto_replies.sender()),
+        jobs: Some(jobs.sender()),
     });
 
     let mut connectors = Connectors::default();
@@ -195,6 +200,7 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Buil
         webhooks: Arc::new(WebhookRuntime::new(outbound)),
         scheduler: Arc::default(),
         auto_replies,
+        jobs,
         media,
         shutdown,
     };
@@ -244,6 +250,8 @@ pub async fn start(built: Built, listener: TcpListener) -> anyhow::Result<Runnin
     let scheduler = tokio::spawn(crate::workers::schedule::run(state.clone(), state.scheduler.clone(), state.shutdown.clone()));
     let reminders = tokio::spawn(crate::workers::reminders::run(state.clone(), state.shutdown.clone()));
     let auto_replies = tokio::spawn(crate::services::auto_replies::run(state.clone(), state.shutdown.clone()));
+    let job_replies = tokio::spawn(crate::services::job_inbox::run(state.clone(), state.shutdown.clone()));
+    let job_delays = tokio::spawn(crate::workers::jobs::run(state.clone(), state.shutdown.clone()));
     let router = crate::http::router(state.clone());
     let shutdown = state.shutdown.clone();
     let run_state = state.clone();
@@ -268,6 +276,8 @@ pub async fn start(built: Built, listener: TcpListener) -> anyhow::Result<Runnin
         let _ = scheduler.await;
         let _ = reminders.await;
         let _ = auto_replies.await;
+        let _ = job_replies.await;
+        let _ = job_delays.await;
         sqlite.close().await;
         result
     });

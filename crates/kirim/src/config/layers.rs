@@ -15,7 +15,7 @@ const PREFIX: &str = "KIRIM_";
 const FILE_SUFFIX: &str = "_FILE";
 
 /// Keys whose values are never shown in messages and which also accept `KIRIM_…_FILE`.
-pub(super) const SECRET_KEYS: &[&str] = &["admin_token", "database.url"];
+pub(super) const SECRET_KEYS: &[&str] = &["admin_token", "database.url", "transcription.api_key"];
 
 /// Whether an environment variable is in Kirim's namespace (any case, to catch typos).
 pub(super) fn is_kirim_var(name: &str) -> bool {

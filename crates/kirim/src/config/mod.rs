@@ -23,7 +23,8 @@ use std::path::PathBuf;
 
 pub use types::{
     CompatConfig, Config, DatabaseConfig, DatabaseUrl, Durability, EventsConfig, HttpConfig, LogConfig, LogFormat, MediaConfig,
-    MetricsConfig, MountPrefix, OutboundConfig, RateLimitsConfig, SandboxSettings, SendingConfig, WebhooksConfig, WhatsappWebSettings,
+    MetricsConfig, MountPrefix, OutboundConfig, RateLimitsConfig, SandboxSettings, SendingConfig, TranscriptionConfig, WebhooksConfig,
+    WhatsappWebSettings,
 };
 
 /// Values given on the command line: the highest layer.

@@ -101,6 +101,12 @@ pub(super) fn resolve(layers: Layers) -> Result<(Config, Vec<String>), ConfigErr
         },
         whatsapp_web: WhatsappWebSettings { enabled: r.get("whatsapp_web.enabled", boolean)? },
         compat: types::CompatConfig { onsend: r.get("compat.onsend", mount)?, wa_gateway: r.get("compat.wa_gateway", mount)? },
+        transcription: types::TranscriptionConfig {
+            url: r.get("transcription.url", transcription_url)?,
+            model: r.get("transcription.model", model_name)?,
+            api_key: r.get("transcription.api_key", api_key)?,
+            timeout_ms: r.get("transcription.timeout_ms", |s| whole(s, "milliseconds", 1000, 600_000))?,
+        },
     };
     // Two layers under one prefix would claim the same paths (`/api/status` is OnSend's and
     // wa-gateway's): each needs its own.
@@ -190,6 +196,42 @@ fn folder(s: &Setting) -> Parsed<PathBuf> {
         return Err(format!("is empty; name a folder, for example {}", s.example()));
     }
     Ok(path)
+}
+
+/// Empty, or an http(s) URL: the operator's own transcription server, trusted like the
+/// database URL (it is not a tenant's address, so the outbound guard does not apply).
+fn transcription_url(s: &Setting) -> Parsed<Option<url::Url>> {
+    let given = text(s)?;
+    let given = given.trim();
+    if given.is_empty() {
+        return Ok(None);
+    }
+    let hint = "use the endpoint's full http(s) URL, e.g. http://127.0.0.1:8178/v1/audio/transcriptions, or leave it empty";
+    let parsed = url::Url::parse(given).map_err(|_| format!("is not a URL; {hint}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none_or(str::is_empty) {
+        return Err(format!("is not an http or https URL; {hint}"));
+    }
+    Ok(Some(parsed))
+}
+
+fn model_name(s: &Setting) -> Parsed<String> {
+    let given = text(s)?.trim().to_owned();
+    if given.is_empty() || given.len() > 200 || given.chars().any(char::is_control) {
+        return Err("must be the model's name (1 to 200 characters), e.g. whisper-1".to_owned());
+    }
+    Ok(given)
+}
+
+fn api_key(s: &Setting) -> Parsed<Option<Secret>> {
+    let key = text(s)?;
+    let key = key.trim();
+    if key.is_empty() {
+        return Ok(None);
+    }
+    if key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("contains spaces or control characters; paste the key alone".to_owned());
+    }
+    Ok(Some(Secret::new(key.to_owned())))
 }
 
 fn admin_token(s: &Setting) -> Parsed<Option<Secret>> {

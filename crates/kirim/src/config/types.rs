@@ -37,6 +37,7 @@ pub struct Config {
     pub sandbox: SandboxSettings,
     pub whatsapp_web: WhatsappWebSettings,
     pub compat: CompatConfig,
+    pub transcription: TranscriptionConfig,
 }
 
 /// `[compat]`: where each reference product's API is served (`None`: not at all).
@@ -231,6 +232,20 @@ impl Default for MediaConfig {
     }
 }
 
+/// `[transcription]`: where workers' voice notes are transcribed, an OpenAI-compatible
+/// `POST …/v1/audio/transcriptions` endpoint (whisper.cpp's server, faster-whisper servers,
+/// hosted services). No `url`: voice notes are kept untranscribed and flagged.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TranscriptionConfig {
+    /// The endpoint's full URL, e.g. `http://127.0.0.1:8178/v1/audio/transcriptions`.
+    pub url: Option<url::Url>,
+    /// The `model` form field (`whisper-1`, or what the server expects).
+    pub model: String,
+    /// Sent as `Authorization: Bearer …` when set.
+    pub api_key: Option<Secret>,
+    pub timeout_ms: u64,
+}
+
 /// `[metrics]`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsConfig {
@@ -287,6 +302,7 @@ impl Default for Config {
             sandbox: SandboxSettings::default(),
             whatsapp_web: WhatsappWebSettings::default(),
             compat: CompatConfig::default(),
+            transcription: TranscriptionConfig { url: None, model: "whisper-1".to_owned(), api_key: None, timeout_ms: 60_000 },
         }
     }
 }

@@ -25,6 +25,9 @@ pub struct AppSink {
     pub receipt_wait: std::time::Duration,
     /// Where stored inbound messages go to be matched against the auto-reply rules.
     pub auto_replies: Option<tokio::sync::mpsc::UnboundedSender<kirim_core::message::Message>>,
+    /// Where stored inbound messages go to be read as job replies first; that inbox passes
+    /// what is no job reply on to the auto-reply rules (then `auto_replies` is not used).
+    pub jobs: Option<tokio::sync::mpsc::UnboundedSender<kirim_core::message::Message>>,
 }
 
 fn sink_error(e: impl std::fmt::Display) -> SinkError {
@@ -116,7 +119,9 @@ impl ConnectorSink for AppSink {
             // inbound message (a crash between storing and answering is healed this way).
             InsertOutcome::Existing(m) => m,
         };
-        if let Some(auto_replies) = &self.auto_replies {
+        if let Some(jobs) = &self.jobs {
+            let _ = jobs.send(stored);
+        } else if let Some(auto_replies) = &self.auto_replies {
             let _ = auto_replies.send(stored);
         }
         Ok(())

@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod groups;
+pub mod jobs;
 pub mod media;
 pub mod message_body;
 pub mod messages;
@@ -26,6 +27,7 @@ pub mod sandbox;
 pub mod send;
 pub mod sending;
 pub mod system;
+pub mod templates;
 pub mod tenants;
 pub mod webhooks;
 
@@ -157,6 +159,11 @@ pub fn router(state: AppState) -> Router {
         .route("/reminders/{id}", get(reminders::get).patch(reminders::update).delete(reminders::delete))
         .route("/auto-replies", post(auto_replies::create).get(auto_replies::list))
         .route("/auto-replies/{id}", get(auto_replies::get).patch(auto_replies::update).delete(auto_replies::delete))
+        .route("/jobs", post(jobs::create).get(jobs::list))
+        .route("/jobs/{id}", get(jobs::get))
+        .route("/templates", post(templates::create).get(templates::list))
+        .route("/templates/{id}", get(templates::get).patch(templates::update).delete(templates::delete))
+        .route("/templates/{id}/send", post(templates::send))
         .route("/media", post(media::upload).layer(DefaultBodyLimit::max(media_limit)).get(media::list))
         .route("/media/{id}", get(media::download).delete(media::delete))
         .route("/media/{id}/info", get(media::info))

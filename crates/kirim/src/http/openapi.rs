@@ -4,8 +4,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    List, agents, auto_replies, blacklist, contact_groups, contacts, conversations, devices, error, events, groups, media, messages,
-    numbers, reminders, reports, sandbox, send, sending, tenants, webhooks,
+    List, agents, auto_replies, blacklist, contact_groups, contacts, conversations, devices, error, events, groups, jobs, media, messages,
+    numbers, reminders, reports, sandbox, send, sending, templates, tenants, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -34,11 +34,13 @@ use super::{
         reports::messages, reports::realtime, reports::daily,
         agents::create, agents::list, agents::get, agents::update, agents::delete,
         conversations::assign, conversations::unassign, conversations::list, conversations::get,
+        jobs::create, jobs::list, jobs::get,
+        templates::create, templates::list, templates::get, templates::update, templates::delete, templates::send,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, List<messages::MessageView>, List<webhooks::WebhookView>, List<webhooks::DeliveryView>,
         List<contacts::ContactView>, List<contact_groups::GroupView>, List<blacklist::BlacklistView>,
         List<groups::GroupView>, List<groups::ParticipantResultView>, List<agents::AgentView>,
-        List<reminders::ReminderView>, List<auto_replies::RuleView>, List<media::MediaView>)),
+        List<reminders::ReminderView>, List<auto_replies::RuleView>, List<media::MediaView>, List<jobs::JobView>, List<templates::TemplateView>)),
     modifiers(&Bearer),
     tags(
         (name = "tenants", description = "Tenants and API keys (operator)"),
@@ -55,6 +57,8 @@ use super::{
         (name = "sandbox", description = "The simulated phone of the sandbox network"),
         (name = "reports", description = "Message reports: filtered pages with totals, today, and counts per day"),
         (name = "agents", description = "Agents, and the conversations assigned to them"),
+        (name = "jobs", description = "Field jobs dispatched to workers, moved by their WhatsApp replies"),
+        (name = "templates", description = "Message templates with named variables, sent by id"),
     )
 )]
 pub struct ApiDoc;

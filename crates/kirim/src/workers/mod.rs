@@ -2,6 +2,7 @@
 //! public `step()` so tests can drive it deterministically.
 
 pub mod housekeeping;
+pub mod jobs;
 pub mod reminders;
 pub mod schedule;
 pub mod send;

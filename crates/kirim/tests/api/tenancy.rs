@@ -48,6 +48,13 @@ async fn another_tenants_objects_are_not_found_on_every_route() {
     let (status, media) = app.post("/v1/media", &key_a, json!({"data": png, "type": "image", "filename": "a.png"})).await;
     assert_eq!(status, StatusCode::CREATED, "{media}");
     let media_a = media["id"].as_str().unwrap().to_owned();
+    let job = json!({"device_id": dev_a, "worker_phone": "+60123450001", "client_name": "Siti", "task": "x", "location": "y"});
+    let (status, job) = app.post("/v1/jobs", &key_a, job).await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    let job_a = job["id"].as_str().unwrap().to_owned();
+    let (status, template) = app.post("/v1/templates", &key_a, json!({"name": "hello", "body": "Hi {{name}}"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{template}");
+    let template_a = template["id"].as_str().unwrap().to_owned();
 
     let (_, key_b) = app.tenant("B").await;
     let routes: Vec<(Method, String, Value)> = vec![
@@ -114,6 +121,11 @@ async fn another_tenants_objects_are_not_found_on_every_route() {
         (Method::GET, format!("/v1/media/{media_a}"), Value::Null),
         (Method::GET, format!("/v1/media/{media_a}/info"), Value::Null),
         (Method::DELETE, format!("/v1/media/{media_a}"), Value::Null),
+        (Method::GET, format!("/v1/jobs/{job_a}"), Value::Null),
+        (Method::GET, format!("/v1/templates/{template_a}"), Value::Null),
+        (Method::PATCH, format!("/v1/templates/{template_a}"), json!({"status": "REJECTED"})),
+        (Method::POST, format!("/v1/templates/{template_a}/send"), json!({"to": "+60123456789", "variables": {"name": "x"}})),
+        (Method::DELETE, format!("/v1/templates/{template_a}"), Value::Null),
     ];
     let mut covered = BTreeSet::new();
     for (method, path, body) in &routes {
@@ -136,6 +148,8 @@ async fn another_tenants_objects_are_not_found_on_every_route() {
             .replace(&agent_a, "{id}")
             .replace(&media_a, "{id}")
             .replace(&conversation_a, "{id}")
+            .replace(&job_a, "{id}")
+            .replace(&template_a, "{id}")
             .replace(&dlv_a, "{delivery_id}");
         covered.insert(format!("{} {template}", method.as_str().to_lowercase()));
     }

@@ -22,6 +22,7 @@ pub mod sending;
 pub mod session;
 pub mod store;
 pub mod tenant;
+pub mod usage;
 pub mod webhook;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -28,6 +28,7 @@ pub use crate::rules_store::{AutoReplyStore, ReminderStore};
 pub use crate::sending::SendingStore;
 pub use crate::session::SessionStore;
 use crate::tenant::{ApiKey, NewApiKey, NewTenant, Tenant};
+pub use crate::usage::UsageStore;
 use crate::webhook::{Attempt, AttemptResult, Delivery, DeliveryJob, DeliveryStatus, NewWebhook, Webhook, WebhookPatch};
 use crate::{PhoneNumber, Recipient, Timestamp, TokenHash};
 
@@ -117,6 +118,8 @@ pub enum InsertOutcome {
     Inserted(Message),
     /// A message with the same idempotency key already exists; nothing was written.
     Existing(Message),
+    /// Refused by a budget, quota or expiry (see [`crate::usage`]); nothing was written.
+    Refused(crate::usage::Refusal),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -373,6 +376,7 @@ pub trait Store:
     + ReminderStore
     + AutoReplyStore
     + SendingStore
+    + UsageStore
 {
 }
 
@@ -391,5 +395,6 @@ impl<T> Store for T where
         + ReminderStore
         + AutoReplyStore
         + SendingStore
+        + UsageStore
 {
 }

@@ -27,6 +27,7 @@ mod rows;
 mod sending;
 mod sessions;
 mod tenants;
+mod usage;
 mod webhooks;
 mod writer;
 

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 
 pub use types::{
     Config, DatabaseConfig, DatabaseUrl, Durability, EventsConfig, HttpConfig, LogConfig, LogFormat, MediaConfig, MetricsConfig,
-    OutboundConfig, RateLimitsConfig, SandboxSettings, SendingConfig, WebhooksConfig, WhatsappWebSettings,
+    OutboundConfig, RateLimitsConfig, SandboxSettings, SendingConfig, UsageConfig, UsageCosts, WebhooksConfig, WhatsappWebSettings,
 };
 
 /// Values given on the command line: the highest layer.

@@ -5,7 +5,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     List, agents, auto_replies, blacklist, contact_groups, contacts, conversations, devices, error, events, groups, media, messages,
-    numbers, reminders, reports, sandbox, send, sending, tenants, webhooks,
+    numbers, reminders, reports, sandbox, send, sending, tenants, usage, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -34,6 +34,7 @@ use super::{
         reports::messages, reports::realtime, reports::daily,
         agents::create, agents::list, agents::get, agents::update, agents::delete,
         conversations::assign, conversations::unassign, conversations::list, conversations::get,
+        usage::get, usage::update_tenant, usage::put_device_limits,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, List<messages::MessageView>, List<webhooks::WebhookView>, List<webhooks::DeliveryView>,
         List<contacts::ContactView>, List<contact_groups::GroupView>, List<blacklist::BlacklistView>,
@@ -55,6 +56,7 @@ use super::{
         (name = "sandbox", description = "The simulated phone of the sandbox network"),
         (name = "reports", description = "Message reports: filtered pages with totals, today, and counts per day"),
         (name = "agents", description = "Agents, and the conversations assigned to them"),
+        (name = "usage", description = "Daily token budgets: today's use, what is left, and use by day"),
     )
 )]
 pub struct ApiDoc;

@@ -1,5 +1,8 @@
 //! `kirim-bench accept`: the noop ceiling, the durable-insert ceiling and Kirim, one after
-//! the other, each driven by the same load generator at the same concurrency.
+//! the other, each driven by the same load generator at the same concurrency. Kirim runs
+//! twice: with no limits checked (the core figure), then with rate limits, a daily token
+//! budget and a device quota all checked on every send (set out of reach, so that the load
+//! measures the checks, not their refusals).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,9 +57,12 @@ pub async fn run(args: AcceptArgs) -> anyhow::Result<ExitCode> {
     let (connections, warmup, duration) = (args.connections, args.warmup, args.duration);
     let noop = Figures::new("noop ceiling", &measure_ceiling(Mode::Noop, connections, warmup, duration).await?);
     let insert = Figures::new("insert ceiling", &measure_ceiling(Mode::Insert, connections, warmup, duration).await?);
-    let kirim = match &kirim_bin {
-        None => Err("--skip-kirim was given".to_string()),
-        Some(bin) => Ok(Figures::new("kirim", &measure_kirim(bin, &args).await?)),
+    let (kirim, checked) = match &kirim_bin {
+        None => (Err("--skip-kirim was given".to_string()), None),
+        Some(bin) => {
+            let plain = Figures::new("kirim", &measure_kirim(bin, &args, false).await?);
+            (Ok(plain), Some(Figures::new("kirim, checks on", &measure_kirim(bin, &args, true).await?)))
+        }
     };
     let parameters = Parameters {
         connections: args.connections,
@@ -64,7 +70,7 @@ pub async fn run(args: AcceptArgs) -> anyhow::Result<ExitCode> {
         warmup_s: args.warmup.as_secs_f64(),
         kirim_bin: kirim_bin.map(|p| p.display().to_string()),
     };
-    let report = Report::new(machine, parameters, noop, insert, kirim);
+    let report = Report::new(machine, parameters, noop, insert, kirim, checked);
     if args.json {
         report.print_json()?;
     } else {
@@ -110,12 +116,26 @@ pub(crate) async fn measure_ceiling(mode: Mode, connections: usize, warmup: Dura
     Ok(result)
 }
 
-async fn measure_kirim(bin: &std::path::Path, args: &AcceptArgs) -> anyhow::Result<LoadResult> {
-    eprintln!("measuring kirim ({})…", bin.display());
+/// Out of reach of any run: a budget and a quota that are checked and debited, never exhausted.
+const UNREACHABLE: u64 = 1_000_000_000_000;
+
+/// Kirim with no limits (`checks` false: rate limits off, no budget, no quota) or with all of
+/// them checked on every send.
+async fn measure_kirim(bin: &std::path::Path, args: &AcceptArgs, checks: bool) -> anyhow::Result<LoadResult> {
+    let name = if checks { "kirim, checks on" } else { "kirim" };
+    eprintln!("measuring {name} ({})…", bin.display());
     let data = tempfile::Builder::new().prefix("kirim-bench-accept-").tempdir()?;
     let admin = random_token(32);
-    let kirim = Kirim::start(bin, data.path(), &admin).await?;
-    let sender = match kirim.setup_sandbox(&admin).await {
+    let off = [("KIRIM_RATE_LIMITS_PER_KEY".to_owned(), "0".to_owned()), ("KIRIM_RATE_LIMITS_PER_TENANT".to_owned(), "0".to_owned())];
+    let kirim = Kirim::start_with(bin, data.path(), &admin, if checks { &[] } else { &off }).await?;
+    let setup = async {
+        let sender = kirim.setup_sandbox(&admin).await?;
+        if checks {
+            kirim.set_limits(&admin, &sender, UNREACHABLE, UNREACHABLE).await?;
+        }
+        anyhow::Ok(sender)
+    };
+    let sender = match setup.await {
         Ok(s) => s,
         Err(e) => {
             let stderr = kirim.stderr();
@@ -129,6 +149,6 @@ async fn measure_kirim(bin: &std::path::Path, args: &AcceptArgs) -> anyhow::Resu
         eprintln!("warning: {e:#}");
     }
     let result = result?;
-    eprintln!("  kirim: {:.0} requests/s, {} errors", result.rps(), result.errors());
+    eprintln!("  {name}: {:.0} requests/s, {} errors", result.rps(), result.errors());
     Ok(result)
 }

@@ -21,5 +21,6 @@ mod sandbox;
 mod sending;
 mod stream;
 mod tenancy;
+mod usage;
 mod validation;
 mod webhooks;

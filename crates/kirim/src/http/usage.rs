@@ -10,7 +10,7 @@ use kirim_core::usage::DeviceLimits;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::auth::{AdminAuth, AnyAuth, Principal};
+use super::auth::{AnyAuth, Principal};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::tenants::TenantView;
@@ -52,6 +52,11 @@ pub async fn get(
     Ok(Json(usage::report(&state, &tenant, days).await?))
 }
 
+/// A tenant's own budget and devices' limits are the operator's to set.
+fn operator_only() -> ApiError {
+    ApiError::forbidden("only the operator (admin token) sets budgets, quotas and expiry")
+}
+
 #[derive(Debug, Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct UpdateTenant {
@@ -66,11 +71,17 @@ pub struct UpdateTenant {
     responses((status = 200, body = TenantView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn update_tenant(
     State(state): State<AppState>,
-    _: AdminAuth,
+    AnyAuth(principal): AnyAuth,
     ApiPath(id): ApiPath,
     body: ApiJson<UpdateTenant>,
 ) -> ApiResult<Json<TenantView>> {
     let id: TenantId = id.parse().map_err(|_| ApiError::not_found("tenant"))?;
+    match &principal {
+        Principal::Admin => {}
+        Principal::Tenant { tenant, .. } | Principal::Device { tenant, .. } if tenant.id == id => return Err(operator_only()),
+        // Another tenant does not exist for this caller.
+        _ => return Err(ApiError::not_found("tenant")),
+    }
     let tenant = state.store.get_tenant(&id).await?.ok_or_else(|| ApiError::not_found("tenant"))?;
     if let Some(limit) = body.value.daily_token_limit {
         if limit.is_some_and(|n| n > i64::MAX as u64) {
@@ -108,11 +119,20 @@ pub struct DeviceLimitsView {
     responses((status = 200, body = DeviceLimitsView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn put_device_limits(
     State(state): State<AppState>,
-    _: AdminAuth,
+    AnyAuth(principal): AnyAuth,
     ApiPath(id): ApiPath,
     body: ApiJson<PutDeviceLimits>,
 ) -> ApiResult<Json<DeviceLimitsView>> {
     let id: DeviceId = id.parse().map_err(|_| ApiError::not_found("device"))?;
+    match &principal {
+        Principal::Admin => {}
+        Principal::Tenant { tenant, .. } | Principal::Device { tenant, .. } => {
+            return Err(match state.store.get_device(tenant.pk, &id).await? {
+                Some(_) => operator_only(),
+                None => ApiError::not_found("device"),
+            });
+        }
+    }
     let PutDeviceLimits { quota, expires_at } = body.value;
     if quota.is_some_and(|n| n > i64::MAX as u64) {
         return Err(ApiError::field("quota", "`quota` is too large; use null for unlimited"));

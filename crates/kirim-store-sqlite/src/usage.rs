@@ -54,7 +54,7 @@ struct DeviceState {
 /// for a repeat of an idempotency key, which will not be inserted), `Err` to refuse it alone.
 pub(crate) fn check(ctx: &Ctx, candidates: &[(&NewOutbound, bool)]) -> Result<Vec<Result<Debit, Refusal>>, WriteError> {
     let mut tenants: HashMap<(TenantPk, i64), (u64, u64)> = HashMap::new(); // (tokens asked, smallest limit)
-    let mut devices: HashMap<DevicePk, u64> = HashMap::new(); // messages asked
+    let mut devices: HashMap<DevicePk, (u64, Timestamp)> = HashMap::new(); // (messages asked, latest)
     for (m, limited_device) in candidates {
         if let Some(limit) = m.charge.daily_limit {
             let e = tenants.entry((m.tenant_pk, day_of(m.created_at))).or_insert((0, u64::MAX));
@@ -62,7 +62,9 @@ pub(crate) fn check(ctx: &Ctx, candidates: &[(&NewOutbound, bool)]) -> Result<Ve
             e.1 = e.1.min(limit);
         }
         if *limited_device {
-            *devices.entry(m.device_pk).or_default() += 1;
+            let e = devices.entry(m.device_pk).or_insert((0, m.created_at));
+            e.0 += 1;
+            e.1 = e.1.max(m.created_at);
         }
     }
     let mut days = HashMap::with_capacity(tenants.len());
@@ -76,13 +78,13 @@ pub(crate) fn check(ctx: &Ctx, candidates: &[(&NewOutbound, bool)]) -> Result<Ve
         days.insert((tenant, day), TenantDay { used, tight: used.saturating_add(asked) > limit });
     }
     let mut limited = HashMap::with_capacity(devices.len());
-    for (pk, asked) in devices {
+    for (pk, (asked, latest)) in devices {
         let (quota, expires_at) = ctx
             .opt("SELECT quota, expires_at FROM devices WHERE pk = ?", [pk.0], |row| {
                 Ok((row.opt_int("quota")?.map(|q| q.max(0) as u64), opt_time(row, "expires_at")?))
             })?
             .unwrap_or((None, None));
-        let tight = quota.is_some_and(|q| asked > q) || expires_at.is_some();
+        let tight = quota.is_some_and(|q| asked > q) || expires_at.is_some_and(|at| latest >= at);
         limited.insert(pk, DeviceState { quota, expires_at, taken: 0, tight });
     }
     // A message that repeats an idempotency key is never refused: it answers with the original.

@@ -141,7 +141,7 @@ pub struct ConversationFilter {
 #[derive(Debug, Clone, PartialEq)]
 pub enum AssignOutcome {
     /// The conversation as it is now (also when it already had that assignee: no event then).
-    Done(Conversation),
+    Done(Box<Conversation>),
     MessageNotFound,
     AgentNotFound,
     /// The agent exists but is not active.

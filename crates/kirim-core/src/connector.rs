@@ -190,6 +190,14 @@ pub trait Connector: Send + Sync {
     async fn check_numbers(&self, _device: &Device, _phones: &[PhoneNumber]) -> Result<Vec<NumberCheck>, ConnectorError> {
         Err(ConnectorError::Unsupported("check numbers on WhatsApp".into()))
     }
+
+    /// The bytes of the file in a message the device received, from the network's reference to
+    /// it (`MediaContent::id`, which this connector put there when it reported the message).
+    /// Files are fetched on demand, not when the message arrives, so storing an inbound message
+    /// never waits for a download. A file the network no longer has is `NotFound`.
+    async fn download_media(&self, _device: &Device, _content: &MessageContent) -> Result<Vec<u8>, ConnectorError> {
+        Err(ConnectorError::Unsupported("download received files".into()))
+    }
 }
 
 /// Builds a connector once the sink (the app's side of the boundary) exists.

@@ -369,6 +369,17 @@ impl MessageContent {
         }
     }
 
+    pub fn media_content_mut(&mut self) -> Option<&mut MediaContent> {
+        match self {
+            Self::Image { image: m }
+            | Self::Video { video: m }
+            | Self::Audio { audio: m }
+            | Self::Document { document: m }
+            | Self::Sticker { sticker: m } => Some(m),
+            _ => None,
+        }
+    }
+
     /// The text of the message, if it has one (for previews, auto-replies and reports): what
     /// a person would read in the chat list. For media that is the caption the sender wrote
     /// (not the file name, which is metadata); for a location its name, else its address;

@@ -150,6 +150,13 @@ pub trait MediaStore: Send + Sync {
     async fn get_media(&self, tenant: TenantPk, id: &MediaId) -> StoreResult<Option<Media>>;
     /// By id (oldest first), after the cursor.
     async fn list_media(&self, tenant: TenantPk, after: Option<&MediaId>, limit: u32) -> StoreResult<Vec<Media>>;
-    /// Deletes the record and returns it; `None` when the tenant has no such file.
+    /// Deletes the record (and its received-file entry) and returns it; `None` when the tenant
+    /// has no such stored file (a received file not downloaded yet is left to
+    /// `delete_received_media`).
     async fn delete_media(&self, tenant: TenantPk, id: &MediaId) -> StoreResult<Option<Media>>;
+    /// The inbound message whose content names this not-yet-downloaded received file by
+    /// `media_id` (entries are written with the message, see `insert_inbound`).
+    async fn get_received_media(&self, tenant: TenantPk, id: &MediaId) -> StoreResult<Option<crate::message::Message>>;
+    /// Forgets a received file that was never downloaded; `false` when there is none.
+    async fn delete_received_media(&self, tenant: TenantPk, id: &MediaId) -> StoreResult<bool>;
 }

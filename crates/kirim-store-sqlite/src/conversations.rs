@@ -124,7 +124,7 @@ pub(crate) fn assign(ctx: &mut Ctx, (tenant, message, agent_ref, at): &AssignInp
     let before = load(ctx, pk)?;
     let previous = before.assignee.as_ref().map(|a| a.id.clone());
     if previous.as_ref() == agent.as_ref().map(|a| &a.id) {
-        return Ok(AssignOutcome::Done(before));
+        return Ok(AssignOutcome::Done(Box::new(before)));
     }
     ctx.exec(
         "UPDATE conversations SET agent_pk = ?1, assigned_at = ?2, updated_at = ?3 WHERE pk = ?4",
@@ -132,7 +132,7 @@ pub(crate) fn assign(ctx: &mut Ctx, (tenant, message, agent_ref, at): &AssignInp
     )?;
     let after = load(ctx, pk)?;
     append(ctx, assignment_event(&after, previous.as_ref(), Some(&message.id), *at));
-    Ok(AssignOutcome::Done(after))
+    Ok(AssignOutcome::Done(Box::new(after)))
 }
 
 /// Unassigns every conversation of an agent about to be deleted, each with its event.

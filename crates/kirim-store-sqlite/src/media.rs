@@ -4,12 +4,13 @@ use async_trait::async_trait;
 use kirim_core::MediaId;
 use kirim_core::id::{MediaPk, TenantPk};
 use kirim_core::media::{Media, MediaDirection, MediaKind, MediaStore, NewMedia};
+use kirim_core::message::Message;
 use kirim_core::store::{StoreError, StoreResult};
 use rusqlite::params;
 
 use crate::SqliteStore;
 use crate::error::{Bad, OpError, ReadResult};
-use crate::rows::{Cols, ms, parsed, time};
+use crate::rows::{self, Cols, ms, parsed, select_message, time};
 use crate::writer::Ctx;
 
 fn media(row: &impl Cols) -> Result<Media, Bad> {
@@ -56,6 +57,9 @@ fn insert_op(ctx: &mut Ctx, m: &NewMedia) -> Result<Media, OpError> {
 fn delete_op(ctx: &mut Ctx, (tenant, id): &(TenantPk, MediaId)) -> Result<Option<Media>, OpError> {
     let removed =
         ctx.opt("DELETE FROM media WHERE tenant_pk = ? AND id = ? RETURNING *", params![tenant.0, id.as_str()], |row| Ok(media(row)?))?;
+    if removed.is_some() {
+        ctx.exec("DELETE FROM received_media WHERE tenant_pk = ? AND media_id = ?", params![tenant.0, id.as_str()])?;
+    }
     Ok(removed)
 }
 
@@ -89,4 +93,26 @@ impl MediaStore for SqliteStore {
     async fn delete_media(&self, tenant: TenantPk, id: &MediaId) -> StoreResult<Option<Media>> {
         self.writer().call((tenant, id.clone()), delete_op).await
     }
+
+    async fn get_received_media(&self, tenant: TenantPk, id: &MediaId) -> StoreResult<Option<Message>> {
+        let row = sqlx::query(concat!(
+            select_message!(),
+            " JOIN received_media r ON r.message_pk = m.pk WHERE r.tenant_pk = ? AND r.media_id = ?"
+        ))
+        .bind(tenant.0)
+        .bind(id.as_str())
+        .fetch_optional(self.read())
+        .await
+        .read()?;
+        row.map(|r| rows::message(&r, None)).transpose().read()
+    }
+
+    async fn delete_received_media(&self, tenant: TenantPk, id: &MediaId) -> StoreResult<bool> {
+        self.writer().call((tenant, id.clone()), delete_received_op).await
+    }
+}
+
+fn delete_received_op(ctx: &mut Ctx, (tenant, id): &(TenantPk, MediaId)) -> Result<bool, OpError> {
+    let n = ctx.exec("DELETE FROM received_media WHERE tenant_pk = ? AND media_id = ?", params![tenant.0, id.as_str()])?;
+    Ok(n > 0)
 }

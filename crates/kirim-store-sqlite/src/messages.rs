@@ -59,6 +59,15 @@ fn insert_inbound(ctx: &mut Ctx, m: &NewInbound) -> Result<InsertOutcome, OpErro
             let message = load(ctx, pk)?;
             append(ctx, event::for_message(&message, types::MESSAGE_RECEIVED, message.created_at));
             crate::conversations::on_inbound(ctx, &message)?;
+            // Received files are downloadable by the `media_id` the sink gave them.
+            if let Some(file) = message.content.media_content()
+                && let Some(media_id) = &file.media_id
+            {
+                ctx.exec(
+                    "INSERT INTO received_media (media_id, tenant_pk, message_pk) VALUES (?, ?, ?) ON CONFLICT (media_id) DO NOTHING",
+                    params![media_id, m.tenant_pk.0, pk],
+                )?;
+            }
             Ok(InsertOutcome::Inserted(message))
         }
         None => {

@@ -15,6 +15,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (7, include_str!("../migrations/0007_reminders_auto_replies.sql")),
     (8, include_str!("../migrations/0008_reports_agents.sql")),
     (9, include_str!("../migrations/0009_media.sql")),
+    (10, include_str!("../migrations/0010_received_media.sql")),
     (12, include_str!("../migrations/0012_usage.sql")),
 ];
 

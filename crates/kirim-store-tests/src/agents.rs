@@ -34,7 +34,7 @@ async fn written(store: &dyn Store, agent: NewAgent) -> kirim_core::agent::Agent
 
 fn done(outcome: AssignOutcome) -> kirim_core::agent::Conversation {
     match outcome {
-        AssignOutcome::Done(c) => c,
+        AssignOutcome::Done(c) => *c,
         other => panic!("expected an assignment, got {other:?}"),
     }
 }

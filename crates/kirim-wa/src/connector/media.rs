@@ -130,6 +130,30 @@ pub fn media_type(content: &MessageContent) -> Option<MediaType> {
     })
 }
 
+/// Downloads and decrypts the file of a received message from WhatsApp's CDN. The library
+/// checks the ciphertext's MAC and hashes; a file the CDN no longer has (media expires after
+/// some weeks) is `NotFound`.
+pub async fn download(client: &whatsapp_rust::Client, content: &MessageContent) -> Result<Vec<u8>, ConnectorError> {
+    let (Some(kind), Some(reference)) = (media_type(content), content.media_content().and_then(MediaRef::of)) else {
+        return Err(ConnectorError::NotFound("the message names no file on WhatsApp's media servers".into()));
+    };
+    let params = whatsapp_rust::download::DownloadParams::encrypted(
+        reference.direct_path,
+        &reference.media_key,
+        &reference.file_sha256,
+        &reference.file_enc_sha256,
+        reference.file_length,
+        kind,
+    );
+    client.download_from_params(&params).await.map_err(|error| {
+        let status = error.chain().find_map(|c| c.downcast_ref::<whatsapp_rust::http::HttpStatusError>()).map(|e| e.status);
+        match status {
+            Some(404 | 410) => ConnectorError::NotFound(format!("the file has expired on WhatsApp's servers ({error})")),
+            Some(_) | None => ConnectorError::Transient(format!("downloading the file failed: {error:#}")),
+        }
+    })
+}
+
 /// Where the bytes of an outgoing file come from when the message does not carry them.
 ///
 /// Kirim's send lane hands the connector the stored bytes of every file it accepted

@@ -293,6 +293,11 @@ impl Connector for WaConnector {
         groups::check(&client, phones).await
     }
 
+    async fn download_media(&self, device: &Device, content: &kirim_core::message::MessageContent) -> Result<Vec<u8>, ConnectorError> {
+        let client = self.live_client(device)?;
+        media::download(&client, content).await
+    }
+
     async fn send(&self, device: &Device, message: &OutboundMessage) -> Result<SendReceipt, ConnectorError> {
         let Some(slot) = self.find(device.pk) else { return Err(ConnectorError::NotConnected) };
         let state = &slot.state;

@@ -1,4 +1,25 @@
 //! The reference products' own API shapes, mapped onto Kirim's model. Translation only: what
 //! a mapping produces goes through the same services (and the same validation) as the native API.
 
+pub mod body;
+pub mod laravel;
+pub mod onsend;
 pub mod wablas;
+
+use axum::Router;
+
+use crate::app::AppState;
+use crate::config::Config;
+
+/// Adds each switched-on layer at its configured prefix (the root when it is empty).
+pub fn mount(mut router: Router<AppState>, config: &Config) -> Router<AppState> {
+    let layers = [(config.compat.onsend.as_ref(), onsend::router as fn() -> Router<AppState>)];
+    for (prefix, layer) in layers {
+        router = match prefix {
+            None => router,
+            Some(p) if p.0.is_empty() => router.merge(layer()),
+            Some(p) => router.nest(&p.0, layer()),
+        };
+    }
+    router
+}

@@ -22,8 +22,9 @@ mod values;
 use std::path::PathBuf;
 
 pub use types::{
-    Config, DatabaseConfig, DatabaseUrl, Durability, EventsConfig, HttpConfig, LogConfig, LogFormat, MediaConfig, MetricsConfig,
-    OutboundConfig, RateLimitsConfig, SandboxSettings, SendingConfig, UsageConfig, UsageCosts, WebhooksConfig, WhatsappWebSettings,
+    CompatConfig, Config, DatabaseConfig, DatabaseUrl, Durability, EventsConfig, HttpConfig, LogConfig, LogFormat, MediaConfig,
+    MetricsConfig, MountPrefix, OutboundConfig, RateLimitsConfig, SandboxSettings, SendingConfig, UsageConfig, UsageCosts, WebhooksConfig,
+    WhatsappWebSettings,
 };
 
 /// Values given on the command line: the highest layer.

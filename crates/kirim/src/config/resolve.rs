@@ -116,6 +116,7 @@ pub(super) fn resolve(layers: Layers) -> Result<(Config, Vec<String>), ConfigErr
             qr_max_codes: r.get("sandbox.qr_max_codes", |s| small(s, "codes", 1, 1000))?,
         },
         whatsapp_web: WhatsappWebSettings { enabled: r.get("whatsapp_web.enabled", boolean)? },
+        compat: types::CompatConfig { onsend: r.get("compat.onsend", mount)? },
     };
     if config.sending.retry_base_ms > config.sending.retry_max_ms {
         let (base, max) = (&r.used["sending.retry_base_ms"], &r.used["sending.retry_max_ms"]);
@@ -145,6 +146,30 @@ impl Resolver {
         self.used.insert(key.to_owned(), setting);
         parsed
     }
+}
+
+/// `""`: off; `"/"`: the root; `"/compat/x"`: under that prefix.
+fn mount(s: &Setting) -> Parsed<Option<types::MountPrefix>> {
+    let given = text(s)?;
+    let given = given.trim();
+    if given.is_empty() {
+        return Ok(None);
+    }
+    let path = given.trim_end_matches('/');
+    let well_formed = given.starts_with('/')
+        && !path.contains("//")
+        && path.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b))
+        && !path.split('/').any(|seg| seg == "." || seg == "..");
+    if !well_formed {
+        return Err(format!(
+            "is not a path prefix; use \"/\" for the root, a path such as {} , or \"\" to switch the layer off",
+            s.example()
+        ));
+    }
+    if path == "/v1" || path.starts_with("/v1/") {
+        return Err("would hide the native API under /v1; pick another prefix".to_owned());
+    }
+    Ok(Some(types::MountPrefix(path.to_owned())))
 }
 
 /// Tokens one message costs; 0 makes the type free.

@@ -37,7 +37,25 @@ pub struct Config {
     pub usage: UsageConfig,
     pub sandbox: SandboxSettings,
     pub whatsapp_web: WhatsappWebSettings,
+    pub compat: CompatConfig,
 }
+
+/// `[compat]`: where each reference product's API is served (`None`: not at all).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompatConfig {
+    pub onsend: Option<MountPrefix>,
+}
+
+impl Default for CompatConfig {
+    fn default() -> Self {
+        Self { onsend: Some(MountPrefix("/compat/onsend".to_owned())) }
+    }
+}
+
+/// A path prefix a compat layer is mounted under: empty for the root, else `/a/b` (no
+/// trailing slash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountPrefix(pub String);
 
 /// `[whatsapp_web]`: the WhatsApp Web connector (linked phones), when this build has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -295,6 +313,7 @@ impl Default for Config {
             usage: UsageConfig::default(),
             sandbox: SandboxSettings::default(),
             whatsapp_web: WhatsappWebSettings::default(),
+            compat: CompatConfig::default(),
         }
     }
 }

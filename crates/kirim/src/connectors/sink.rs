@@ -9,7 +9,7 @@ use kirim_core::device::{DeviceStatus, LinkState};
 use kirim_core::id::DevicePk;
 use kirim_core::message::NewInbound;
 use kirim_core::store::{InsertOutcome, MessageFilter, ReceiptOutcome, Store};
-use kirim_core::{Clock, MessageId};
+use kirim_core::{Clock, MediaId, MessageId};
 
 use crate::metrics::Metrics;
 use crate::runtime::{DeviceRegistry, InFlight};
@@ -85,6 +85,14 @@ impl ConnectorSink for AppSink {
             if let Some(known) = self.store.list_messages(tenant_pk, &filter).await.map_err(sink_error)?.pop() {
                 *target = known.id.to_string();
             }
+        }
+        // A file the network can give us later gets Kirim's id now: the client downloads it
+        // with `GET /v1/media/{media_id}`, which fetches it through the connector on first use.
+        if let Some(file) = content.media_content_mut()
+            && file.id.is_some()
+            && file.media_id.is_none()
+        {
+            file.media_id = Some(MediaId::generate().to_string());
         }
         let new = NewInbound {
             id: MessageId::generate(),

@@ -16,7 +16,7 @@ use super::{
         devices::create, devices::list, devices::get, devices::update, devices::delete, devices::connect,
         devices::pair_code, devices::qr_code, devices::logout, devices::rotate_token,
         send::send, messages::get, messages::update, messages::delete, messages::list, messages::cancel,
-        sending::batch, sending::resend, sending::cancel,
+        sending::batch, sending::resend, sending::resend_many, sending::cancel,
         events::list, events::stream,
         webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete, webhooks::rotate_secret,
         webhooks::test, webhooks::deliveries, webhooks::delivery, webhooks::retry,

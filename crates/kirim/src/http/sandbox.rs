@@ -114,9 +114,12 @@ impl InboundType {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InboundMedia {
-    /// Where the file is, an `http` or `https` URL.
+    /// Where the file is, an `http` or `https` URL; recorded, never fetched.
     #[schema(example = "https://example.com/receipt.jpg")]
-    pub link: String,
+    pub link: Option<String>,
+    /// The file itself, base64-encoded: the sandbox network hosts it, and Kirim gives the
+    /// message's file a `media_id` that `GET /v1/media/{id}` downloads. Give this or `link`.
+    pub base64: Option<String>,
     /// The file's MIME type, matching the message type: `image/…` for image, `video/…`,
     /// `audio/…`, `image/webp` for a sticker; a document may be any type.
     pub mime_type: Option<String>,
@@ -252,10 +255,32 @@ fn check_mime(field: &str, kind: InboundType, mime: &str) -> ApiResult<()> {
     Ok(())
 }
 
-fn media_content(kind: InboundType, media: InboundMedia) -> ApiResult<MessageContent> {
+/// The content, and the bytes of the file when it was given as `base64`.
+fn media_content(kind: InboundType, media: InboundMedia) -> ApiResult<(MessageContent, Option<Vec<u8>>)> {
     let name = kind.as_str();
     let field = |f: &str| format!("{name}.{f}");
-    check_link(&field("link"), &media.link)?;
+    let file = match (&media.link, &media.base64) {
+        (Some(link), None) => {
+            check_link(&field("link"), link)?;
+            None
+        }
+        (None, Some(data)) => {
+            let (bytes, _) = crate::services::media::decode_base64(&field("base64"), data)?;
+            if bytes.is_empty() {
+                return Err(ApiError::field(field("base64"), format!("`{}` is empty; give the file's bytes", field("base64"))));
+            }
+            Some(bytes)
+        }
+        (Some(_), Some(_)) => {
+            return Err(ApiError::field(field("base64"), format!("give `{}` or `{}`, not both", field("link"), field("base64"))));
+        }
+        (None, None) => {
+            return Err(ApiError::field(
+                field("link"),
+                format!("give the file: `{}` (an http or https URL) or `{}` (its bytes, base64)", field("link"), field("base64")),
+            ));
+        }
+    };
     if let Some(mime) = &media.mime_type {
         check_mime(&field("mime_type"), kind, mime)?;
     }
@@ -284,14 +309,14 @@ fn media_content(kind: InboundType, media: InboundMedia) -> ApiResult<MessageCon
         return Err(ApiError::field(field("voice"), format!("`{}` is not possible: only audio can be a voice note", field("voice"))));
     }
     let content = MediaContent {
-        link: Some(media.link),
+        link: media.link,
         mime_type: media.mime_type.map(|m| m.trim().to_owned()),
         caption: media.caption,
         filename: media.filename,
         voice: media.voice.unwrap_or(false),
         ..MediaContent::default()
     };
-    Ok(MessageContent::media(name, content).expect("a media type"))
+    Ok((MessageContent::media(name, content).expect("a media type"), file))
 }
 
 fn location_content(location: InboundLocation) -> ApiResult<MessageContent> {
@@ -311,7 +336,7 @@ fn location_content(location: InboundLocation) -> ApiResult<MessageContent> {
 }
 
 /// The one content of the request, validated: `type` picks it (or the only one given).
-fn inbound_content(b: &mut InboundRequest) -> ApiResult<MessageContent> {
+fn inbound_content(b: &mut InboundRequest) -> ApiResult<(MessageContent, Option<Vec<u8>>)> {
     let given: Vec<InboundType> = InboundType::ALL
         .into_iter()
         .filter(|t| match t {
@@ -358,9 +383,9 @@ fn inbound_content(b: &mut InboundRequest) -> ApiResult<MessageContent> {
         InboundType::Text => {
             let text = b.text.take().unwrap_or_default();
             check_text("text", &text, MAX_TEXT_CHARS, "write the message text")?;
-            Ok(MessageContent::Text { text: TextContent { body: text, preview_url: false, mentions: Vec::new() } })
+            Ok((MessageContent::Text { text: TextContent { body: text, preview_url: false, mentions: Vec::new() } }, None))
         }
-        InboundType::Location => location_content(b.location.take().expect("checked above")),
+        InboundType::Location => Ok((location_content(b.location.take().expect("checked above"))?, None)),
         media => {
             let file = match media {
                 InboundType::Image => b.image.take(),
@@ -388,14 +413,14 @@ pub async fn inbound(
     let (sandbox, device) = sandbox_device(&state, &auth, &id).await?;
     let mut b = body.value;
     let from = PhoneNumber::parse(&b.from, state.config.default_country).map_err(|e| ApiError::field("from", format!("`from` {e}")))?;
-    let content = inbound_content(&mut b)?;
+    let (content, file) = inbound_content(&mut b)?;
     let group = match b.group {
         Some(g) => Some(kirim_core::Recipient::group(&g).map_err(|e| ApiError::field("group", format!("`group` {e}")))?.to_string()),
         None => None,
     };
     check_network_id("reply_to", &b.reply_to)?;
     check_network_id("network_id", &b.network_id)?;
-    let message = SimulatedInbound { from, group, content, reply_to: b.reply_to, network_id: b.network_id };
+    let message = SimulatedInbound { from, group, content, reply_to: b.reply_to, network_id: b.network_id, file };
     let network_id = sandbox.inbound(&device, message).await.map_err(sandbox_error)?;
     Ok(Json(InboundResult { network_id }))
 }

@@ -304,7 +304,7 @@ pub fn input(state: &AppState, mut request: SendMessage, idempotency_key: Option
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum Sent {
-    One(MessageView),
+    One(Box<MessageView>),
     Many(SentMany),
 }
 
@@ -343,7 +343,7 @@ pub async fn send(State(state): State<AppState>, auth: TenantAuth, headers: Head
     if group.is_none() && !listed && recipients.len() <= 1 {
         input.to = recipients.pop();
         let accepted = messages::accept(&state, &actor, input).await?;
-        let mut response = (StatusCode::ACCEPTED, Json(Sent::One(MessageView::new(accepted.message, false)))).into_response();
+        let mut response = (StatusCode::ACCEPTED, Json(Sent::One(Box::new(MessageView::new(accepted.message, false))))).into_response();
         if accepted.replayed {
             response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
         }

@@ -120,6 +120,61 @@ pub async fn resend(
     Ok((StatusCode::ACCEPTED, Json(MessageView::new(accepted.message, false))))
 }
 
+/// Which messages to send again.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResendRequest {
+    /// Up to 100 message ids (an array, or a comma list).
+    #[schema(value_type = Vec<String>)]
+    pub ids: ToInput,
+}
+
+/// How resending one id went: the new message, or why not.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResendItem {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<MessageView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResendResult {
+    /// Per id, in order.
+    pub data: Vec<ResendItem>,
+    pub accepted: usize,
+    pub refused: usize,
+}
+
+/// Send many messages again, as `POST /v1/messages/{id}/resend` does for one; an id that
+/// cannot be resent refuses only itself. With `Idempotency-Key`, a retried request resends
+/// nothing twice.
+#[utoipa::path(post, path = "/v1/messages/resend", tag = "messages", request_body = ResendRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: each id is resent once under this key")),
+    responses((status = 202, body = ResendResult), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn resend_many(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    headers: HeaderMap,
+    body: ApiJson<ResendRequest>,
+) -> ApiResult<(StatusCode, Json<ResendResult>)> {
+    let key = idempotency_key(&headers)?;
+    let (ids, _) = body.value.ids.recipients();
+    let results = sending::resend_many(&state, &(&auth).into(), &ids, key.as_deref()).await?;
+    let data: Vec<ResendItem> = ids
+        .into_iter()
+        .zip(results)
+        .map(|(id, r)| match r {
+            Ok(accepted) => ResendItem { id, message: Some(MessageView::new(accepted.message, false)), error: None },
+            Err(e) => ResendItem { id, message: None, error: Some(e.detail) },
+        })
+        .collect();
+    let accepted = data.iter().filter(|d| d.message.is_some()).count();
+    let refused = data.len() - accepted;
+    Ok((StatusCode::ACCEPTED, Json(ResendResult { data, accepted, refused })))
+}
+
 /// Which messages to cancel: `ids`, or `all: true` for every pending one (of `device_id` alone
 /// if given). Scheduled messages are cancelled by id only.
 #[derive(Debug, Deserialize, ToSchema)]

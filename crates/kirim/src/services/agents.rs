@@ -152,7 +152,7 @@ pub async fn assign(state: &AppState, actor: &Actor, message: &str, agent: Optio
     }
     let outcome = state.store.assign_conversation(actor.tenant_pk(), &message, agent, state.clock.now()).await?;
     match outcome {
-        AssignOutcome::Done(c) => Ok(c),
+        AssignOutcome::Done(c) => Ok(*c),
         AssignOutcome::MessageNotFound => Err(not_found()),
         AssignOutcome::AgentNotFound => Err(ApiError::not_found("agent").with_field("agent_id")),
         AssignOutcome::AgentInactive => Err(ApiError::conflict(

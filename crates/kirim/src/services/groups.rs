@@ -38,7 +38,7 @@ pub fn target(state: &AppState, actor: &Actor, id: &DeviceId) -> ApiResult<Targe
     connect_target(state, entry.snapshot())
 }
 
-fn connect_target(state: &AppState, device: Device) -> ApiResult<Target> {
+pub fn connect_target(state: &AppState, device: Device) -> ApiResult<Target> {
     let disabled = device.connector == ConnectorKind::Sandbox && !state.config.sandbox.enabled;
     let connector = state.connectors.get(device.connector).filter(|_| !disabled).ok_or_else(|| {
         ApiError::conflict("connector_disabled", format!("the `{}` connector is disabled on this server", device.connector.as_str()))

@@ -104,9 +104,10 @@ pub async fn upload(state: &AppState, tenant: TenantPk, upload: Upload, fields: 
     Ok(media)
 }
 
+/// A stored file's record; a received file is downloaded first (see `received_media`).
 pub async fn get(state: &AppState, tenant: TenantPk, raw: &str) -> ApiResult<Media> {
     let id: MediaId = raw.parse().map_err(|_| ApiError::not_found("media"))?;
-    state.store.get_media(tenant, &id).await?.ok_or_else(|| ApiError::not_found("media"))
+    super::received_media::record(state, tenant, &id).await
 }
 
 pub async fn list(state: &AppState, tenant: TenantPk, after: Option<&str>, limit: u32) -> ApiResult<Vec<Media>> {
@@ -133,6 +134,13 @@ pub async fn download(state: &AppState, tenant: TenantPk, raw: &str) -> ApiResul
     Ok((media, file))
 }
 
+/// The bytes of file `id`, checked; a received file is downloaded through its device first
+/// (what the job-reply and transcription paths read voice notes and photos with).
+pub async fn inbound_file(state: &AppState, tenant: TenantPk, id: &MediaId) -> ApiResult<MediaFile> {
+    let media = super::received_media::record(state, tenant, id).await?;
+    state.media.read(&media).await.map_err(read_error)
+}
+
 fn read_error(error: ReadError) -> ApiError {
     tracing::error!(%error, "a stored media file could not be read");
     match error {
@@ -143,14 +151,21 @@ fn read_error(error: ReadError) -> ApiError {
     }
 }
 
-pub async fn delete(state: &AppState, tenant: TenantPk, raw: &str) -> ApiResult<Media> {
+/// The deleted record; `None` for a received file that was never downloaded.
+pub async fn delete(state: &AppState, tenant: TenantPk, raw: &str) -> ApiResult<Option<Media>> {
     let id: MediaId = raw.parse().map_err(|_| ApiError::not_found("media"))?;
-    let media = state.store.delete_media(tenant, &id).await?.ok_or_else(|| ApiError::not_found("media"))?;
+    let Some(media) = state.store.delete_media(tenant, &id).await? else {
+        // A received file never downloaded has no record yet; forgetting it is the delete.
+        if state.store.delete_received_media(tenant, &id).await? {
+            return Ok(None);
+        }
+        return Err(ApiError::not_found("media"));
+    };
     // The record is gone first: a file left behind by a failure here is never served.
     if let Err(error) = state.media.remove(&id).await {
         tracing::warn!(%error, media = %id, "could not remove a deleted media file");
     }
-    Ok(media)
+    Ok(Some(media))
 }
 
 /// Deletes files stored for a message that was not accepted after all.
@@ -233,7 +248,14 @@ async fn attach_one(state: &AppState, tenant: TenantPk, kind: MediaKind, prefix:
         let field = format!("{prefix}.media_id");
         let not_found = || ApiError::not_found("media").with_field(field.clone());
         let id: MediaId = raw.parse().map_err(|_| not_found())?;
-        let media = state.store.get_media(tenant, &id).await?.ok_or_else(not_found)?;
+        // A received file is downloaded first, so it can be forwarded by its id.
+        let media = match state.store.get_media(tenant, &id).await? {
+            Some(media) => media,
+            None if state.store.get_received_media(tenant, &id).await?.is_some() => {
+                super::received_media::record(state, tenant, &id).await.map_err(|e| e.with_field(field.clone()))?
+            }
+            None => return Err(not_found()),
+        };
         if media.kind != kind {
             return Err(ApiError::field(
                 field,

@@ -12,6 +12,7 @@ pub mod devices;
 pub mod groups;
 pub mod media;
 pub mod messages;
+pub mod received_media;
 pub mod reminders;
 pub mod reports;
 pub mod schedule;

@@ -10,6 +10,7 @@ use kirim_core::message::{Direction, Message, MessageContent, MessageStatus};
 use kirim_core::sending::{MAX_SOURCE_LEN, SendOptions};
 use kirim_core::store::CancelOutcome;
 use kirim_core::{MessageId, PhoneNumber, Recipient};
+use sha2::{Digest, Sha256};
 
 use super::messages::{self, Accepted, SendInput, check_common, parse_recipient, prepare_for};
 use super::{Actor, contact_groups, content, spintax};
@@ -363,6 +364,30 @@ pub async fn resend(
 }
 
 /// Cancels each message named, answering per id in order: the cancelled message, or why not.
+/// Resends each of `raw` (message ids), one result per id in order. With an idempotency key
+/// `K`, id `X` is resent under `K:X`, so retrying the whole request resends nothing twice.
+pub async fn resend_many(
+    state: &AppState,
+    auth: &Actor,
+    raw: &[String],
+    idempotency_key: Option<&str>,
+) -> ApiResult<Vec<ApiResult<Accepted>>> {
+    if raw.is_empty() || raw.len() > MAX_BATCH {
+        return Err(ApiError::field("ids", format!("`ids` must list 1 to {MAX_BATCH} message ids")));
+    }
+    let mut results = Vec::with_capacity(raw.len());
+    for raw_id in raw {
+        let Ok(id) = raw_id.trim().parse::<MessageId>() else {
+            results.push(Err(ApiError::not_found("message")));
+            continue;
+        };
+        let key = idempotency_key.map(|k| format!("{k}:{id}"));
+        let hash = hex::encode(Sha256::digest(format!("resend:{id}").as_bytes()));
+        results.push(resend(state, auth, &id, key, hash).await);
+    }
+    Ok(results)
+}
+
 pub async fn cancel_many(state: &AppState, auth: &Actor, raw: &[String]) -> ApiResult<Vec<ApiResult<Message>>> {
     if raw.is_empty() || raw.len() > MAX_CANCEL_IDS {
         return Err(ApiError::field("ids", format!("`ids` must list 1 to {MAX_CANCEL_IDS} message ids")));

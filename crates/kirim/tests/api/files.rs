@@ -65,9 +65,12 @@ pub fn sha256(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
+/// A served file: its content type and bytes.
+type Served = (String, Vec<u8>);
+
 #[derive(Clone, Default)]
 struct Shared {
-    files: Arc<std::sync::Mutex<HashMap<String, (String, Vec<u8>)>>>,
+    files: Arc<std::sync::Mutex<HashMap<String, Served>>>,
     /// Bytes the misbehaving routes have handed to the connection.
     sent: Arc<AtomicU64>,
 }

@@ -316,3 +316,39 @@ async fn cancel_by_ids_answers_per_id_and_cancel_all_empties_the_queue() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn resend_by_a_list_of_ids_answers_per_id_and_a_retried_request_resends_nothing_twice() {
+    let app = TestApp::spawn().await;
+    let (key, _) = app.connected_tenant("t").await;
+    let (_, a) = app.send_text(&key, "0123000001", "first").await;
+    let (_, b) = app.send_text(&key, "0123000002", "second").await;
+    let (a, b) = (a["id"].as_str().unwrap().to_owned(), b["id"].as_str().unwrap().to_owned());
+    app.wait_message(&key, &a, "sent").await;
+    app.wait_message(&key, &b, "sent").await;
+    let (other, _) = app.connected_tenant("other").await;
+    let (_, theirs) = app.send_text(&other, "0123000003", "x").await;
+    let theirs = theirs["id"].as_str().unwrap().to_owned();
+
+    // A comma list, as Wablas clients send it; another tenant's id is not found.
+    let ids = format!("{a}, {b},{theirs},junk");
+    let send = |ids: String| {
+        let request = app.client.post(format!("{}/v1/messages/resend", app.base)).bearer_auth(&key).header("idempotency-key", "retry-7");
+        request.json(&json!({"ids": ids})).send()
+    };
+    let response = send(ids.clone()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let first: Value = response.json().await.unwrap();
+    assert_eq!((first["accepted"].as_u64(), first["refused"].as_u64()), (Some(2), Some(2)), "{first}");
+    let data = first["data"].as_array().unwrap();
+    assert_eq!((data[0]["id"].as_str(), data[0]["message"]["resend_of"].as_str()), (Some(a.as_str()), Some(a.as_str())));
+    assert_eq!(data[1]["message"]["resend_of"].as_str(), Some(b.as_str()));
+    assert_eq!((data[2]["error"]["code"].as_str(), data[3]["error"]["code"].as_str()), (Some("not_found"), Some("not_found")));
+
+    let again: Value = send(ids).await.unwrap().json().await.unwrap();
+    assert_eq!(again["data"][0]["message"]["id"], data[0]["message"]["id"], "the same key returns the first resend");
+    assert_eq!(again["data"][1]["message"]["id"], data[1]["message"]["id"]);
+    let many: Vec<String> = (0..101).map(|_| a.clone()).collect();
+    assert_error(&app.post("/v1/messages/resend", &key, json!({"ids": many})).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
+    app.stop().await;
+}

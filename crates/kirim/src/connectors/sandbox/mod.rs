@@ -15,6 +15,7 @@
 //! [`ConnectorSink`]: kirim_core::connector::ConnectorSink
 
 mod codes;
+mod files;
 mod groups;
 mod ledger;
 mod linking;
@@ -43,6 +44,7 @@ pub use types::{NetworkMessage, SandboxConfig, SandboxError, SimulatedInbound};
 /// The simulated network. Open it once per process; it is shared by all sandbox devices.
 pub struct Sandbox {
     network: Arc<Network>,
+    files: files::FileHost,
 }
 
 impl Sandbox {
@@ -65,9 +67,10 @@ impl Sandbox {
                 "sandbox: some lines of the network journal could not be read and were skipped"
             );
         }
+        let files = files::FileHost::new(&config.state_dir);
         let network = Arc::new(Network::new(config, sink, loaded.ledger, groups, loaded.sessions));
         tokio::spawn(network.clone().report_reads());
-        Ok(Arc::new(Self { network }))
+        Ok(Arc::new(Self { network, files }))
     }
 
     /// The phone scans the device's current QR code, or enters its pairing code. The device
@@ -82,7 +85,17 @@ impl Sandbox {
     /// `message.from` writes to the device (in `message.group`, if given). Returns the
     /// message's network id once the app has stored it; a `Sink` error means it was not
     /// stored, and the same `network_id` can be given again.
-    pub async fn inbound(&self, device: &Device, message: SimulatedInbound) -> Result<String, SandboxError> {
+    pub async fn inbound(&self, device: &Device, mut message: SimulatedInbound) -> Result<String, SandboxError> {
+        if let Some(bytes) = message.file.take() {
+            if self.network.connected_phone(device.pk).is_none() {
+                return Err(SandboxError::NotConnected);
+            }
+            let size = bytes.len() as u64;
+            let (reference, sha256) = self.files.put(bytes).await.map_err(|e| SandboxError::Io(e.to_string()))?;
+            if let Some(media) = message.content.media_content_mut() {
+                (media.id, media.sha256, media.size) = (Some(reference), Some(sha256), Some(size));
+            }
+        }
         self.network.inbound(device.pk, message).await
     }
 
@@ -167,6 +180,19 @@ impl Connector for Sandbox {
 
     async fn leave_group(&self, device: &Device, group: &GroupJid) -> Result<(), ConnectorError> {
         self.network.leave_group(device.pk, group)
+    }
+
+    /// Files people sent to the device, by the reference their message carries.
+    async fn download_media(&self, device: &Device, content: &kirim_core::message::MessageContent) -> Result<Vec<u8>, ConnectorError> {
+        if self.network.connected_phone(device.pk).is_none() {
+            return Err(ConnectorError::NotConnected);
+        }
+        let reference = content.media_content().and_then(|m| m.id.as_deref()).unwrap_or_default();
+        match self.files.get(reference).await {
+            Ok(Some(bytes)) => Ok(bytes),
+            Ok(None) => Err(ConnectorError::NotFound(format!("the sandbox network has no file `{reference}`"))),
+            Err(e) => Err(ConnectorError::Transient(format!("the sandbox network could not read the file: {e}"))),
+        }
     }
 
     /// Every number is on WhatsApp except those of `not_on_whatsapp`.

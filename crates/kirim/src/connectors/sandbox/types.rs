@@ -78,6 +78,9 @@ pub struct SimulatedInbound {
     pub reply_to: Option<String>,
     /// The network id to use; given, a test can deliver the same message twice.
     pub network_id: Option<String>,
+    /// The bytes of the file `content` carries: the network hosts them, and the message
+    /// names them by reference, downloadable through the connector.
+    pub file: Option<Vec<u8>>,
 }
 
 /// A message the network accepted from a device.

@@ -12,7 +12,7 @@ use super::{Net, device, eventually, phone, sleep, text_to};
 use crate::connectors::sandbox::{SandboxError, SimulatedInbound};
 
 fn written_by(from: &PhoneNumber, body: &str) -> SimulatedInbound {
-    SimulatedInbound { from: from.clone(), group: None, content: MessageContent::text(body), reply_to: None, network_id: None }
+    SimulatedInbound { from: from.clone(), group: None, content: MessageContent::text(body), reply_to: None, network_id: None, file: None }
 }
 
 #[tokio::test]

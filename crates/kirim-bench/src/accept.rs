@@ -42,6 +42,28 @@ pub struct AcceptArgs {
     /// reported.
     #[arg(long, default_value_t = 1)]
     pub check_rounds: usize,
+    /// Also measure the same send through the OnSend and wa-gateway compat layers, each on a
+    /// fresh Kirim, and report its cost against the native send.
+    #[arg(long)]
+    pub compat: bool,
+}
+
+/// Which API a send goes through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Api {
+    Native,
+    Onsend,
+    WaGateway,
+}
+
+impl Api {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Native => "kirim",
+            Self::Onsend => "kirim onsend",
+            Self::WaGateway => "kirim wa-gateway",
+        }
+    }
 }
 
 pub async fn run(args: AcceptArgs) -> anyhow::Result<ExitCode> {
@@ -69,20 +91,26 @@ pub async fn run(args: AcceptArgs) -> anyhow::Result<ExitCode> {
             for round in 0..args.check_rounds.max(1) {
                 // ABBA: each mode goes first in every other round.
                 for checks in if round % 2 == 0 { [false, true] } else { [true, false] } {
-                    let result = measure_kirim(bin, &args, checks).await?;
+                    let result = measure_kirim(bin, &args, Api::Native, checks).await?;
                     if checks { on.push(result) } else { off.push(result) }
                 }
             }
             (Ok(Figures::new("kirim", median(&mut off))), Some(Figures::new("kirim, checks on", median(&mut on))))
         }
     };
+    let mut compat = Vec::new();
+    if let (Some(bin), true) = (&kirim_bin, args.compat) {
+        for api in [Api::Onsend, Api::WaGateway] {
+            compat.push(Figures::new(api.name(), &measure_kirim(bin, &args, api, false).await?));
+        }
+    }
     let parameters = Parameters {
         connections: args.connections,
         duration_s: args.duration.as_secs_f64(),
         warmup_s: args.warmup.as_secs_f64(),
         kirim_bin: kirim_bin.map(|p| p.display().to_string()),
     };
-    let report = Report::new(machine, parameters, noop, insert, kirim, checked);
+    let report = Report::new(machine, parameters, noop, insert, kirim, checked).with_compat(compat);
     if args.json {
         report.print_json()?;
     } else {
@@ -137,10 +165,10 @@ pub(crate) async fn measure_ceiling(mode: Mode, connections: usize, warmup: Dura
 /// Out of reach of any run: a budget and a quota that are checked and debited, never exhausted.
 const UNREACHABLE: u64 = 1_000_000_000_000;
 
-/// Kirim with no limits (`checks` false: rate limits off, no budget, no quota) or with all of
-/// them checked on every send.
-async fn measure_kirim(bin: &std::path::Path, args: &AcceptArgs, checks: bool) -> anyhow::Result<LoadResult> {
-    let name = if checks { "kirim, checks on" } else { "kirim" };
+/// Kirim through `api`, with no limits (`checks` false: rate limits off, no budget, no quota)
+/// or with all of them checked on every send.
+async fn measure_kirim(bin: &std::path::Path, args: &AcceptArgs, api: Api, checks: bool) -> anyhow::Result<LoadResult> {
+    let name = if checks { "kirim, checks on" } else { api.name() };
     eprintln!("measuring {name} ({})…", bin.display());
     let data = tempfile::Builder::new().prefix("kirim-bench-accept-").tempdir()?;
     let admin = random_token(32);
@@ -162,7 +190,17 @@ async fn measure_kirim(bin: &std::path::Path, args: &AcceptArgs, checks: bool) -
         }
     };
     let auth = Some(format!("Bearer {}", sender.api_key));
-    let result = loadgen::run(spec((args.connections, args.warmup, args.duration), kirim.addr, auth, sender.device_id.clone())).await;
+    let load = (args.connections, args.warmup, args.duration);
+    let mut spec = spec(load, kirim.addr, auth, sender.device_id.clone());
+    if api != Api::Native {
+        let bodies: Vec<_> = (0..args.connections).map(|conn| loadgen::compat_body(api, &sender.device_token, conn)).collect();
+        spec.body = Arc::new(move |conn, _| bodies[conn % bodies.len()].clone());
+        (spec.path, spec.authorization) = match api {
+            Api::Onsend => ("/compat/onsend/api/v1/send".into(), Some(format!("Bearer {}", sender.device_token))),
+            _ => ("/compat/wa-gateway/api/send".into(), None),
+        };
+    }
+    let result = loadgen::run(spec).await;
     if let Err(e) = kirim.stop().await {
         eprintln!("warning: {e:#}");
     }

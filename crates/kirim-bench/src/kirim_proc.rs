@@ -146,7 +146,12 @@ impl Kirim {
         let api_key = str_field(&tenant, "api_key")?;
         let device = json!({"name": "bench-1", "connector": "sandbox", "settings": {"pacing_ms": 0, "pacing_jitter_ms": 0}});
         let device = self.api.expect(Method::POST, "/v1/devices", Some(&api_key), Some(device), StatusCode::CREATED).await?;
-        let sender = Sender { api_key, device_id: str_field(&device, "id")?, tenant_id: str_field(&tenant, "id")? };
+        let sender = Sender {
+            api_key,
+            device_id: str_field(&device, "id")?,
+            device_token: str_field(&device, "token")?,
+            tenant_id: str_field(&tenant, "id")?,
+        };
         self.link(&sender).await?;
         Ok(sender)
     }
@@ -194,6 +199,8 @@ impl Kirim {
 pub struct Sender {
     pub api_key: String,
     pub device_id: String,
+    /// The device's own token (what the compat layers' clients send).
+    pub device_token: String,
     pub tenant_id: String,
 }
 

@@ -35,6 +35,19 @@ pub fn send_body(device_id: &str, conn: usize) -> Bytes {
     Bytes::from(serde_json::to_vec(&body).expect("a JSON value serialises"))
 }
 
+/// The same send through a compat layer: OnSend's body (device token in the header) or
+/// wa-gateway's (device token in the body), with the native body's recipient and text.
+pub fn compat_body(api: crate::accept::Api, device_token: &str, conn: usize) -> Bytes {
+    let phone = RECIPIENTS[conn % RECIPIENTS.len()].trim_start_matches('+');
+    let text = format!("Your booking #{} is confirmed. See you at 10:{:02}.", 1000 + conn, conn % 60);
+    let body = match api {
+        crate::accept::Api::Native => unreachable!("native sends use send_body"),
+        crate::accept::Api::Onsend => serde_json::json!({"phone_number": phone, "message": text}),
+        crate::accept::Api::WaGateway => serde_json::json!({"token": device_token, "phone": phone, "message": text}),
+    };
+    Bytes::from(serde_json::to_vec(&body).expect("a JSON value serialises"))
+}
+
 /// A callback for every 2xx response: its body, and when it was read.
 pub type OnSuccess = Arc<dyn Fn(&[u8], Instant) + Send + Sync>;
 

@@ -127,6 +127,20 @@ pub struct Report {
     pub kirim_skipped: Option<String>,
     pub ratios: Ratios,
     pub verdict: Verdict,
+    /// The same send through compat layers, with their requests/s over the native send's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub compat: Vec<CompatFigures>,
+}
+
+/// The target: a compat send costs at most 10 % more than a native one.
+const TARGET_COMPAT_OVER_NATIVE: f64 = 1.0 / 1.1;
+
+#[derive(Serialize)]
+pub struct CompatFigures {
+    pub figures: Figures,
+    /// Requests/s over the native send's.
+    pub over_native: f64,
+    pub pass: bool,
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
@@ -166,7 +180,20 @@ impl Report {
             ));
             verdict.pass = verdict.pass.map(|p| p && ok);
         }
-        Self { machine, parameters, noop, insert, kirim, kirim_checked, kirim_skipped, ratios, verdict }
+        Self { machine, parameters, noop, insert, kirim, kirim_checked, kirim_skipped, ratios, verdict, compat: Vec::new() }
+    }
+
+    pub fn with_compat(mut self, compat: Vec<Figures>) -> Self {
+        let native = self.kirim.as_ref().map_or(0.0, |k| k.rps);
+        self.compat = compat
+            .into_iter()
+            .map(|figures| {
+                let over_native = ratio(figures.rps, native);
+                let pass = over_native >= TARGET_COMPAT_OVER_NATIVE && figures.errors == 0;
+                CompatFigures { figures, over_native, pass }
+            })
+            .collect();
+        self
     }
 
     pub fn print_json(&self) -> anyhow::Result<()> {
@@ -191,8 +218,9 @@ impl Report {
         );
         println!();
         println!("{:<18} {:>11} {:>9} {:>9} {:>9} {:>9} {:>8}", "target", "requests/s", "p50", "p90", "p99", "max", "errors");
-        let rows = [Some(&self.noop), Some(&self.insert), self.kirim.as_ref(), self.kirim_checked.as_ref()];
-        for f in rows.into_iter().flatten() {
+        let mut rows = vec![Some(&self.noop), Some(&self.insert), self.kirim.as_ref(), self.kirim_checked.as_ref()];
+        rows.extend(self.compat.iter().map(|c| Some(&c.figures)));
+        for f in rows.iter().flatten() {
             println!(
                 "{:<18} {:>11.0} {:>9} {:>9} {:>9} {:>9} {:>8}",
                 f.name,
@@ -204,7 +232,7 @@ impl Report {
                 f.errors
             );
         }
-        for f in rows.into_iter().flatten() {
+        for f in rows.iter().flatten() {
             if let Some(e) = &f.first_error {
                 println!("  {} errors: {} non-2xx, {} transport; first: {e}", f.name, f.non_2xx, f.transport_errors);
             }
@@ -234,6 +262,15 @@ impl Report {
         );
         for f in &v.findings {
             println!("  - {f}");
+        }
+        for c in &self.compat {
+            println!(
+                "{} / kirim: {:.2} ({}; target ≥ {:.2}, a compat send costing at most 10 % more)",
+                c.figures.name,
+                c.over_native,
+                if c.pass { "PASS" } else { "FAIL" },
+                TARGET_COMPAT_OVER_NATIVE
+            );
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod body;
 pub mod laravel;
 pub mod onsend;
+pub mod wa_gateway;
 pub mod wablas;
 
 use axum::Router;
@@ -13,7 +14,10 @@ use crate::config::Config;
 
 /// Adds each switched-on layer at its configured prefix (the root when it is empty).
 pub fn mount(mut router: Router<AppState>, config: &Config) -> Router<AppState> {
-    let layers = [(config.compat.onsend.as_ref(), onsend::router as fn() -> Router<AppState>)];
+    let layers = [
+        (config.compat.onsend.as_ref(), onsend::router as fn() -> Router<AppState>),
+        (config.compat.wa_gateway.as_ref(), wa_gateway::router),
+    ];
     for (prefix, layer) in layers {
         router = match prefix {
             None => router,

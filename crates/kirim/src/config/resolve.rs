@@ -116,8 +116,19 @@ pub(super) fn resolve(layers: Layers) -> Result<(Config, Vec<String>), ConfigErr
             qr_max_codes: r.get("sandbox.qr_max_codes", |s| small(s, "codes", 1, 1000))?,
         },
         whatsapp_web: WhatsappWebSettings { enabled: r.get("whatsapp_web.enabled", boolean)? },
-        compat: types::CompatConfig { onsend: r.get("compat.onsend", mount)? },
+        compat: types::CompatConfig { onsend: r.get("compat.onsend", mount)?, wa_gateway: r.get("compat.wa_gateway", mount)? },
     };
+    // Two layers under one prefix would claim the same paths (`/api/status` is OnSend's and
+    // wa-gateway's): each needs its own.
+    let mounts = config.compat.mounts();
+    for (i, (key, prefix)) in mounts.iter().enumerate() {
+        if let Some((other, _)) = mounts[i + 1..].iter().find(|(_, p)| p.is_some() && p == prefix) {
+            let shown = prefix.map_or("", |p| if p.0.is_empty() { "/" } else { p.0.as_str() });
+            return Err(ConfigError::new(format!(
+                "{key} and {other} are both mounted at {shown}; their paths overlap, so give each its own prefix (or \"\" to switch one off)"
+            )));
+        }
+    }
     if config.sending.retry_base_ms > config.sending.retry_max_ms {
         let (base, max) = (&r.used["sending.retry_base_ms"], &r.used["sending.retry_max_ms"]);
         return Err(ConfigError::new(format!(

@@ -56,7 +56,7 @@ fn every_key_is_read_documented_and_has_its_own_variable() {
     let (_, unread) = resolve::resolve(layers).unwrap();
     assert!(unread.is_empty(), "keys nothing reads: {unread:?}");
     let keys = default_keys();
-    assert_eq!(keys.len(), 58);
+    assert_eq!(keys.len(), 59);
     let mut names: Vec<String> = keys.iter().map(|key| env_name(key)).collect();
     names.sort();
     names.dedup();
@@ -311,4 +311,19 @@ fn webhook_settings_are_parsed_and_checked() {
     assert!(error(&none, &[("KIRIM_WEBHOOKS_CONCURRENCY_PER_ENDPOINT", "65")]).ends_with("is out of range; use 1 to 64"));
     assert!(error(&none, &[("KIRIM_WEBHOOKS_DISABLE_AFTER_DAYS", "0")]).ends_with("is out of range; use 1 to 30"));
     assert!(error(&none, &[("KIRIM_WEBHOOKS_RETENTION_DAYS", "36501")]).ends_with("is too large; use at most 36500"));
+}
+
+#[test]
+fn compat_layers_mount_at_a_prefix_the_root_or_nowhere_but_never_together() {
+    let loaded = load(&Overrides::default(), &[("KIRIM_COMPAT_ONSEND", "/"), ("KIRIM_COMPAT_WA_GATEWAY", "")]).unwrap();
+    assert_eq!(loaded.config.compat.onsend, Some(MountPrefix(String::new())));
+    assert_eq!(loaded.config.compat.wa_gateway, None);
+    let loaded = load(&Overrides::default(), &[("KIRIM_COMPAT_ONSEND", "/gw/onsend/")]).unwrap();
+    assert_eq!(loaded.config.compat.onsend, Some(MountPrefix("/gw/onsend".to_owned())));
+    let both = error(&Overrides::default(), &[("KIRIM_COMPAT_ONSEND", "/"), ("KIRIM_COMPAT_WA_GATEWAY", "/")]);
+    assert!(both.contains("compat.onsend and compat.wa_gateway are both mounted at /"), "{both}");
+    for bad in ["compat", "/a//b", "/../x", "/v1", "/v1/x", "/a b"] {
+        let message = error(&Overrides::default(), &[("KIRIM_COMPAT_ONSEND", bad)]);
+        assert!(message.contains("KIRIM_COMPAT_ONSEND"), "{bad}: {message}");
+    }
 }

@@ -44,11 +44,19 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompatConfig {
     pub onsend: Option<MountPrefix>,
+    pub wa_gateway: Option<MountPrefix>,
+}
+
+impl CompatConfig {
+    /// Each layer's key and mount, for checks that go over all of them.
+    pub fn mounts(&self) -> [(&'static str, Option<&MountPrefix>); 2] {
+        [("compat.onsend", self.onsend.as_ref()), ("compat.wa_gateway", self.wa_gateway.as_ref())]
+    }
 }
 
 impl Default for CompatConfig {
     fn default() -> Self {
-        Self { onsend: Some(MountPrefix("/compat/onsend".to_owned())) }
+        Self { onsend: Some(MountPrefix("/compat/onsend".to_owned())), wa_gateway: Some(MountPrefix("/compat/wa-gateway".to_owned())) }
     }
 }
 

@@ -5,6 +5,7 @@ mod auto_replies;
 mod cli;
 mod common;
 mod compat_onsend;
+mod compat_wa_gateway;
 mod contact_groups;
 mod contacts;
 mod crash;

@@ -1,5 +1,8 @@
 //! `kirim-bench accept`: the noop ceiling, the durable-insert ceiling and Kirim, one after
-//! the other, each driven by the same load generator at the same concurrency.
+//! the other, each driven by the same load generator at the same concurrency. Kirim runs
+//! twice: with no limits checked (the core figure), then with rate limits, a daily token
+//! budget and a device quota all checked on every send (set out of reach, so that the load
+//! measures the checks, not their refusals).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,6 +37,11 @@ pub struct AcceptArgs {
     /// Print one JSON object with all figures instead of the table (progress goes to stderr).
     #[arg(long)]
     pub json: bool,
+    /// Kirim without and with limit checks is measured this many times each, alternating
+    /// (off, on, on, off, …) so background load weighs on both alike; the median of each is
+    /// reported.
+    #[arg(long, default_value_t = 1)]
+    pub check_rounds: usize,
     /// Also measure the same send through the OnSend and wa-gateway compat layers, each on a
     /// fresh Kirim, and report its cost against the native send.
     #[arg(long)]
@@ -76,14 +84,24 @@ pub async fn run(args: AcceptArgs) -> anyhow::Result<ExitCode> {
     let (connections, warmup, duration) = (args.connections, args.warmup, args.duration);
     let noop = Figures::new("noop ceiling", &measure_ceiling(Mode::Noop, connections, warmup, duration).await?);
     let insert = Figures::new("insert ceiling", &measure_ceiling(Mode::Insert, connections, warmup, duration).await?);
-    let kirim = match &kirim_bin {
-        None => Err("--skip-kirim was given".to_string()),
-        Some(bin) => Ok(Figures::new("kirim", &measure_kirim(bin, &args, Api::Native).await?)),
+    let (kirim, checked) = match &kirim_bin {
+        None => (Err("--skip-kirim was given".to_string()), None),
+        Some(bin) => {
+            let (mut off, mut on) = (Vec::new(), Vec::new());
+            for round in 0..args.check_rounds.max(1) {
+                // ABBA: each mode goes first in every other round.
+                for checks in if round % 2 == 0 { [false, true] } else { [true, false] } {
+                    let result = measure_kirim(bin, &args, Api::Native, checks).await?;
+                    if checks { on.push(result) } else { off.push(result) }
+                }
+            }
+            (Ok(Figures::new("kirim", median(&mut off))), Some(Figures::new("kirim, checks on", median(&mut on))))
+        }
     };
     let mut compat = Vec::new();
     if let (Some(bin), true) = (&kirim_bin, args.compat) {
         for api in [Api::Onsend, Api::WaGateway] {
-            compat.push(Figures::new(api.name(), &measure_kirim(bin, &args, api).await?));
+            compat.push(Figures::new(api.name(), &measure_kirim(bin, &args, api, false).await?));
         }
     }
     let parameters = Parameters {
@@ -92,13 +110,19 @@ pub async fn run(args: AcceptArgs) -> anyhow::Result<ExitCode> {
         warmup_s: args.warmup.as_secs_f64(),
         kirim_bin: kirim_bin.map(|p| p.display().to_string()),
     };
-    let report = Report::new(machine, parameters, noop, insert, kirim).with_compat(compat);
+    let report = Report::new(machine, parameters, noop, insert, kirim, checked).with_compat(compat);
     if args.json {
         report.print_json()?;
     } else {
         report.print_table();
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The run with the median rate.
+fn median(results: &mut [LoadResult]) -> &LoadResult {
+    results.sort_by(|a, b| a.rps().total_cmp(&b.rps()));
+    &results[results.len() / 2]
 }
 
 /// The accept load: `connections` closed loops, each posting its own prebuilt send request.
@@ -138,12 +162,26 @@ pub(crate) async fn measure_ceiling(mode: Mode, connections: usize, warmup: Dura
     Ok(result)
 }
 
-async fn measure_kirim(bin: &std::path::Path, args: &AcceptArgs, api: Api) -> anyhow::Result<LoadResult> {
-    eprintln!("measuring {} ({})…", api.name(), bin.display());
+/// Out of reach of any run: a budget and a quota that are checked and debited, never exhausted.
+const UNREACHABLE: u64 = 1_000_000_000_000;
+
+/// Kirim through `api`, with no limits (`checks` false: rate limits off, no budget, no quota)
+/// or with all of them checked on every send.
+async fn measure_kirim(bin: &std::path::Path, args: &AcceptArgs, api: Api, checks: bool) -> anyhow::Result<LoadResult> {
+    let name = if checks { "kirim, checks on" } else { api.name() };
+    eprintln!("measuring {name} ({})…", bin.display());
     let data = tempfile::Builder::new().prefix("kirim-bench-accept-").tempdir()?;
     let admin = random_token(32);
-    let kirim = Kirim::start(bin, data.path(), &admin).await?;
-    let sender = match kirim.setup_sandbox(&admin).await {
+    let off = [("KIRIM_RATE_LIMITS_PER_KEY".to_owned(), "0".to_owned()), ("KIRIM_RATE_LIMITS_PER_TENANT".to_owned(), "0".to_owned())];
+    let kirim = Kirim::start_with(bin, data.path(), &admin, if checks { &[] } else { &off }).await?;
+    let setup = async {
+        let sender = kirim.setup_sandbox(&admin).await?;
+        if checks {
+            kirim.set_limits(&admin, &sender, UNREACHABLE, UNREACHABLE).await?;
+        }
+        anyhow::Ok(sender)
+    };
+    let sender = match setup.await {
         Ok(s) => s,
         Err(e) => {
             let stderr = kirim.stderr();
@@ -167,6 +205,6 @@ async fn measure_kirim(bin: &std::path::Path, args: &AcceptArgs, api: Api) -> an
         eprintln!("warning: {e:#}");
     }
     let result = result?;
-    eprintln!("  {}: {:.0} requests/s, {} errors", api.name(), result.rps(), result.errors());
+    eprintln!("  {name}: {:.0} requests/s, {} errors", result.rps(), result.errors());
     Ok(result)
 }

@@ -146,9 +146,24 @@ impl Kirim {
         let api_key = str_field(&tenant, "api_key")?;
         let device = json!({"name": "bench-1", "connector": "sandbox", "settings": {"pacing_ms": 0, "pacing_jitter_ms": 0}});
         let device = self.api.expect(Method::POST, "/v1/devices", Some(&api_key), Some(device), StatusCode::CREATED).await?;
-        let sender = Sender { api_key, device_id: str_field(&device, "id")?, device_token: str_field(&device, "token")? };
+        let sender = Sender {
+            api_key,
+            device_id: str_field(&device, "id")?,
+            device_token: str_field(&device, "token")?,
+            tenant_id: str_field(&tenant, "id")?,
+        };
         self.link(&sender).await?;
         Ok(sender)
+    }
+
+    /// Gives the sender's tenant a daily token budget and its device a quota (admin calls).
+    pub async fn set_limits(&self, admin_token: &str, s: &Sender, daily_tokens: u64, quota: u64) -> anyhow::Result<()> {
+        let tenant = format!("/v1/tenants/{}", s.tenant_id);
+        let budget = json!({"daily_token_limit": daily_tokens});
+        self.api.expect(Method::PATCH, &tenant, Some(admin_token), Some(budget), StatusCode::OK).await?;
+        let limits = format!("/v1/devices/{}/limits", s.device_id);
+        self.api.expect(Method::PUT, &limits, Some(admin_token), Some(json!({"quota": quota})), StatusCode::OK).await?;
+        Ok(())
     }
 
     /// Links the device: connect, the simulated phone scans, wait until connected.
@@ -186,6 +201,7 @@ pub struct Sender {
     pub device_id: String,
     /// The device's own token (what the compat layers' clients send).
     pub device_token: String,
+    pub tenant_id: String,
 }
 
 fn str_field(v: &Value, name: &str) -> anyhow::Result<String> {

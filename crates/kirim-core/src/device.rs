@@ -192,6 +192,8 @@ pub struct Device {
     pub token_hash: TokenHash,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Quota and expiry, set by the operator (none by default).
+    pub limits: crate::usage::DeviceLimits,
 }
 
 #[derive(Debug, Clone)]

@@ -24,6 +24,7 @@ pub mod session;
 pub mod store;
 pub mod template;
 pub mod tenant;
+pub mod usage;
 pub mod webhook;
 
 pub use clock::{Clock, ManualClock, SystemClock};

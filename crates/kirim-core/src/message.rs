@@ -226,6 +226,8 @@ pub struct NewOutbound {
     pub schedule: Option<Schedule>,
     pub created_at: Timestamp,
     pub options: SendOptions,
+    /// What it spends of the tenant's daily budget (checked and debited by the store).
+    pub charge: crate::usage::Charge,
 }
 
 /// When a scheduled message is due; the zone is kept to show the time as the client gave it.

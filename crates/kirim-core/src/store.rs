@@ -30,6 +30,7 @@ pub use crate::sending::SendingStore;
 pub use crate::session::SessionStore;
 pub use crate::template::TemplateStore;
 use crate::tenant::{ApiKey, NewApiKey, NewTenant, Tenant};
+pub use crate::usage::UsageStore;
 use crate::webhook::{Attempt, AttemptResult, Delivery, DeliveryJob, DeliveryStatus, NewWebhook, Webhook, WebhookPatch};
 use crate::{PhoneNumber, Recipient, Timestamp, TokenHash};
 
@@ -119,6 +120,8 @@ pub enum InsertOutcome {
     Inserted(Message),
     /// A message with the same idempotency key already exists; nothing was written.
     Existing(Message),
+    /// Refused by a budget, quota or expiry (see [`crate::usage`]); nothing was written.
+    Refused(crate::usage::Refusal),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -377,6 +380,7 @@ pub trait Store:
     + SendingStore
     + JobStore
     + TemplateStore
+    + UsageStore
 {
 }
 
@@ -397,5 +401,6 @@ impl<T> Store for T where
         + SendingStore
         + JobStore
         + TemplateStore
+        + UsageStore
 {
 }

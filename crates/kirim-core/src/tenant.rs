@@ -12,6 +12,8 @@ pub struct Tenant {
     pub id: TenantId,
     pub name: String,
     pub created_at: Timestamp,
+    /// Tokens the tenant may spend per UTC day; `None`: unlimited.
+    pub daily_token_limit: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -19,6 +21,8 @@ pub struct NewTenant {
     pub id: TenantId,
     pub name: String,
     pub created_at: Timestamp,
+    /// The daily token budget it starts with (the configured default).
+    pub daily_token_limit: Option<u64>,
 }
 
 /// An API key as stored: only its hash, and a short prefix so people can tell keys apart.

@@ -95,7 +95,7 @@ fn delete(ctx: &mut Ctx, (tenant, id, at): &(TenantPk, DeviceId, Timestamp)) -> 
     Ok(Some(device))
 }
 
-const SELECT_WITH_TENANT: &str = "SELECT d.*, t.pk AS t_pk, t.id AS t_id, t.name AS t_name, t.created_at AS t_created_at \
+const SELECT_WITH_TENANT: &str = "SELECT d.*, t.pk AS t_pk, t.id AS t_id, t.name AS t_name, t.created_at AS t_created_at, t.daily_token_limit AS t_daily_token_limit \
      FROM devices d JOIN tenants t ON t.pk = d.tenant_pk WHERE d.token_hash = ? AND d.deleted_at IS NULL";
 
 impl SqliteStore {

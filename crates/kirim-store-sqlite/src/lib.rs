@@ -29,6 +29,7 @@ mod sending;
 mod sessions;
 mod templates;
 mod tenants;
+mod usage;
 mod webhooks;
 mod writer;
 

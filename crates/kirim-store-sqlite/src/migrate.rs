@@ -17,6 +17,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (9, include_str!("../migrations/0009_media.sql")),
     (10, include_str!("../migrations/0010_received_media.sql")),
     (11, include_str!("../migrations/0011_jobs_templates.sql")),
+    (12, include_str!("../migrations/0012_usage.sql")),
 ];
 
 /// The schema version this build expects.

@@ -13,11 +13,13 @@ use kirim_core::event::{self, types};
 use kirim_core::id::MessagePk;
 use kirim_core::message::{Direction, Message, MessageStatus, NewOutbound, Schedule};
 use kirim_core::store::{InsertOutcome, StoreError, StoreResult};
+use kirim_core::usage::Refusal;
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter};
 
 use crate::error::{WriteError, decode};
 use crate::rows::{self, Cols, ms, select_message, trunc};
+use crate::usage::{self, Debit};
 use crate::writer::Ctx;
 
 /// Rows per multi-row statement. A count is split greedily into these sizes, so only a few
@@ -57,8 +59,8 @@ static INSERT_SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
             multi_row(
                 "INSERT INTO messages (id, tenant_pk, device_pk, direction, chat, kind, content, status, priority, ref_id, \
                  idempotency_key, request_hash, reply_to, attempts, max_attempts, next_attempt_at, scheduled_at, timezone, \
-                 created_at, updated_at, secret, source, resend_of) VALUES ",
-                "(?, ?, ?, 'outbound', ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 created_at, updated_at, secret, source, resend_of, usage_tokens, usage_day, quota_used) VALUES ",
+                "(?, ?, ?, 'outbound', ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 *n,
                 " ON CONFLICT (tenant_pk, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING pk, id",
             )
@@ -82,11 +84,15 @@ struct Accepted<'a> {
     job: usize,
     new: &'a NewOutbound,
     device_id: DeviceId,
+    limited: bool,
     content: String,
+    /// What it is charged, or why the usage check refused it (then it is not inserted).
+    debit: Result<Debit, Refusal>,
 }
 
 /// Inserts every job's messages. A job naming a device that is not a live device of its
-/// tenant is refused alone (nothing of it is written); a failing statement aborts the batch.
+/// tenant is refused alone (nothing of it is written); a message the usage check refuses
+/// (budget, quota, expiry) is refused alone; a failing statement aborts the batch.
 pub(crate) fn insert_group(ctx: &mut Ctx, jobs: &mut [&mut OutboundJob]) -> Result<(), WriteError> {
     let mut accepted: Vec<Accepted<'_>> = Vec::new();
     let mut results: Vec<Option<StoreResult<Vec<InsertOutcome>>>> = Vec::with_capacity(jobs.len());
@@ -102,7 +108,9 @@ pub(crate) fn insert_group(ctx: &mut Ctx, jobs: &mut [&mut OutboundJob]) -> Resu
                 break;
             };
             match serde_json::to_string(&m.content) {
-                Ok(content) => accepted.push(Accepted { job, new: m, device_id: d.id, content }),
+                Ok(content) => {
+                    accepted.push(Accepted { job, new: m, device_id: d.id, limited: d.limited, content, debit: Ok(Debit::default()) })
+                }
                 Err(e) => {
                     refusal = Some(StoreError::Conflict(format!("unstorable content: {e}")));
                     break;
@@ -117,11 +125,17 @@ pub(crate) fn insert_group(ctx: &mut Ctx, jobs: &mut [&mut OutboundJob]) -> Resu
         }
     }
 
-    let mut pks: HashMap<String, i64> = HashMap::with_capacity(accepted.len());
+    let candidates: Vec<(&NewOutbound, bool)> = accepted.iter().map(|r| (r.new, r.limited)).collect();
+    for (r, debit) in accepted.iter_mut().zip(usage::check(ctx, &candidates)?) {
+        r.debit = debit;
+    }
+    let to_insert: Vec<&Accepted<'_>> = accepted.iter().filter(|r| r.debit.is_ok()).collect();
+    let mut pks: HashMap<String, i64> = HashMap::with_capacity(to_insert.len());
     let mut start = 0;
-    for size in chunk_sizes(accepted.len()) {
-        let mut values: Vec<Value> = Vec::with_capacity(size * 21);
-        for r in &accepted[start..start + size] {
+    for size in chunk_sizes(to_insert.len()) {
+        let mut values: Vec<Value> = Vec::with_capacity(size * 24);
+        for r in &to_insert[start..start + size] {
+            let debit = r.debit.clone().unwrap_or_default();
             let (m, at) = (r.new, ms(r.new.created_at));
             values.extend([
                 m.id.as_str().to_owned().into(),
@@ -145,6 +159,9 @@ pub(crate) fn insert_group(ctx: &mut Ctx, jobs: &mut [&mut OutboundJob]) -> Resu
                 i64::from(m.options.secret).into(),
                 m.options.source.clone().into(),
                 m.options.resend_of.as_ref().map(|id| id.as_str().to_owned()).into(),
+                i64::from(debit.tokens).into(),
+                debit.day.into(),
+                i64::from(debit.quota).into(),
             ]);
         }
         let inserted = ctx.all(insert_sql(size), params_from_iter(values), |row| Ok((row.text("id")?, row.int("pk")?)))?;
@@ -152,17 +169,22 @@ pub(crate) fn insert_group(ctx: &mut Ctx, jobs: &mut [&mut OutboundJob]) -> Resu
         start += size;
     }
 
+    usage::settle(
+        ctx,
+        accepted.iter().filter(|r| pks.contains_key(r.new.id.as_str())).filter_map(|r| r.debit.clone().ok().map(|d| (r.new, d))),
+    )?;
     let mut queued = Vec::with_capacity(pks.len());
     for r in accepted {
-        let outcome = match pks.get(r.new.id.as_str()) {
-            Some(pk) => {
+        let outcome = match (pks.get(r.new.id.as_str()), r.debit) {
+            (_, Err(refusal)) => InsertOutcome::Refused(refusal),
+            (Some(pk), Ok(_)) => {
                 let message = new_message(r.new, MessagePk(*pk), r.device_id);
                 let kind = if message.schedule.is_some() { types::MESSAGE_SCHEDULED } else { types::MESSAGE_QUEUED };
                 queued.push(event::for_message(&message, kind, message.created_at));
                 InsertOutcome::Inserted(message)
             }
             // Skipped by ON CONFLICT: the idempotency key is taken (perhaps earlier in this batch).
-            None => InsertOutcome::Existing(existing(ctx, r.new)?),
+            (None, Ok(_)) => InsertOutcome::Existing(existing(ctx, r.new)?),
         };
         if let Some(Some(Ok(list))) = results.get_mut(r.job) {
             list.push(outcome);

@@ -191,6 +191,8 @@ fn materialise_op(ctx: &mut Ctx, step: &Materialise) -> Result<Option<(Reminder,
         match job.out {
             Some(Ok(mut outcomes)) => match outcomes.pop() {
                 Some(InsertOutcome::Inserted(m) | InsertOutcome::Existing(m)) => message = Some(m),
+                // The device expired or its quota ran out: this occurrence is skipped, the series goes on.
+                Some(InsertOutcome::Refused(refusal)) => skipped = Some(refusal.code().into()),
                 None => return Err(decode("an occurrence insert answered nothing").into()),
             },
             // The device was deleted: the series cannot go on.

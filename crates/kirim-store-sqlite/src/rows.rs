@@ -122,6 +122,7 @@ pub(crate) fn tenant(row: &impl Cols, prefix: &str) -> Result<Tenant, Bad> {
         id: parsed::<TenantId>(row, &col("id"))?,
         name: row.text(&col("name"))?,
         created_at: time(row, &col("created_at"))?,
+        daily_token_limit: row.opt_int(&col("daily_token_limit"))?.map(|n| n.max(0) as u64),
     })
 }
 
@@ -167,6 +168,10 @@ pub(crate) fn device(row: &impl Cols) -> Result<Device, Bad> {
         token_hash: hash(row, "token_hash")?,
         created_at: time(row, "created_at")?,
         updated_at: time(row, "updated_at")?,
+        limits: kirim_core::usage::DeviceLimits {
+            quota: row.opt_int("quota")?.map(|n| n.max(0) as u64),
+            expires_at: opt_time(row, "expires_at")?,
+        },
     })
 }
 

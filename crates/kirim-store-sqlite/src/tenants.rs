@@ -13,16 +13,21 @@ use crate::error::{Bad, OpError, ReadResult};
 use crate::rows::{self, ms};
 use crate::writer::Ctx;
 
-const SELECT_KEY_WITH_TENANT: &str = "SELECT k.*, t.pk AS t_pk, t.id AS t_id, t.name AS t_name, t.created_at AS t_created_at \
+const SELECT_KEY_WITH_TENANT: &str = "SELECT k.*, t.pk AS t_pk, t.id AS t_id, t.name AS t_name, t.created_at AS t_created_at, t.daily_token_limit AS t_daily_token_limit \
      FROM api_keys k JOIN tenants t ON t.pk = k.tenant_pk WHERE k.hash = ? AND k.revoked_at IS NULL";
 
 fn create_tenant(ctx: &mut Ctx, t: &NewTenant) -> Result<Tenant, OpError> {
     let tenant = ctx.one(
-        "INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?) RETURNING *",
-        params![t.id.as_str(), t.name.as_str(), ms(t.created_at)],
+        "INSERT INTO tenants (id, name, created_at, daily_token_limit) VALUES (?, ?, ?, ?) RETURNING *",
+        params![t.id.as_str(), t.name.as_str(), ms(t.created_at), t.daily_token_limit.map(clamp_i64)],
         |row| Ok(rows::tenant(row, "")?),
     )?;
     Ok(tenant)
+}
+
+/// A count as SQLite stores it (a limit beyond `i64::MAX` is no different from unlimited in practice).
+pub(crate) fn clamp_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 fn create_api_key(ctx: &mut Ctx, k: &NewApiKey) -> Result<ApiKey, OpError> {

@@ -38,6 +38,8 @@ pub(crate) struct DeviceRef {
     pub tenant: TenantPk,
     pub id: DeviceId,
     pub live: bool,
+    /// It has a quota or an expiry: the accept path reads those afresh (see `usage.rs`).
+    pub limited: bool,
 }
 
 /// The writer's state, lent to each operation.
@@ -110,12 +112,13 @@ impl Ctx {
         if let Some(d) = self.devices.borrow().get(&pk.0) {
             return Ok(Some(d.clone()));
         }
-        let found = self.opt("SELECT tenant_pk, id, deleted_at IS NULL AS live FROM devices WHERE pk = ?", [pk.0], |row| {
+        let found = self.opt("SELECT tenant_pk, id, deleted_at IS NULL AS live, (quota IS NOT NULL OR expires_at IS NOT NULL) AS limited FROM devices WHERE pk = ?", [pk.0], |row| {
             let raw = row.text("id")?;
             Ok(DeviceRef {
                 tenant: TenantPk(row.int("tenant_pk")?),
                 id: raw.parse().map_err(|_| decode(format!("bad device id `{raw}`")))?,
                 live: row.flag("live")?,
+                limited: row.flag("limited")?,
             })
         })?;
         if let Some(d) = &found {
@@ -132,6 +135,7 @@ impl Ctx {
         }
     }
 
+    /// Forgets what the cache holds on a device that was deleted or whose limits changed.
     pub fn device_deleted(&self, pk: DevicePk) {
         self.devices.borrow_mut().remove(&pk.0);
     }

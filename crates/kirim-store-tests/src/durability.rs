@@ -115,7 +115,7 @@ pub async fn a_failing_write_fails_alone(h: Arc<dyn Harness>) {
     // Concurrent with the inserts: a tenant whose id is taken, a device whose token is taken.
     let dup_tenant = {
         let store = store.clone();
-        let again = NewTenant { id: a.id.clone(), name: "impostor".into(), created_at: at(1) };
+        let again = NewTenant { id: a.id.clone(), name: "impostor".into(), created_at: at(1), daily_token_limit: None };
         tokio::spawn(async move { store.create_tenant(again).await })
     };
     let dup_device = {

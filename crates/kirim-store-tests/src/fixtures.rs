@@ -24,7 +24,10 @@ pub fn phone(n: u32) -> Recipient {
 }
 
 pub async fn tenant(store: &dyn Store, name: &str) -> Tenant {
-    store.create_tenant(NewTenant { id: TenantId::generate(), name: name.into(), created_at: t0() }).await.expect("create tenant")
+    store
+        .create_tenant(NewTenant { id: TenantId::generate(), name: name.into(), created_at: t0(), daily_token_limit: None })
+        .await
+        .expect("create tenant")
 }
 
 pub fn new_device(tenant: &Tenant, name: &str) -> (NewDevice, Secret) {
@@ -64,6 +67,7 @@ pub fn outbound(device: &Device, body: &str) -> NewOutbound {
         schedule: None,
         created_at: t0(),
         options: Default::default(),
+        charge: Default::default(),
     }
 }
 

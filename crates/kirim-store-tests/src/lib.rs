@@ -34,6 +34,7 @@ mod schedules;
 mod sending;
 mod sessions;
 mod tenants;
+mod usage;
 mod webhooks;
 
 /// Every behaviour, as `pub async fn name(h: Arc<dyn Harness>)`.
@@ -55,6 +56,7 @@ pub mod cases {
     pub use crate::sending::*;
     pub use crate::sessions::*;
     pub use crate::tenants::*;
+    pub use crate::usage::*;
     pub use crate::webhooks::*;
 }
 
@@ -151,6 +153,10 @@ macro_rules! conformance {
             cancel_pending_takes_the_scope_and_the_limit,
             media_records_round_trip_and_are_isolated,
             media_lists_by_id_and_survives_reopen,
+            token_budgets_are_exact_under_concurrency_and_across_reopen,
+            a_repeated_key_at_the_limit_answers_with_the_original,
+            cancelled_and_failed_messages_are_refunded_to_their_day,
+            device_quota_and_expiry_refuse_alone,
         );
     };
     (@cases $harness:expr; $($case:ident),* $(,)?) => {

@@ -53,6 +53,7 @@ fn step(r: &Reminder, secs: i64) -> Materialise {
         not_before: due,
         schedule: Some(Schedule { at: due, timezone: Some(r.plan.timezone.clone()) }),
         options: Default::default(),
+        charge: Default::default(),
         created_at: at(secs),
     };
     Materialise {

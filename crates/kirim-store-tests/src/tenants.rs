@@ -109,7 +109,12 @@ pub async fn a_tenant_and_its_first_key_commit_together(h: Arc<dyn Harness>) {
     let store = h.fresh().await;
     let a = tenant(&*store, "a").await;
     let (first, secret) = key(&a, "default");
-    let new = |name: &str| kirim_core::tenant::NewTenant { id: TenantId::generate(), name: name.into(), created_at: t0() };
+    let new = |name: &str| kirim_core::tenant::NewTenant {
+        id: TenantId::generate(),
+        name: name.into(),
+        created_at: t0(),
+        daily_token_limit: None,
+    };
     let (b, b_key) = store.create_tenant_with_key(new("b"), first.clone()).await.expect("created");
     assert_eq!(b_key.tenant_pk, b.pk, "the key belongs to the new tenant, whatever tenant_pk it was given");
     let (found, owner) = store.find_api_key(&secret.hash()).await.unwrap().expect("the key works");

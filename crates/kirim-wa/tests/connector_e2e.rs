@@ -154,6 +154,7 @@ fn device(pk: i64) -> Device {
         token_hash: TokenHash([0; 32]),
         created_at: now,
         updated_at: now,
+        limits: Default::default(),
     }
 }
 

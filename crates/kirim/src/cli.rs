@@ -149,19 +149,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = load(&cli, None)?;
             std::fs::create_dir_all(&config.data_dir).context("creating the data folder")?;
             let store = crate::app::open_store(&config).await?;
-            let result = admin_command(&store, admin).await;
+            let result = admin_command(&store, admin, config.usage.default_daily_tokens).await;
             store.close().await;
             result
         }
     }
 }
 
-async fn admin_command(store: &kirim_store_sqlite::SqliteStore, command: &AdminCommand) -> anyhow::Result<()> {
+async fn admin_command(store: &kirim_store_sqlite::SqliteStore, command: &AdminCommand, daily_tokens: Option<u64>) -> anyhow::Result<()> {
     let clock = SystemClock;
     let api = |e: crate::http::error::ApiError| anyhow::anyhow!("{}", e.detail.message);
     match command {
         AdminCommand::Tenant(TenantCommand::Create { name }) => {
-            let (tenant, key, secret) = crate::services::tenants::create(store, &clock, name).await.map_err(api)?;
+            let (tenant, key, secret) = crate::services::tenants::create(store, &clock, name, daily_tokens).await.map_err(api)?;
             println!("tenant  {}  {}\napi key {}  (id {}; shown only now)", tenant.id, tenant.name, secret.expose(), key.id);
         }
         AdminCommand::Tenant(TenantCommand::List) => {

@@ -23,7 +23,8 @@ use std::path::PathBuf;
 
 pub use types::{
     CompatConfig, Config, DatabaseConfig, DatabaseUrl, Durability, EventsConfig, HttpConfig, LogConfig, LogFormat, MediaConfig,
-    MetricsConfig, MountPrefix, OutboundConfig, RateLimitsConfig, SandboxSettings, SendingConfig, TranscriptionConfig, WebhooksConfig,
+    MetricsConfig, MountPrefix, OutboundConfig, RateLimitsConfig, SandboxSettings, SendingConfig, TranscriptionConfig, UsageConfig,
+    UsageCosts, WebhooksConfig,
     WhatsappWebSettings,
 };
 

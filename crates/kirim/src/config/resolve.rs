@@ -13,7 +13,7 @@ use kirim_core::Secret;
 use kirim_core::phone::DefaultCountry;
 
 use super::layers::{Layers, Raw, Setting};
-use super::types::{self, DEFAULT_SQLITE_FILE, MediaConfig, OutboundConfig, WebhooksConfig};
+use super::types::{self, DEFAULT_SQLITE_FILE, MediaConfig, OutboundConfig, UsageConfig, UsageCosts, WebhooksConfig};
 use super::values::{Parsed, boolean, choice, fraction, list, size, small, text, whole};
 use super::{
     Config, ConfigError, DatabaseConfig, DatabaseUrl, Durability, EventsConfig, HttpConfig, LogConfig, LogFormat, MetricsConfig,
@@ -87,6 +87,22 @@ pub(super) fn resolve(layers: Layers) -> Result<(Config, Vec<String>), ConfigErr
             per_key: r.get("rate_limits.per_key", |s| small(s, "requests", 0, u64::from(u32::MAX)))?,
             per_tenant: r.get("rate_limits.per_tenant", |s| small(s, "requests", 0, u64::from(u32::MAX)))?,
             window_secs: r.get("rate_limits.window_secs", |s| whole(s, "seconds", 1, 86_400))?,
+        },
+        usage: UsageConfig {
+            // 0 means "no limit": the file has no null.
+            default_daily_tokens: r
+                .get("usage.default_daily_tokens", |s| whole(s, "tokens", 0, i64::MAX as u64).map(|n| (n > 0).then_some(n)))?,
+            costs: UsageCosts {
+                text: r.get("usage.cost_text", cost)?,
+                image: r.get("usage.cost_image", cost)?,
+                voice: r.get("usage.cost_voice", cost)?,
+                audio: r.get("usage.cost_audio", cost)?,
+                video: r.get("usage.cost_video", cost)?,
+                document: r.get("usage.cost_document", cost)?,
+                sticker: r.get("usage.cost_sticker", cost)?,
+                other: r.get("usage.cost_other", cost)?,
+                action: r.get("usage.cost_action", cost)?,
+            },
         },
         sandbox: SandboxSettings {
             enabled: r.get("sandbox.enabled", boolean)?,
@@ -171,6 +187,11 @@ fn mount(s: &Setting) -> Parsed<Option<types::MountPrefix>> {
         return Err("would hide the native API under /v1; pick another prefix".to_owned());
     }
     Ok(Some(types::MountPrefix(path.to_owned())))
+}
+
+/// Tokens one message costs; 0 makes the type free.
+fn cost(s: &Setting) -> Parsed<u32> {
+    small(s, "tokens", 0, 1_000_000)
 }
 
 fn socket_addr(s: &Setting) -> Parsed<SocketAddr> {

@@ -34,6 +34,7 @@ pub struct Config {
     pub media: MediaConfig,
     pub metrics: MetricsConfig,
     pub rate_limits: RateLimitsConfig,
+    pub usage: UsageConfig,
     pub sandbox: SandboxSettings,
     pub whatsapp_web: WhatsappWebSettings,
     pub compat: CompatConfig,
@@ -264,6 +265,39 @@ pub struct RateLimitsConfig {
     pub window_secs: u64,
 }
 
+/// `[usage]`: daily token budgets and what each message type costs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageConfig {
+    /// The daily budget a new tenant starts with; `None` (0 in the file): unlimited.
+    pub default_daily_tokens: Option<u64>,
+    pub costs: UsageCosts,
+}
+
+/// Tokens per message, by type. A voice note is an `audio` sent with `voice: true`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsageCosts {
+    pub text: u32,
+    pub image: u32,
+    pub voice: u32,
+    pub audio: u32,
+    pub video: u32,
+    pub document: u32,
+    pub sticker: u32,
+    /// Location, contact card, list, buttons, poll.
+    pub other: u32,
+    /// Reaction, edit, revoke.
+    pub action: u32,
+}
+
+impl Default for UsageConfig {
+    fn default() -> Self {
+        Self {
+            default_daily_tokens: None,
+            costs: UsageCosts { text: 1, image: 2, voice: 2, audio: 2, video: 2, document: 2, sticker: 1, other: 1, action: 1 },
+        }
+    }
+}
+
 /// `[sandbox]`: the simulated WhatsApp network.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SandboxSettings {
@@ -299,6 +333,7 @@ impl Default for Config {
             media: MediaConfig::default(),
             metrics: MetricsConfig::default(),
             rate_limits: RateLimitsConfig::default(),
+            usage: UsageConfig::default(),
             sandbox: SandboxSettings::default(),
             whatsapp_web: WhatsappWebSettings::default(),
             compat: CompatConfig::default(),

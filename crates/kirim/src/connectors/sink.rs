@@ -118,6 +118,8 @@ impl ConnectorSink for AppSink {
             // Delivered again: offered to the rules again, whose reply is idempotent per
             // inbound message (a crash between storing and answering is healed this way).
             InsertOutcome::Existing(m) => m,
+            // Inbound messages are never charged; a store that refuses one is a bug to report.
+            InsertOutcome::Refused(refusal) => return Err(sink_error(format!("inbound message refused: {}", refusal.code()))),
         };
         if let Some(jobs) = &self.jobs {
             let _ = jobs.send(stored);

@@ -59,6 +59,10 @@ pub struct DeviceView {
     /// Present while a pairing code is waiting to be entered on the phone.
     pub pair_code: Option<String>,
     pub settings: DeviceSettings,
+    /// Messages it may still send; `null`: unlimited. Set by the operator.
+    pub quota: Option<u64>,
+    /// When it stops accepting sends; `null`: never. Set by the operator.
+    pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -75,6 +79,8 @@ impl From<Device> for DeviceView {
             qr_expires_at: d.qr.map(|q| q.expires_at),
             pair_code: d.pair_code.map(|p| p.code),
             settings: d.settings,
+            quota: d.limits.quota,
+            expires_at: d.limits.expires_at,
             created_at: d.created_at,
             updated_at: d.updated_at,
         }

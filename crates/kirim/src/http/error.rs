@@ -21,6 +21,11 @@ pub struct ErrorDetail {
     /// The request field at fault, as a path (`text.body`, `to`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Figures that go with some codes (`token_budget_exhausted`: `cost`, `remaining`,
+    /// `limit`, `resets_at`), beside `code` in the body.
+    #[serde(flatten, skip_serializing_if = "serde_json::Map::is_empty")]
+    #[schema(value_type = Object)]
+    pub details: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -32,7 +37,19 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, detail: ErrorDetail { code, message: message.into(), field: None }, retry_after_secs: None }
+        Self {
+            status,
+            detail: ErrorDetail { code, message: message.into(), field: None, details: serde_json::Map::new() },
+            retry_after_secs: None,
+        }
+    }
+
+    /// Adds the fields of a JSON object beside `code` (ignored unless it is an object).
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        if let serde_json::Value::Object(map) = details {
+            self.detail.details.extend(map);
+        }
+        self
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {

@@ -29,6 +29,7 @@ pub mod sending;
 pub mod system;
 pub mod templates;
 pub mod tenants;
+pub mod usage;
 pub mod webhooks;
 
 use std::time::{Duration, Instant};
@@ -38,7 +39,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use serde::{Deserializer, Serialize};
 use utoipa::ToSchema;
 
@@ -100,7 +101,7 @@ pub fn router(state: AppState) -> Router {
     let media_limit = crate::services::media::body_limit(&state.config);
     let v1 = Router::new()
         .route("/tenants", post(tenants::create).get(tenants::list))
-        .route("/tenants/{id}", get(tenants::get))
+        .route("/tenants/{id}", get(tenants::get).patch(usage::update_tenant))
         .route("/tenants/{id}/keys", post(tenants::create_key).get(tenants::list_keys))
         .route("/keys/{id}", delete(tenants::revoke_key))
         .route("/devices", post(devices::create).get(devices::list))
@@ -110,6 +111,8 @@ pub fn router(state: AppState) -> Router {
         .route("/devices/{id}/qr", get(devices::qr_code))
         .route("/devices/{id}/logout", post(devices::logout))
         .route("/devices/{id}/token", post(devices::rotate_token))
+        .route("/devices/{id}/limits", put(usage::put_device_limits))
+        .route("/usage", get(usage::get))
         .route("/devices/{id}/groups", get(groups::list).post(groups::create))
         .route("/devices/{id}/groups/{jid}", get(groups::get))
         .route("/devices/{id}/groups/{jid}/participants", post(groups::participants))

@@ -5,7 +5,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     List, agents, auto_replies, blacklist, contact_groups, contacts, conversations, devices, error, events, groups, jobs, media, messages,
-    numbers, reminders, reports, sandbox, send, sending, templates, tenants, webhooks,
+    numbers, reminders, reports, sandbox, send, sending, templates, tenants, usage, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -36,6 +36,7 @@ use super::{
         conversations::assign, conversations::unassign, conversations::list, conversations::get,
         jobs::create, jobs::list, jobs::get,
         templates::create, templates::list, templates::get, templates::update, templates::delete, templates::send,
+        usage::get, usage::update_tenant, usage::put_device_limits,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, List<messages::MessageView>, List<webhooks::WebhookView>, List<webhooks::DeliveryView>,
         List<contacts::ContactView>, List<contact_groups::GroupView>, List<blacklist::BlacklistView>,
@@ -59,6 +60,7 @@ use super::{
         (name = "agents", description = "Agents, and the conversations assigned to them"),
         (name = "jobs", description = "Field jobs dispatched to workers, moved by their WhatsApp replies"),
         (name = "templates", description = "Message templates with named variables, sent by id"),
+        (name = "usage", description = "Daily token budgets: today's use, what is left, and use by day"),
     )
 )]
 pub struct ApiDoc;

@@ -221,7 +221,13 @@ mod tests {
     }
 
     fn tenant(pk: i64) -> Tenant {
-        Tenant { pk: TenantPk(pk), id: kirim_core::TenantId::generate(), name: "t".into(), created_at: chrono::Utc::now() }
+        Tenant {
+            pk: TenantPk(pk),
+            id: kirim_core::TenantId::generate(),
+            name: "t".into(),
+            created_at: chrono::Utc::now(),
+            daily_token_limit: None,
+        }
     }
 
     fn key(tenant_pk: i64, key: i64) -> Principal {

@@ -28,11 +28,13 @@ pub struct TenantView {
     pub id: TenantId,
     pub name: String,
     pub created_at: DateTime<Utc>,
+    /// Tokens it may spend per UTC day; `null`: unlimited (see `GET /v1/usage`).
+    pub daily_token_limit: Option<u64>,
 }
 
 impl From<Tenant> for TenantView {
     fn from(t: Tenant) -> Self {
-        Self { id: t.id, name: t.name, created_at: t.created_at }
+        Self { id: t.id, name: t.name, created_at: t.created_at, daily_token_limit: t.daily_token_limit }
     }
 }
 
@@ -95,7 +97,8 @@ pub async fn create(
     _: AdminAuth,
     body: ApiJson<CreateTenant>,
 ) -> ApiResult<(StatusCode, Json<TenantCreated>)> {
-    let (tenant, key, secret) = tenants::create(state.store.as_ref(), state.clock.as_ref(), &body.value.name).await?;
+    let (tenant, key, secret) =
+        tenants::create(state.store.as_ref(), state.clock.as_ref(), &body.value.name, state.config.usage.default_daily_tokens).await?;
     Ok((
         StatusCode::CREATED,
         Json(TenantCreated {

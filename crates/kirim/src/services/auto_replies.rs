@@ -290,7 +290,7 @@ async fn answer(state: &AppState, message: &Message) -> ApiResult<()> {
         }
     }
     let entry = state.devices.get(message.device_pk).ok_or_else(|| ApiError::not_found("device"))?;
-    let actor = Actor { tenant_pk: message.tenant_pk, device: Some((entry.pk, entry.id.clone())) };
+    let actor = Actor { tenant_pk: message.tenant_pk, device: Some((entry.pk, entry.id.clone())), daily_token_limit: None };
     let input = SendInput {
         device_id: Some(entry.id.clone()),
         to: Some(message.chat.as_str().to_owned()),

@@ -173,6 +173,7 @@ pub async fn on_inbound_message(store: &dyn Store, clock: &dyn Clock, devices: &
             schedule: None,
             created_at: now,
             options: Default::default(),
+            charge: Default::default(),
         };
         match store.insert_outbound(vec![reply]).await {
             Ok(out) => {
@@ -206,7 +207,12 @@ mod tests {
         let store: Arc<dyn Store> = Arc::new(sqlite.clone());
         let clock = ManualClock::new(chrono::Utc::now());
         let tenant = store
-            .create_tenant(NewTenant { id: kirim_core::TenantId::generate(), name: "t".into(), created_at: clock.now() })
+            .create_tenant(NewTenant {
+                id: kirim_core::TenantId::generate(),
+                name: "t".into(),
+                created_at: clock.now(),
+                daily_token_limit: None,
+            })
             .await
             .expect("tenant");
         let (new_device, _) = test_device(tenant.pk, clock.now());

@@ -226,6 +226,7 @@ pub fn prepare_for(
         .with_field("type"));
     }
     let now = state.clock.now();
+    let charge = super::usage::charge(state, auth, &content);
     let new = NewOutbound {
         id: MessageId::generate(),
         tenant_pk: auth.tenant_pk(),
@@ -242,6 +243,7 @@ pub fn prepare_for(
         schedule: input.schedule.clone(),
         created_at: now,
         options: input.choices.options.clone(),
+        charge,
     };
     Ok(Prepared { new, entry, stored: Vec::new() })
 }
@@ -280,9 +282,9 @@ pub async fn commit(state: &AppState, auth: &Actor, prepared: Vec<Prepared>) -> 
             return Err(ApiError::unavailable("the messages were not stored; try again"));
         }
     };
-    // A repeat keeps no files of its own: the original has its own.
+    // A repeat keeps no files of its own (the original has its own); a refused message none.
     for (outcome, ids) in outcomes.iter().zip(&stored) {
-        if matches!(outcome, InsertOutcome::Existing(_)) {
+        if matches!(outcome, InsertOutcome::Existing(_) | InsertOutcome::Refused(_)) {
             super::media::forget(state, auth.tenant_pk(), ids).await;
         }
     }
@@ -295,6 +297,7 @@ pub async fn commit(state: &AppState, auth: &Actor, prepared: Vec<Prepared>) -> 
             InsertOutcome::Existing(message) if !auth.may_use_device(&message.device_id) => Err(key_reused(None)),
             InsertOutcome::Existing(message) if message.request_hash == hash => Ok(Accepted { message, replayed: true }),
             InsertOutcome::Existing(message) => Err(key_reused(Some(&message.id))),
+            InsertOutcome::Refused(refusal) => Err(super::usage::refused(refusal, state.clock.now())),
         })
         .collect())
 }

@@ -25,6 +25,7 @@ pub mod spintax;
 pub mod templates;
 pub mod tenants;
 pub mod transcribe;
+pub mod usage;
 pub mod webhooks;
 
 use std::future::Future;
@@ -40,6 +41,9 @@ use crate::http::error::{ApiError, ApiResult};
 pub struct Actor {
     pub tenant_pk: TenantPk,
     pub device: Option<(DevicePk, DeviceId)>,
+    /// The tenant's daily token budget, as authenticated. `None` for Kirim's own replies
+    /// (auto-replies): they are counted, but never refused.
+    pub daily_token_limit: Option<u64>,
 }
 
 impl Actor {
@@ -54,7 +58,7 @@ impl Actor {
 
 impl From<&TenantAuth> for Actor {
     fn from(auth: &TenantAuth) -> Self {
-        Self { tenant_pk: auth.tenant_pk(), device: auth.device.clone() }
+        Self { tenant_pk: auth.tenant_pk(), device: auth.device.clone(), daily_token_limit: auth.tenant.daily_token_limit }
     }
 }
 

@@ -215,7 +215,8 @@ pub async fn send_many(state: &AppState, auth: &Actor, mut input: SendInput, to:
     for (result, chat) in results.into_iter().zip(chats) {
         match result {
             Ok(accepted) => out.accepted.push(accepted),
-            Err(_) => out.skipped.push(Skipped { to: chat, reason: "idempotency_key_reused" }),
+            // A reused key, or a refused budget, quota or expiry.
+            Err(e) => out.skipped.push(Skipped { to: chat, reason: e.code() }),
         }
     }
     if out.accepted.iter().all(|a| a.replayed) {

@@ -21,11 +21,18 @@ pub fn validate_name(field: &str, name: &str) -> ApiResult<String> {
 /// Takes the store and clock rather than the whole app, so offline admin commands can use it.
 /// Creates the tenant and its first key together: one transaction, so a tenant never exists
 /// without the key that was shown for it.
-pub async fn create(store: &dyn Store, clock: &dyn Clock, name: &str) -> ApiResult<(Tenant, ApiKey, Secret)> {
+/// `daily_token_limit` is the budget it starts with (`usage.default_daily_tokens`).
+pub async fn create(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    name: &str,
+    daily_token_limit: Option<u64>,
+) -> ApiResult<(Tenant, ApiKey, Secret)> {
     let name = validate_name("name", name)?;
     let now = clock.now();
     let (key, secret) = new_key(kirim_core::id::TenantPk(0), "default".into(), now);
-    let (tenant, key) = store.create_tenant_with_key(NewTenant { id: TenantId::generate(), name, created_at: now }, key).await?;
+    let (tenant, key) =
+        store.create_tenant_with_key(NewTenant { id: TenantId::generate(), name, created_at: now, daily_token_limit }, key).await?;
     Ok((tenant, key, secret))
 }
 

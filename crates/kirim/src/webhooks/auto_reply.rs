@@ -81,7 +81,7 @@ pub async fn maybe_reply(state: &AppState, webhook: &Webhook, job: &DeliveryJob,
     let Some(entry) = state.devices.get(device_pk) else { return };
     let Some(chat) = data.get("from").and_then(Value::as_str) else { return };
     let content_type = response.headers.get("content-type").and_then(|v| v.to_str().ok());
-    let actor = Actor { tenant_pk: webhook.tenant_pk, device: Some((device_pk, entry.id.clone())) };
+    let actor = Actor { tenant_pk: webhook.tenant_pk, device: Some((device_pk, entry.id.clone())), daily_token_limit: None };
     for (i, reply) in parse(&response.body, content_type).into_iter().enumerate() {
         let content = match reply {
             Reply::Text(body) => MessageContent::text(body),

@@ -58,8 +58,8 @@ async fn rig(answer: fn() -> axum::response::Response) -> Rig {
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, receiver).await });
 
-    let (tenant, _, _) = crate::services::tenants::create(state.store.as_ref(), state.clock.as_ref(), "shop").await.unwrap();
-    let actor = Actor { tenant_pk: tenant.pk, device: None };
+    let (tenant, _, _) = crate::services::tenants::create(state.store.as_ref(), state.clock.as_ref(), "shop", None).await.unwrap();
+    let actor = Actor { tenant_pk: tenant.pk, device: None, daily_token_limit: None };
     let input = WebhookInput { url: Some(url), ..WebhookInput::default() };
     let hook = service::create(&state, &actor, input).await.unwrap().webhook;
     Rig { state, clock, hook, hits, _dir: dir }

@@ -87,6 +87,12 @@ async fn materialise(state: &AppState, reminder: &Reminder, now: Timestamp) -> a
         schedule: Some(Schedule { at: due_at, timezone: Some(reminder.plan.timezone.clone()) }),
         options: Default::default(),
         created_at: now,
+        // Counted against the day's budget, never refused by it: the tenant asked for the
+        // series when it created the reminder.
+        charge: kirim_core::usage::Charge {
+            tokens: crate::services::usage::cost(&state.config.usage.costs, &reminder.plan.content),
+            daily_limit: None,
+        },
     });
     let step = Materialise {
         reminder: reminder.pk,

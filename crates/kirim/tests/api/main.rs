@@ -26,5 +26,6 @@ mod sending;
 mod stream;
 mod templates;
 mod tenancy;
+mod usage;
 mod validation;
 mod webhooks;

@@ -59,6 +59,8 @@ async fn another_tenants_objects_are_not_found_on_every_route() {
     let (_, key_b) = app.tenant("B").await;
     let routes: Vec<(Method, String, Value)> = vec![
         (Method::GET, format!("/v1/tenants/{tenant_a}"), Value::Null),
+        (Method::PATCH, format!("/v1/tenants/{tenant_a}"), json!({"daily_token_limit": null})),
+        (Method::PUT, format!("/v1/devices/{dev_a}/limits"), json!({})),
         (Method::POST, format!("/v1/tenants/{tenant_a}/keys"), json!({})),
         (Method::GET, format!("/v1/tenants/{tenant_a}/keys"), Value::Null),
         (Method::DELETE, format!("/v1/keys/{key_id_a}"), Value::Null),

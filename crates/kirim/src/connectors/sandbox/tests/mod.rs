@@ -142,6 +142,7 @@ pub(super) fn device(pk: i64) -> Device {
         token_hash: TokenHash([0; 32]),
         created_at: now,
         updated_at: now,
+        limits: Default::default(),
     }
 }
 

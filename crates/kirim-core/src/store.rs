@@ -42,6 +42,10 @@ pub enum StoreError {
     /// A uniqueness rule was broken (e.g. a duplicate name where names must be unique).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A write that includes a message was refused by a budget, quota or expiry (see
+    /// [`crate::usage`]); nothing was written.
+    #[error("refused: {}", .0.code())]
+    Refused(crate::usage::Refusal),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

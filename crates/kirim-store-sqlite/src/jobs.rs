@@ -94,6 +94,8 @@ fn insert_message(ctx: &mut Ctx, new: &NewOutbound) -> Result<Message, OpError> 
     match out.out {
         Some(Ok(mut outcomes)) => match outcomes.pop() {
             Some(InsertOutcome::Inserted(m) | InsertOutcome::Existing(m)) => Ok(m),
+            // The job is not written either: a worker must not get a job its message never carried.
+            Some(InsertOutcome::Refused(refusal)) => Err(OpError::Refuse(StoreError::Refused(refusal))),
             None => Err(decode("a job message insert answered nothing").into()),
         },
         Some(Err(e)) => Err(OpError::Refuse(e)),
@@ -134,7 +136,32 @@ fn entry_event(e: &NewEntry) -> Value {
     })
 }
 
+/// Runs `f` so that a refusal (a budget, quota or expiry refusing the message, found after the
+/// job's own rows were written) leaves nothing behind: the writer shares one transaction among
+/// a batch of operations, so an operation that refuses must undo its own writes.
+fn atomically<T>(ctx: &mut Ctx, f: impl FnOnce(&mut Ctx) -> Result<T, OpError>) -> Result<T, OpError> {
+    ctx.exec("SAVEPOINT job_op", ())?;
+    let events = ctx.pending_events.len();
+    match f(ctx) {
+        Ok(v) => {
+            ctx.exec("RELEASE job_op", ())?;
+            Ok(v)
+        }
+        Err(OpError::Refuse(e)) => {
+            ctx.exec("ROLLBACK TO job_op", ())?;
+            ctx.pending_events.truncate(events);
+            ctx.exec("RELEASE job_op", ())?;
+            Err(OpError::Refuse(e))
+        }
+        Err(abort) => Err(abort),
+    }
+}
+
 fn create_op(ctx: &mut Ctx, d: &JobDispatch) -> Result<(Job, Message, bool), OpError> {
+    atomically(ctx, |ctx| create(ctx, d))
+}
+
+fn create(ctx: &mut Ctx, d: &JobDispatch) -> Result<(Job, Message, bool), OpError> {
     let j = &d.job;
     if let Some(key) = &d.message.idempotency_key {
         let sql = concat!(select_message!(), " WHERE m.tenant_pk = ? AND m.idempotency_key = ?");
@@ -205,6 +232,10 @@ fn state_matches(current: &JobState, expected: &JobState) -> bool {
 }
 
 fn record_op(ctx: &mut Ctx, r: &JobRecord) -> Result<RecordOutcome, OpError> {
+    atomically(ctx, |ctx| record(ctx, r))
+}
+
+fn record(ctx: &mut Ctx, r: &JobRecord) -> Result<RecordOutcome, OpError> {
     if let Some(inbound) = &r.inbound {
         let seen = ctx.opt("SELECT 1 AS hit FROM job_timeline WHERE inbound_id = ?", [inbound.as_str()], |row| Ok(row.int("hit")?))?;
         if seen.is_some() {

@@ -98,6 +98,8 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict(what) => Self::conflict("conflict", what),
+            // Callers that know the clock map this themselves (for `Retry-After`).
+            StoreError::Refused(refusal) => crate::services::usage::refused(refusal, chrono::Utc::now()),
             StoreError::Unavailable(why) => {
                 tracing::error!(error = %why, "store unavailable");
                 Self::unavailable("the database is unavailable right now; nothing was written, try again shortly")

@@ -155,7 +155,8 @@ async fn quoted(state: &AppState, m: &Message, worker: &PhoneNumber) -> ApiResul
 /// Answers the worker without touching a job (a question), keyed by their message.
 async fn ask(state: &AppState, m: &Message, text: String) -> ApiResult<()> {
     let prepared = reply_to_worker(state, m.device_pk, &m.chat, text, reply_key(m))?;
-    let actor = Actor { tenant_pk: m.tenant_pk, device: Some((prepared.entry.pk, prepared.entry.id.clone())) };
+    // Kirim's own answer to a worker: counted against the budget, never refused by it.
+    let actor = Actor { tenant_pk: m.tenant_pk, device: Some((prepared.entry.pk, prepared.entry.id.clone())), daily_token_limit: None };
     for result in messages::commit(state, &actor, vec![prepared]).await? {
         result?;
     }

@@ -139,8 +139,12 @@ pub async fn create(state: &AppState, auth: &Actor, input: JobInput) -> ApiResul
     };
     let dispatch = JobDispatch { job, message: prepared.new, render: dispatch_content };
     let (store, entry, metrics) = (state.store.clone(), prepared.entry.clone(), state.metrics.clone());
+    let now = state.clock.now();
     let (job, message, replayed) = super::detached(async move {
-        let created = store.create_job(dispatch).await?;
+        let created = store.create_job(dispatch).await.map_err(|e| match e {
+            kirim_core::store::StoreError::Refused(refusal) => super::usage::refused(refusal, now),
+            other => other.into(),
+        })?;
         if !created.2 {
             metrics.accepted.inc();
             entry.wake.notify_one();
@@ -247,7 +251,8 @@ pub fn delay_text(job: &Job, minutes: u32) -> String {
 /// their chat, keyed so it is made once whatever happens.
 pub fn reply_to_worker(state: &AppState, device: DevicePk, chat: &Recipient, text: String, key: String) -> ApiResult<Prepared> {
     let entry = state.devices.get(device).ok_or_else(|| ApiError::not_found("device"))?;
-    let actor = Actor { tenant_pk: entry.tenant_pk, device: Some((entry.pk, entry.id.clone())) };
+    // Kirim's own answer to a worker: counted against the budget, never refused by it.
+    let actor = Actor { tenant_pk: entry.tenant_pk, device: Some((entry.pk, entry.id.clone())), daily_token_limit: None };
     let mut input = SendInput {
         device_id: Some(entry.id.clone()),
         to: None,

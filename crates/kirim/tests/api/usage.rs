@@ -231,3 +231,16 @@ async fn an_exhausted_quota_refuses_sends_until_a_message_gives_its_unit_back() 
     assert_eq!(app.send_text(&key, "+60123456789", "fourth").await.0, StatusCode::ACCEPTED);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_job_whose_message_the_budget_cannot_pay_for_is_not_created() {
+    let app = TestApp::spawn().await;
+    let (_, key, _) = budgeted(&app, "cleaners", json!(1)).await;
+    let (status, body) = app.send_text(&key, "0123000001", "the last token").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let job = json!({"worker_phone": "0123000002", "client_name": "Puan Siti", "task": "Deep cleaning", "location": "Jalan Ampang"});
+    let refused = assert_error(&app.post("/v1/jobs", &key, job).await, StatusCode::TOO_MANY_REQUESTS, "token_budget_exhausted");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("renews"), "{refused}");
+    let (_, jobs) = app.get("/v1/jobs", &key).await;
+    assert_eq!(jobs["data"], json!([]), "no job without its message");
+}

@@ -192,6 +192,41 @@ fn variables_error(missing: &[String], unknown: &[String]) -> ApiError {
     .with_field("variables")
 }
 
+/// The values a job gives a template's variables of these names, where it has them:
+/// `job_ref` (`J12`), `client_name`, `client_first_name`, `task`, `location`, `map_link`,
+/// `worker_phone`, `status`, `notes`, `scheduled_date` / `scheduled_time` (UTC), `done_date`.
+pub fn job_values(job: &Job) -> Vec<(&'static str, String)> {
+    let mut values = vec![
+        ("job_ref", job.reference()),
+        ("client_name", job.client_name.clone()),
+        ("task", job.task.clone()),
+        ("location", job.location.clone()),
+        ("worker_phone", job.worker.as_str().to_owned()),
+        ("status", job.state.status.as_str().to_owned()),
+    ];
+    if let Some(first) = job
+        .client_name
+        .split_whitespace()
+        .find(|w| !matches!(w.to_lowercase().as_str(), "puan" | "encik" | "mr" | "mrs" | "ms" | "mr." | "mrs." | "ms." | "dr" | "dr."))
+    {
+        values.push(("client_first_name", first.to_owned()));
+    }
+    if let Some(link) = &job.map_link {
+        values.push(("map_link", link.clone()));
+    }
+    if let Some(notes) = &job.notes {
+        values.push(("notes", notes.clone()));
+    }
+    if let Some(at) = job.scheduled_for {
+        values.push(("scheduled_date", at.format("%-d %b %Y").to_string()));
+        values.push(("scheduled_time", at.format("%H:%M").to_string()));
+    }
+    if let Some(at) = job.state.done_at {
+        values.push(("done_date", at.format("%-d %b %Y").to_string()));
+    }
+    values
+}
+
 pub async fn send(state: &AppState, auth: &Actor, raw: &str, input: TemplateSend) -> ApiResult<TemplateSent> {
     let template = get(state, auth, raw).await?;
     if template.spec.status != TemplateStatus::Approved {
@@ -208,11 +243,21 @@ pub async fn send(state: &AppState, auth: &Actor, raw: &str, input: TemplateSend
             ));
         }
     }
-    let body = template::render(&template.spec.body, &input.variables).map_err(|e| variables_error(&e.missing, &e.unknown))?;
     let job = match &input.job {
         Some(raw) => Some(super::jobs::find(state, auth, raw).await.map_err(|e| e.with_field("job_id"))?),
         None => None,
     };
+    // A send about a job takes the job's own fields for the variables it does not give.
+    let mut values = input.variables.clone();
+    if let Some(job) = &job {
+        let used = template.variables();
+        for (name, value) in job_values(job) {
+            if used.iter().any(|v| v == name) {
+                values.entry(name.to_owned()).or_insert(value);
+            }
+        }
+    }
+    let body = template::render(&template.spec.body, &values).map_err(|e| variables_error(&e.missing, &e.unknown))?;
     let to = match (&input.to, &job) {
         (Some(to), _) => to.clone(),
         (None, Some(job)) => job.worker.as_str().to_owned(),

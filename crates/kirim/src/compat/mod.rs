@@ -1,9 +1,22 @@
 //! The reference products' own API shapes, mapped onto Kirim's model. Translation only: what
 //! a mapping produces goes through the same services (and the same validation) as the native API.
 
+/// `Ok(v)` → `v`; `Err(response)` → that response, answered at once. Compat handlers answer
+/// in their product's shape at every step, so each step's failure is already a response.
+macro_rules! or_answer {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(response) => return response,
+        }
+    };
+}
+
 pub mod body;
 pub mod laravel;
+pub mod onebloc;
 pub mod onsend;
+pub mod propops;
 pub mod wa_gateway;
 pub mod wablas;
 
@@ -17,6 +30,8 @@ pub fn mount(mut router: Router<AppState>, config: &Config) -> Router<AppState> 
     let layers = [
         (config.compat.onsend.as_ref(), onsend::router as fn() -> Router<AppState>),
         (config.compat.wa_gateway.as_ref(), wa_gateway::router),
+        (config.compat.onebloc.as_ref(), onebloc::router),
+        (config.compat.propops.as_ref(), propops::router),
     ];
     for (prefix, layer) in layers {
         router = match prefix {

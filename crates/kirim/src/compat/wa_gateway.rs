@@ -138,14 +138,8 @@ fn authenticated(device: &Device) -> Value {
 
 /// `POST /api/start {token}`: starts linking (a QR code follows) unless already linked.
 async fn start(State(state): State<AppState>, call: Call) -> Response {
-    let auth = match call.device(&state).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let device = match device_of(&state, &auth) {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
+    let auth = or_answer!(call.device(&state).await);
+    let device = or_answer!(device_of(&state, &auth));
     if device.status == DeviceStatus::Connected {
         return Json(authenticated(&device)).into_response();
     }
@@ -159,14 +153,8 @@ async fn start(State(state): State<AppState>, call: Call) -> Response {
 
 /// `POST /api/qrcode {token}`: the QR as a PNG data URL, or the account when already linked.
 async fn qrcode(State(state): State<AppState>, call: Call) -> Response {
-    let auth = match call.device(&state).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let device = match device_of(&state, &auth) {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
+    let auth = or_answer!(call.device(&state).await);
+    let device = or_answer!(device_of(&state, &auth));
     if device.status == DeviceStatus::Connected {
         return Json(authenticated(&device)).into_response();
     }
@@ -184,14 +172,8 @@ async fn qrcode(State(state): State<AppState>, call: Call) -> Response {
 
 /// `GET /api/status?token=`.
 async fn status(State(state): State<AppState>, call: Call) -> Response {
-    let auth = match call.device(&state).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let device = match device_of(&state, &auth) {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
+    let auth = or_answer!(call.device(&state).await);
+    let device = or_answer!(device_of(&state, &auth));
     let connected = device.status == DeviceStatus::Connected;
     let phone = phone_digits(&device);
     let jid = phone.as_ref().map(|p| format!("{p}@s.whatsapp.net"));
@@ -220,14 +202,8 @@ fn file_kind(name: &str) -> &'static str {
 
 /// `POST /api/send {token, phone, message, file_url?, file_name?}`.
 async fn send(State(state): State<AppState>, call: Call) -> Response {
-    let auth = match call.device(&state).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let device = match device_of(&state, &auth) {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
+    let auth = or_answer!(call.device(&state).await);
+    let device = or_answer!(device_of(&state, &auth));
     let Some(raw_phone) = call.text("phone") else { return fail(StatusCode::BAD_REQUEST, "phone is required") };
     let phone = match PhoneNumber::parse(&raw_phone, state.config.default_country) {
         Ok(p) => p,
@@ -292,10 +268,7 @@ async fn send(State(state): State<AppState>, call: Call) -> Response {
 
 /// `GET /api/contacts?token=`: the account's contacts.
 async fn contacts_list(State(state): State<AppState>, call: Call) -> Response {
-    let auth = match call.device(&state).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let auth = or_answer!(call.device(&state).await);
     let input = contacts::ListInput { search: None, group: None, after: None, limit: 1000 };
     match contacts::list(&state, &Actor::from(&auth), input).await {
         Ok(list) => {
@@ -311,10 +284,7 @@ async fn contacts_list(State(state): State<AppState>, call: Call) -> Response {
 
 /// `GET /api/groups?token=`: the groups the device's number is in, from the network.
 async fn groups_list(State(state): State<AppState>, call: Call) -> Response {
-    let auth = match call.device(&state).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let auth = or_answer!(call.device(&state).await);
     let Some((_, id)) = auth.device.clone() else { return fail(StatusCode::UNAUTHORIZED, "invalid token") };
     match groups::list(&state, &Actor::from(&auth), &id).await {
         Ok((_, list)) => {
@@ -337,10 +307,7 @@ async fn groups_list(State(state): State<AppState>, call: Call) -> Response {
 
 /// `POST /api/logout?token=`.
 async fn logout(State(state): State<AppState>, call: Call) -> Response {
-    let auth = match call.device(&state).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let auth = or_answer!(call.device(&state).await);
     let Some((_, id)) = auth.device.clone() else { return fail(StatusCode::UNAUTHORIZED, "invalid token") };
     match devices::logout(&state, &auth, &id).await {
         Ok(_) => Json(json!({"status": true, "message": "logged out"})).into_response(),
@@ -350,10 +317,7 @@ async fn logout(State(state): State<AppState>, call: Call) -> Response {
 
 /// `POST /api/reconnect?token=`: connects again (a linked session resumes without a scan).
 async fn reconnect(State(state): State<AppState>, call: Call) -> Response {
-    let auth = match call.device(&state).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let auth = or_answer!(call.device(&state).await);
     let Some((_, id)) = auth.device.clone() else { return fail(StatusCode::UNAUTHORIZED, "invalid token") };
     match devices::connect(&state, &auth, &id, LinkMethod::Qr).await {
         Ok(device) => Json(json!({"status": true, "message": "reconnecting", "data": {"status": device.status}})).into_response(),
@@ -375,10 +339,7 @@ fn whole(call: &Call, key: &str, default: usize, max: usize) -> Result<usize, Re
 /// `GET /api/devices?page=&limit=&q=` (protected). Kirim keeps only a hash of each device
 /// token, so a device is listed by its id; its token is shown once, when it is created.
 async fn devices_list(State(state): State<AppState>, call: Call) -> Response {
-    let auth = match call.tenant(&state).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let auth = or_answer!(call.tenant(&state).await);
     let (page, limit) = match (whole(&call, "page", 1, 100_000), whole(&call, "limit", 10, 100)) {
         (Ok(p), Ok(l)) => (p, l),
         (Err(r), _) | (_, Err(r)) => return r,
@@ -413,10 +374,7 @@ async fn devices_list(State(state): State<AppState>, call: Call) -> Response {
 
 /// `DELETE /api/device?token=` (protected).
 async fn device_delete(State(state): State<AppState>, call: Call) -> Response {
-    let (auth, device) = match call.managed_device(&state).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+    let (auth, device) = or_answer!(call.managed_device(&state).await);
     match devices::delete(&state, &auth, &device.id).await {
         Ok(_) => Json(json!({"status": true, "message": "device deleted"})).into_response(),
         Err(e) => refusal(e),
@@ -426,10 +384,7 @@ async fn device_delete(State(state): State<AppState>, call: Call) -> Response {
 /// `POST /api/webhook {token, url}` (protected): the device's webhook endpoint, one per
 /// device (kept as a native endpoint for that device's events, found again by its description).
 async fn webhook(State(state): State<AppState>, call: Call) -> Response {
-    let (auth, device) = match call.managed_device(&state).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+    let (auth, device) = or_answer!(call.managed_device(&state).await);
     let Some(url) = call.text("url") else { return fail(StatusCode::BAD_REQUEST, "url is required") };
     let actor = Actor::from(&auth);
     let tag = format!("wa-gateway webhook of {}", device.id);

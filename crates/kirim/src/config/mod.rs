@@ -24,8 +24,7 @@ use std::path::PathBuf;
 pub use types::{
     CompatConfig, Config, DatabaseConfig, DatabaseUrl, Durability, EventsConfig, HttpConfig, LogConfig, LogFormat, MediaConfig,
     MetricsConfig, MountPrefix, OutboundConfig, RateLimitsConfig, SandboxSettings, SendingConfig, TranscriptionConfig, UsageConfig,
-    UsageCosts, WebhooksConfig,
-    WhatsappWebSettings,
+    UsageCosts, WebhooksConfig, WhatsappWebSettings,
 };
 
 /// Values given on the command line: the highest layer.

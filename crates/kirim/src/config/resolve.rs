@@ -116,7 +116,12 @@ pub(super) fn resolve(layers: Layers) -> Result<(Config, Vec<String>), ConfigErr
             qr_max_codes: r.get("sandbox.qr_max_codes", |s| small(s, "codes", 1, 1000))?,
         },
         whatsapp_web: WhatsappWebSettings { enabled: r.get("whatsapp_web.enabled", boolean)? },
-        compat: types::CompatConfig { onsend: r.get("compat.onsend", mount)?, wa_gateway: r.get("compat.wa_gateway", mount)? },
+        compat: types::CompatConfig {
+            onsend: r.get("compat.onsend", mount)?,
+            wa_gateway: r.get("compat.wa_gateway", mount)?,
+            onebloc: r.get("compat.onebloc", mount)?,
+            propops: r.get("compat.propops", mount)?,
+        },
         transcription: types::TranscriptionConfig {
             url: r.get("transcription.url", transcription_url)?,
             model: r.get("transcription.model", model_name)?,

@@ -46,18 +46,30 @@ pub struct Config {
 pub struct CompatConfig {
     pub onsend: Option<MountPrefix>,
     pub wa_gateway: Option<MountPrefix>,
+    pub onebloc: Option<MountPrefix>,
+    pub propops: Option<MountPrefix>,
 }
 
 impl CompatConfig {
     /// Each layer's key and mount, for checks that go over all of them.
-    pub fn mounts(&self) -> [(&'static str, Option<&MountPrefix>); 2] {
-        [("compat.onsend", self.onsend.as_ref()), ("compat.wa_gateway", self.wa_gateway.as_ref())]
+    pub fn mounts(&self) -> [(&'static str, Option<&MountPrefix>); 4] {
+        [
+            ("compat.onsend", self.onsend.as_ref()),
+            ("compat.wa_gateway", self.wa_gateway.as_ref()),
+            ("compat.onebloc", self.onebloc.as_ref()),
+            ("compat.propops", self.propops.as_ref()),
+        ]
     }
 }
 
 impl Default for CompatConfig {
     fn default() -> Self {
-        Self { onsend: Some(MountPrefix("/compat/onsend".to_owned())), wa_gateway: Some(MountPrefix("/compat/wa-gateway".to_owned())) }
+        Self {
+            onsend: Some(MountPrefix("/compat/onsend".to_owned())),
+            wa_gateway: Some(MountPrefix("/compat/wa-gateway".to_owned())),
+            onebloc: Some(MountPrefix("/compat/onebloc".to_owned())),
+            propops: Some(MountPrefix("/compat/propops".to_owned())),
+        }
     }
 }
 

@@ -80,6 +80,9 @@ pub struct RateLimiter {
     per_credential: Quota,
     per_tenant: Quota,
     windows: Mutex<HashMap<Bucket, Window>>,
+    /// Limits of single endpoints that a reference API promises (PropOps: 20 sends a
+    /// minute per user), per credential and on top of the general ones.
+    endpoints: Mutex<HashMap<(&'static str, Bucket), Window>>,
 }
 
 impl RateLimiter {
@@ -89,7 +92,32 @@ impl RateLimiter {
             per_credential: Quota { quota: config.per_key, window },
             per_tenant: Quota { quota: config.per_tenant, window },
             windows: Mutex::default(),
+            endpoints: Mutex::default(),
         }
+    }
+
+    /// Counts a request to the endpoint `name` against its own `quota` for this credential;
+    /// `Err(wait)` when it is used up (the request is then not counted).
+    pub fn check_endpoint(&self, name: &'static str, principal: &Principal, quota: Quota) -> Result<(), Duration> {
+        let own = match principal {
+            Principal::Admin => return Ok(()),
+            Principal::Tenant { key, .. } => Bucket::Key(*key),
+            Principal::Device { device, .. } => Bucket::Device(*device),
+        };
+        let now = Instant::now();
+        let mut windows = self.endpoints.lock().expect("rate limit lock");
+        if windows.len() >= SWEEP_AT {
+            windows.retain(|_, w| now.duration_since(w.opened) < quota.window);
+        }
+        let w = windows.entry((name, own)).or_insert(Window { opened: now, used: 0 });
+        if now.duration_since(w.opened) >= quota.window {
+            *w = Window { opened: now, used: 0 };
+        }
+        if w.used >= quota.quota {
+            return Err(quota.window.saturating_sub(now.duration_since(w.opened)));
+        }
+        w.used += 1;
+        Ok(())
     }
 
     /// Counts a request of this principal if every limit allows it. `None` for the operator,

@@ -98,11 +98,12 @@ pub(crate) fn check(ctx: &Ctx, candidates: &[(&NewOutbound, bool)]) -> Result<Ve
         let mut tenant = days.get_mut(&(m.tenant_pk, day));
         let mut device = limited.get_mut(&m.device_pk);
         let careful = tenant.as_ref().is_some_and(|t| t.tight) || device.as_ref().is_some_and(|d| d.tight);
-        if careful && let Some(key) = m.idempotency_key.as_deref() {
-            if keys.contains(&(m.tenant_pk, key)) || key_taken(ctx, m.tenant_pk, key)? {
-                out.push(Ok(Debit::default()));
-                continue;
-            }
+        if careful
+            && let Some(key) = m.idempotency_key.as_deref()
+            && (keys.contains(&(m.tenant_pk, key)) || key_taken(ctx, m.tenant_pk, key)?)
+        {
+            out.push(Ok(Debit::default()));
+            continue;
         }
         let cost = u64::from(m.charge.tokens);
         let refusal = if let Some(d) = device.as_ref().filter(|d| d.expires_at.is_some_and(|at| m.created_at >= at)) {

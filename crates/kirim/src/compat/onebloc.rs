@@ -30,7 +30,7 @@ use crate::app::AppState;
 use crate::http::auth::TenantAuth;
 use crate::http::error::ApiError;
 use crate::services::messages::{self, SendInput};
-use crate::services::sending::{self, SendChoices};
+use crate::services::sending;
 use crate::services::{Actor, jobs, usage};
 
 pub fn router() -> Router<AppState> {
@@ -173,18 +173,7 @@ async fn send_message(State(state): State<AppState>, ApiKey(auth): ApiKey, field
         (Err(r), _, _) | (_, Err(r), _) | (_, _, Err(r)) => return r,
     };
     let tokens = usage::cost(&state.config.usage.costs, &content);
-    let input = SendInput {
-        device_id: device,
-        to: Some(phone),
-        content,
-        ref_id: None,
-        priority: 0,
-        idempotency_key: None,
-        request_hash: String::new(),
-        reply_to: None,
-        schedule: None,
-        choices: SendChoices::default(),
-    };
+    let input = SendInput::plain(device, phone, content);
     match messages::accept(&state, &Actor::from(&auth), input).await {
         Ok(accepted) => {
             let m = accepted.message;

@@ -27,7 +27,6 @@ use crate::http::auth::TenantAuth;
 use crate::http::error::ApiError;
 use crate::services::Actor;
 use crate::services::messages::{self, SendInput};
-use crate::services::sending::SendChoices;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -236,18 +235,7 @@ async fn send(State(state): State<AppState>, DeviceToken(auth): DeviceToken, bod
     if !connected {
         return laravel::message(StatusCode::BAD_REQUEST, "This device is not connected.", None);
     }
-    let input = SendInput {
-        device_id: Some(device_id),
-        to: Some(phone.to_string()),
-        content,
-        ref_id: None,
-        priority: 0,
-        idempotency_key: None,
-        request_hash: String::new(),
-        reply_to: None,
-        schedule: None,
-        choices: SendChoices::default(),
-    };
+    let input = SendInput::plain(Some(device_id), phone.to_string(), content);
     match messages::accept(&state, &Actor::from(&auth), input).await {
         Ok(accepted) => Json(json!({
             "success": true,

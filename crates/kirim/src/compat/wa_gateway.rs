@@ -26,7 +26,6 @@ use crate::app::AppState;
 use crate::http::auth::{self, Principal, TenantAuth};
 use crate::http::error::ApiError;
 use crate::services::messages::{self, SendInput};
-use crate::services::sending::SendChoices;
 use crate::services::{Actor, contacts, devices, groups, webhooks};
 
 pub fn router() -> Router<AppState> {
@@ -239,18 +238,7 @@ async fn send(State(state): State<AppState>, call: Call) -> Response {
     if device.phone.is_none() || device.status == DeviceStatus::LoggedOut {
         return fail(StatusCode::CONFLICT, "the session is not connected; scan the QR code first (/api/start, /api/qrcode)");
     }
-    let input = SendInput {
-        device_id: Some(device.id.clone()),
-        to: Some(phone.to_string()),
-        content,
-        ref_id: None,
-        priority: 0,
-        idempotency_key: None,
-        request_hash: String::new(),
-        reply_to: None,
-        schedule: None,
-        choices: SendChoices::default(),
-    };
+    let input = SendInput::plain(Some(device.id.clone()), phone.to_string(), content);
     match messages::accept(&state, &Actor::from(&auth), input).await {
         Ok(accepted) => {
             let m = accepted.message;

@@ -39,6 +39,25 @@ pub struct SendInput {
     pub choices: SendChoices,
 }
 
+impl SendInput {
+    /// A plain send now: this content to `to`, from `device_id` (or a device Kirim picks),
+    /// with every option at its default. What the compat layers' sends are.
+    pub fn plain(device_id: Option<DeviceId>, to: String, content: MessageContent) -> Self {
+        Self {
+            device_id,
+            to: Some(to),
+            content,
+            ref_id: None,
+            priority: 0,
+            idempotency_key: None,
+            request_hash: String::new(),
+            reply_to: None,
+            schedule: None,
+            choices: SendChoices::default(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Accepted {
     pub message: Message,

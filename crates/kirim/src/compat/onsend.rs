@@ -230,7 +230,10 @@ async fn send(State(state): State<AppState>, DeviceToken(auth): DeviceToken, bod
         Ok(read) => read,
         Err(validation) => return validation.into_response(),
     };
-    let Some((device_pk, device_id)) = auth.device.clone() else { unreachable!("a device token") };
+    // `DeviceToken` admits device tokens only; answered rather than assumed all the same.
+    let Some((device_pk, device_id)) = auth.device.clone() else {
+        return laravel::message(StatusCode::FORBIDDEN, "This API takes a device's token.", None);
+    };
     let connected = state.devices.get(device_pk).is_some_and(|e| matches!(e.status(), DeviceStatus::Connected | DeviceStatus::Connecting));
     if !connected {
         return laravel::message(StatusCode::BAD_REQUEST, "This device is not connected.", None);

@@ -129,9 +129,9 @@ pub struct ResendRequest {
     pub ids: ToInput,
 }
 
-/// How resending one id went: the new message, or why not.
+/// How acting on one id went (a resend, a cancel): the message it left, or why not.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ResendItem {
+pub struct IdResult {
     pub id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<MessageView>,
@@ -139,10 +139,19 @@ pub struct ResendItem {
     pub error: Option<ErrorDetail>,
 }
 
+impl IdResult {
+    fn of(id: String, result: ApiResult<kirim_core::message::Message>) -> Self {
+        match result {
+            Ok(m) => Self { id, message: Some(MessageView::new(m, false)), error: None },
+            Err(e) => Self { id, message: None, error: Some(e.detail) },
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ResendResult {
     /// Per id, in order.
-    pub data: Vec<ResendItem>,
+    pub data: Vec<IdResult>,
     pub accepted: usize,
     pub refused: usize,
 }
@@ -162,14 +171,7 @@ pub async fn resend_many(
     let key = idempotency_key(&headers)?;
     let (ids, _) = body.value.ids.recipients();
     let results = sending::resend_many(&state, &(&auth).into(), &ids, key.as_deref()).await?;
-    let data: Vec<ResendItem> = ids
-        .into_iter()
-        .zip(results)
-        .map(|(id, r)| match r {
-            Ok(accepted) => ResendItem { id, message: Some(MessageView::new(accepted.message, false)), error: None },
-            Err(e) => ResendItem { id, message: None, error: Some(e.detail) },
-        })
-        .collect();
+    let data: Vec<IdResult> = ids.into_iter().zip(results).map(|(id, r)| IdResult::of(id, r.map(|a| a.message))).collect();
     let accepted = data.iter().filter(|d| d.message.is_some()).count();
     let refused = data.len() - accepted;
     Ok((StatusCode::ACCEPTED, Json(ResendResult { data, accepted, refused })))
@@ -189,20 +191,10 @@ pub struct CancelRequest {
     pub device_id: Option<String>,
 }
 
-/// How cancelling one id went: the cancelled message, or why not.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CancelItem {
-    pub id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<MessageView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<ErrorDetail>,
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CancelResult {
     /// Per id with `ids`, in order; every message cancelled with `all`.
-    pub data: Vec<CancelItem>,
+    pub data: Vec<IdResult>,
     pub cancelled: usize,
 }
 
@@ -221,13 +213,7 @@ pub async fn cancel(State(state): State<AppState>, auth: TenantAuth, body: ApiJs
             }
             let (ids, _) = ids.recipients();
             let results = sending::cancel_many(&state, &actor, &ids).await?;
-            ids.into_iter()
-                .zip(results)
-                .map(|(id, r)| match r {
-                    Ok(m) => CancelItem { id, message: Some(MessageView::new(m, false)), error: None },
-                    Err(e) => CancelItem { id, message: None, error: Some(e.detail) },
-                })
-                .collect::<Vec<_>>()
+            ids.into_iter().zip(results).map(|(id, r)| IdResult::of(id, r)).collect::<Vec<_>>()
         }
         (None, Some(true)) => {
             let device = match request.device_id {
@@ -235,10 +221,7 @@ pub async fn cancel(State(state): State<AppState>, auth: TenantAuth, body: ApiJs
                 None => None,
             };
             let cancelled = sending::cancel_all_pending(&state, &actor, device.as_ref()).await?;
-            cancelled
-                .into_iter()
-                .map(|m| CancelItem { id: m.id.to_string(), message: Some(MessageView::new(m, false)), error: None })
-                .collect()
+            cancelled.into_iter().map(|m| IdResult::of(m.id.to_string(), Ok(m))).collect()
         }
         (None, _) => {
             return Err(ApiError::field("ids", "say what to cancel: `ids` (message ids) or `all: true` (every pending message)"));

@@ -28,16 +28,17 @@ use crate::config::Config;
 /// Adds each switched-on layer at its configured prefix (the root when it is empty).
 pub fn mount(mut router: Router<AppState>, config: &Config) -> Router<AppState> {
     let layers = [
-        (config.compat.onsend.as_ref(), onsend::router as fn() -> Router<AppState>),
-        (config.compat.wa_gateway.as_ref(), wa_gateway::router),
-        (config.compat.onebloc.as_ref(), onebloc::router),
-        (config.compat.propops.as_ref(), propops::router),
+        (config.compat.onsend.as_ref(), (|_| onsend::router()) as fn(&Config) -> Router<AppState>),
+        (config.compat.wa_gateway.as_ref(), |_| wa_gateway::router()),
+        (config.compat.onebloc.as_ref(), |_| onebloc::router()),
+        (config.compat.propops.as_ref(), |_| propops::router()),
+        (config.compat.wablas.as_ref(), wablas::router),
     ];
     for (prefix, layer) in layers {
         router = match prefix {
             None => router,
-            Some(p) if p.0.is_empty() => router.merge(layer()),
-            Some(p) => router.nest(&p.0, layer()),
+            Some(p) if p.0.is_empty() => router.merge(layer(config)),
+            Some(p) => router.nest(&p.0, layer(config)),
         };
     }
     router

@@ -121,6 +121,7 @@ pub(super) fn resolve(layers: Layers) -> Result<(Config, Vec<String>), ConfigErr
             wa_gateway: r.get("compat.wa_gateway", mount)?,
             onebloc: r.get("compat.onebloc", mount)?,
             propops: r.get("compat.propops", mount)?,
+            wablas: r.get("compat.wablas", mount)?,
         },
         transcription: types::TranscriptionConfig {
             url: r.get("transcription.url", transcription_url)?,

@@ -48,16 +48,18 @@ pub struct CompatConfig {
     pub wa_gateway: Option<MountPrefix>,
     pub onebloc: Option<MountPrefix>,
     pub propops: Option<MountPrefix>,
+    pub wablas: Option<MountPrefix>,
 }
 
 impl CompatConfig {
     /// Each layer's key and mount, for checks that go over all of them.
-    pub fn mounts(&self) -> [(&'static str, Option<&MountPrefix>); 4] {
+    pub fn mounts(&self) -> [(&'static str, Option<&MountPrefix>); 5] {
         [
             ("compat.onsend", self.onsend.as_ref()),
             ("compat.wa_gateway", self.wa_gateway.as_ref()),
             ("compat.onebloc", self.onebloc.as_ref()),
             ("compat.propops", self.propops.as_ref()),
+            ("compat.wablas", self.wablas.as_ref()),
         ]
     }
 }
@@ -69,6 +71,7 @@ impl Default for CompatConfig {
             wa_gateway: Some(MountPrefix("/compat/wa-gateway".to_owned())),
             onebloc: Some(MountPrefix("/compat/onebloc".to_owned())),
             propops: Some(MountPrefix("/compat/propops".to_owned())),
+            wablas: Some(MountPrefix("/compat/wablas".to_owned())),
         }
     }
 }

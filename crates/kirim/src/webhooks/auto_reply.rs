@@ -60,7 +60,7 @@ fn replies_of(value: &Value) -> Vec<Reply> {
                     let message = item.get("message").and_then(Value::as_str)?.trim();
                     (!message.is_empty()).then(|| Reply::Text(message.chars().take(MAX_TEXT_CHARS).collect()))
                 }
-                _ => Some(match crate::compat::wablas::reply_item(item) {
+                _ => Some(match crate::compat::wablas::content::reply_item(item) {
                     Ok(content) => Reply::Content(Box::new(content)),
                     Err(category) => Reply::Unsupported(category),
                 }),

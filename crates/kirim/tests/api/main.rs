@@ -30,4 +30,5 @@ mod templates;
 mod tenancy;
 mod usage;
 mod validation;
+mod wablas_client;
 mod webhooks;

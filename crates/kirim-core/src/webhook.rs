@@ -2,7 +2,7 @@
 //! committed; each (event, endpoint) pair is one delivery with a persisted retry schedule,
 //! signed per the Standard Webhooks specification.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::Timestamp;
@@ -28,6 +28,36 @@ pub fn subscribable_types() -> Vec<&'static str> {
     all
 }
 
+/// The body an endpoint receives. Every delivery is signed the same way (Standard Webhooks
+/// headers); the format only shapes the JSON, for receivers written for another product.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFormat {
+    /// `{type, timestamp, data}`.
+    #[default]
+    Standard,
+    /// Wablas's payloads (reference 001): its incoming-message, tracking and device-status
+    /// bodies, by event type.
+    Wablas,
+}
+
+impl WebhookFormat {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Standard => "standard",
+            Self::Wablas => "wablas",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "standard" => Some(Self::Standard),
+            "wablas" => Some(Self::Wablas),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Webhook {
     pub pk: WebhookPk,
@@ -44,6 +74,7 @@ pub struct Webhook {
     pub previous_secret: Option<(Secret, Timestamp)>,
     /// Send the messages a `message.received` delivery's response carries.
     pub auto_reply: bool,
+    pub format: WebhookFormat,
     pub enabled: bool,
     pub disabled_reason: Option<String>,
     /// Since when every attempt failed; cleared by a success.
@@ -93,6 +124,7 @@ pub struct NewWebhook {
     pub devices: Option<Vec<DeviceId>>,
     pub secret: Secret,
     pub auto_reply: bool,
+    pub format: WebhookFormat,
     pub created_at: Timestamp,
 }
 
@@ -104,6 +136,7 @@ pub struct WebhookPatch {
     pub event_types: Option<Option<Vec<String>>>,
     pub devices: Option<Option<Vec<DeviceId>>>,
     pub auto_reply: Option<bool>,
+    pub format: Option<WebhookFormat>,
     /// Re-enabling clears the disabled reason and the failure streak.
     pub enabled: Option<bool>,
     /// A new secret; the old one keeps signing until the given time.

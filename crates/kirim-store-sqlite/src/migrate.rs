@@ -18,6 +18,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (10, include_str!("../migrations/0010_received_media.sql")),
     (11, include_str!("../migrations/0011_jobs_templates.sql")),
     (12, include_str!("../migrations/0012_usage.sql")),
+    (13, include_str!("../migrations/0013_webhook_format.sql")),
 ];
 
 /// The schema version this build expects.

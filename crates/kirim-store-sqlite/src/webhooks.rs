@@ -8,7 +8,8 @@ use kirim_core::event::NewEvent;
 use kirim_core::id::{DeliveryPk, DevicePk, TenantPk, WebhookPk};
 use kirim_core::store::{DeliveryFilter, FanOut, PRUNE_BATCH, StoreError, StoreResult, WebhookStore};
 use kirim_core::webhook::{
-    Attempt, AttemptResult, Delivery, DeliveryJob, DeliveryOutcome, DeliveryStatus, NewWebhook, Streak, Webhook, WebhookPatch, own_types,
+    Attempt, AttemptResult, Delivery, DeliveryJob, DeliveryOutcome, DeliveryStatus, NewWebhook, Streak, Webhook, WebhookFormat, WebhookPatch,
+    own_types,
 };
 use kirim_core::{DeliveryId, DeviceId, EventId, Secret, Timestamp, WebhookId};
 use rusqlite::types::Value;
@@ -48,6 +49,10 @@ fn webhook(row: &impl Cols) -> Result<Webhook, Bad> {
         secret: Secret::new(row.text("secret")?),
         previous_secret,
         auto_reply: row.flag("auto_reply")?,
+        format: {
+            let raw = row.text("format")?;
+            WebhookFormat::parse(&raw).ok_or_else(|| decode(format!("bad webhook format `{raw}`")))?
+        },
         enabled: row.flag("enabled")?,
         disabled_reason: row.opt_text("disabled_reason")?,
         failing_since: opt_time(row, "failing_since")?,
@@ -92,8 +97,8 @@ fn create(ctx: &mut Ctx, w: &NewWebhook) -> Result<Webhook, OpError> {
     let event_types = w.event_types.as_ref().map(to_json).transpose()?;
     let devices = w.devices.as_ref().map(to_json).transpose()?;
     let hook = ctx.one(
-        "INSERT INTO webhooks (id, tenant_pk, url, description, event_types, devices, secret, auto_reply, from_seq, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) + 1, ?9, ?9) RETURNING *",
+        "INSERT INTO webhooks (id, tenant_pk, url, description, event_types, devices, secret, auto_reply, from_seq, created_at, updated_at, format) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) + 1, ?9, ?9, ?10) RETURNING *",
         params![
             w.id.as_str(),
             w.tenant_pk.0,
@@ -104,6 +109,7 @@ fn create(ctx: &mut Ctx, w: &NewWebhook) -> Result<Webhook, OpError> {
             w.secret.expose(),
             w.auto_reply,
             ms(w.created_at),
+            w.format.as_str(),
         ],
         |row| Ok(webhook(row)?),
     )?;
@@ -131,7 +137,8 @@ fn update(ctx: &mut Ctx, (tenant, id, patch, at): &(TenantPk, WebhookId, Webhook
            previous_secret = CASE WHEN ?10 IS NULL THEN previous_secret ELSE secret END, \
            previous_expires_at = CASE WHEN ?10 IS NULL THEN previous_expires_at ELSE ?11 END, \
            secret = coalesce(?10, secret), \
-           updated_at = ?12 \
+           updated_at = ?12, \
+           format = coalesce(?15, format) \
          WHERE tenant_pk = ?13 AND id = ?14 AND deleted_at IS NULL RETURNING *",
         params![
             patch.url.as_deref(),
@@ -148,6 +155,7 @@ fn update(ctx: &mut Ctx, (tenant, id, patch, at): &(TenantPk, WebhookId, Webhook
             ms(*at),
             tenant.0,
             id.as_str(),
+            patch.format.map(|f| f.as_str()),
         ],
         |row| Ok(webhook(row)?),
     )?;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use kirim_core::event::types;
 use kirim_core::store::{DeliveryFilter, Store};
 use kirim_core::tenant::Tenant;
-use kirim_core::webhook::{
+use kirim_core::webhook::{WebhookFormat, 
     Attempt, AttemptResult, DeliveryJob, DeliveryOutcome, DeliveryStatus, NewWebhook, Streak, Webhook, WebhookPatch, own_types,
 };
 use kirim_core::{DeviceId, Secret, Timestamp, WebhookId};
@@ -23,6 +23,7 @@ fn new_hook(tenant: &Tenant, url: &str) -> NewWebhook {
         devices: None,
         secret: Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
         auto_reply: false,
+        format: WebhookFormat::Standard,
         created_at: at(0),
     }
 }
@@ -57,6 +58,7 @@ pub async fn webhooks_crud_scope_and_rotation(h: Arc<dyn Harness>) {
         event_types: Some(Some(vec![types::MESSAGE_SENT.into()])),
         devices: Some(Some(vec![d.clone()])),
         auto_reply: Some(true),
+        format: Some(WebhookFormat::Wablas),
         rotate_secret: Some((Secret::new("whsec_bmV3"), at(100))),
         ..WebhookPatch::default()
     };
@@ -66,6 +68,7 @@ pub async fn webhooks_crud_scope_and_rotation(h: Arc<dyn Harness>) {
     assert_eq!(changed.event_types, Some(vec![types::MESSAGE_SENT.to_owned()]));
     assert_eq!(changed.devices, Some(vec![d]));
     assert!(changed.auto_reply);
+    assert_eq!((w.format, changed.format), (WebhookFormat::Standard, WebhookFormat::Wablas), "the body shape is kept and changed");
     assert_eq!(changed.secret.expose(), "whsec_bmV3");
     assert_eq!(changed.previous_secret.as_ref().map(|(s, until)| (s.expose(), *until)), Some((w.secret.expose(), at(100))));
     assert_eq!(changed.signing_secrets(at(99)).len(), 2);

@@ -391,6 +391,7 @@ async fn webhook(State(state): State<AppState>, call: Call) -> Response {
         device_ids: Some(Some(vec![device.id.to_string()])),
         auto_reply: None,
         enabled: Some(true),
+        format: None,
     };
     let result = match existing {
         Some(w) => webhooks::update(&state, &actor, w.id.as_str(), input).await.map(|w| (w, None)),

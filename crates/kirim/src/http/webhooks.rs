@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use kirim_core::store::DeliveryFilter;
-use kirim_core::webhook::{Attempt, Delivery, DeliveryStatus, Webhook};
+use kirim_core::webhook::{Attempt, Delivery, DeliveryStatus, Webhook, WebhookFormat};
 use kirim_core::{DeliveryId, DeviceId, EventId, WebhookId};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
@@ -45,6 +45,9 @@ pub struct WebhookBody {
     pub auto_reply: Option<bool>,
     /// Turn the endpoint off or back on (re-enabling clears its failure streak).
     pub enabled: Option<bool>,
+    /// The body shape: `standard` (`{type, timestamp, data}`, the default) or `wablas`
+    /// (Wablas's incoming, tracking and device payloads, for receivers written for it).
+    pub format: Option<WebhookFormat>,
 }
 
 impl From<WebhookBody> for WebhookInput {
@@ -56,6 +59,7 @@ impl From<WebhookBody> for WebhookInput {
             device_ids: b.device_ids,
             auto_reply: b.auto_reply,
             enabled: b.enabled,
+            format: b.format,
         }
     }
 }
@@ -70,6 +74,7 @@ pub struct WebhookView {
     /// `null` means every device of the account.
     pub device_ids: Option<Vec<DeviceId>>,
     pub auto_reply: bool,
+    pub format: WebhookFormat,
     pub enabled: bool,
     /// Why Kirim disabled it (410 Gone, or failing for days).
     pub disabled_reason: Option<String>,
@@ -90,6 +95,7 @@ impl From<Webhook> for WebhookView {
             event_types: w.event_types,
             device_ids: w.devices,
             auto_reply: w.auto_reply,
+            format: w.format,
             enabled: w.enabled,
             disabled_reason: w.disabled_reason,
             failing_since: w.failing_since,

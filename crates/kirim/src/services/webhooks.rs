@@ -5,7 +5,7 @@
 use kirim_core::event::NewEvent;
 use kirim_core::id::WebhookPk;
 use kirim_core::store::DeliveryFilter;
-use kirim_core::webhook::{Attempt, Delivery, NewWebhook, Webhook, WebhookPatch, own_types, subscribable_types};
+use kirim_core::webhook::{Attempt, Delivery, NewWebhook, Webhook, WebhookFormat, WebhookPatch, own_types, subscribable_types};
 use kirim_core::{DeliveryId, DeviceId, EventId, Secret, WebhookId};
 
 use super::{Actor, detached};
@@ -29,6 +29,8 @@ pub struct WebhookInput {
     pub device_ids: Option<Option<Vec<String>>>,
     pub auto_reply: Option<bool>,
     pub enabled: Option<bool>,
+    /// The body shape (`None`: standard on create, unchanged on update).
+    pub format: Option<WebhookFormat>,
 }
 
 pub struct WithSecret {
@@ -123,6 +125,7 @@ pub async fn create(state: &AppState, auth: &Actor, input: WebhookInput) -> ApiR
         devices,
         secret: secret.clone(),
         auto_reply: input.auto_reply.unwrap_or(false),
+        format: input.format.unwrap_or_default(),
         created_at: state.clock.now(),
     };
     let state = state.clone();
@@ -172,6 +175,7 @@ pub async fn update(state: &AppState, auth: &Actor, id: &str, input: WebhookInpu
             None => None,
         },
         auto_reply: input.auto_reply,
+        format: input.format,
         enabled: input.enabled,
         rotate_secret: None,
     };

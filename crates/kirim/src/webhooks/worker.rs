@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use kirim_core::Timestamp;
 use kirim_core::store::StoreError;
-use kirim_core::webhook::{Attempt, AttemptResult, DeliveryJob, DeliveryOutcome, Streak, Webhook};
+use kirim_core::webhook::{Attempt, AttemptResult, DeliveryJob, DeliveryOutcome, Streak, Webhook, WebhookFormat};
 use rand::Rng;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -175,8 +175,14 @@ async fn slot(state: &AppState, pk: WebhookPk) {
     rt.wake.notify_one();
 }
 
-/// The request body: `{type, timestamp, data}`, the same bytes on every attempt.
-pub fn payload(job: &DeliveryJob) -> Option<Bytes> {
+/// The request body: `{type, timestamp, data}` (or, for an endpoint in a reference
+/// product's format, that product's shape of the event).
+pub fn payload(state: &AppState, webhook: &Webhook, job: &DeliveryJob) -> Option<Bytes> {
+    if webhook.format == WebhookFormat::Wablas
+        && let Some(body) = crate::compat::wablas::hooks::payload(state, job)
+    {
+        return Some(body);
+    }
     let data = job.data.as_ref()?;
     let body = json!({
         "type": job.delivery.event_type,
@@ -191,7 +197,7 @@ pub fn payload(job: &DeliveryJob) -> Option<Bytes> {
 async fn attempt(state: &AppState, webhook: Webhook, job: DeliveryJob) {
     let number = job.delivery.attempts + 1;
     let started = state.clock.now();
-    let (response, result, decision) = match payload(&job) {
+    let (response, result, decision) = match payload(state, &webhook, &job) {
         Some(body) => {
             let (response, result) = post(state, &webhook, &job, body).await;
             let decision = decide(state, &webhook, number, started, &response, &result);

@@ -7,6 +7,7 @@ mod common;
 mod compat_onebloc;
 mod compat_onsend;
 mod compat_propops;
+mod compat_wablas;
 mod compat_wa_gateway;
 mod contact_groups;
 mod contacts;

@@ -13,6 +13,10 @@
 
 mod account;
 pub mod content;
+pub mod hooks;
+mod queue;
+mod reports;
+mod send;
 
 use axum::Json;
 use axum::Router;
@@ -39,7 +43,7 @@ use crate::services::Actor;
 /// form grows a third, so the limit is the media limit plus half again).
 pub fn router(config: &Config) -> Router<AppState> {
     let limit = crate::services::media::body_limit(config).saturating_mul(3) / 2;
-    Router::new().merge(account::router()).layer(DefaultBodyLimit::max(limit))
+    Router::new().merge(send::routes()).merge(queue::routes()).merge(reports::routes()).merge(hooks::routes()).merge(account::router()).layer(DefaultBodyLimit::max(limit))
 }
 
 /// `{"status": false, "message": …}` with an HTTP status that says the same.

@@ -42,7 +42,7 @@ pub struct AcceptArgs {
     /// reported.
     #[arg(long, default_value_t = 1)]
     pub check_rounds: usize,
-    /// Also measure the same send through the OnSend and wa-gateway compat layers, each on a
+    /// Also measure the same send through the OnSend, wa-gateway and Wablas compat layers, each on a
     /// fresh Kirim, and report its cost against the native send.
     #[arg(long)]
     pub compat: bool,
@@ -54,6 +54,7 @@ pub enum Api {
     Native,
     Onsend,
     WaGateway,
+    Wablas,
 }
 
 impl Api {
@@ -62,6 +63,7 @@ impl Api {
             Self::Native => "kirim",
             Self::Onsend => "kirim onsend",
             Self::WaGateway => "kirim wa-gateway",
+            Self::Wablas => "kirim wablas",
         }
     }
 }
@@ -100,7 +102,7 @@ pub async fn run(args: AcceptArgs) -> anyhow::Result<ExitCode> {
     };
     let mut compat = Vec::new();
     if let (Some(bin), true) = (&kirim_bin, args.compat) {
-        for api in [Api::Onsend, Api::WaGateway] {
+        for api in [Api::Onsend, Api::WaGateway, Api::Wablas] {
             compat.push(Figures::new(api.name(), &measure_kirim(bin, &args, api, false).await?));
         }
     }
@@ -197,6 +199,8 @@ async fn measure_kirim(bin: &std::path::Path, args: &AcceptArgs, api: Api, check
         spec.body = Arc::new(move |conn, _| bodies[conn % bodies.len()].clone());
         (spec.path, spec.authorization) = match api {
             Api::Onsend => ("/compat/onsend/api/v1/send".into(), Some(format!("Bearer {}", sender.device_token))),
+            // Wablas's clients send the bare token, no scheme.
+            Api::Wablas => ("/compat/wablas/api/send-message".into(), Some(sender.device_token.clone())),
             _ => ("/compat/wa-gateway/api/send".into(), None),
         };
     }

@@ -44,6 +44,7 @@ pub fn compat_body(api: crate::accept::Api, device_token: &str, conn: usize) -> 
         crate::accept::Api::Native => unreachable!("native sends use send_body"),
         crate::accept::Api::Onsend => serde_json::json!({"phone_number": phone, "message": text}),
         crate::accept::Api::WaGateway => serde_json::json!({"token": device_token, "phone": phone, "message": text}),
+        crate::accept::Api::Wablas => serde_json::json!({"phone": phone, "message": text}),
     };
     Bytes::from(serde_json::to_vec(&body).expect("a JSON value serialises"))
 }

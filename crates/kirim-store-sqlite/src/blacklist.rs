@@ -96,14 +96,11 @@ pub(crate) async fn list(
     rows.iter().map(entry).collect::<Result<_, _>>().read()
 }
 
+/// On the accept path of every message: an inline point read (see [`crate::quick`]).
 pub(crate) async fn contains(store: &SqliteStore, tenant: TenantPk, phone: &PhoneNumber) -> StoreResult<bool> {
-    let row = sqlx::query("SELECT 1 AS hit FROM blacklist WHERE tenant_pk = ? AND phone = ?")
-        .bind(tenant.0)
-        .bind(phone.as_str())
-        .fetch_optional(store.read())
-        .await
-        .read()?;
-    Ok(row.is_some())
+    store.quick().with(|conn| {
+        conn.prepare_cached("SELECT 1 FROM blacklist WHERE tenant_pk = ?1 AND phone = ?2")?.exists(params![tenant.0, phone.as_str()])
+    })
 }
 
 pub(crate) async fn among(store: &SqliteStore, tenant: TenantPk, phones: &[PhoneNumber]) -> StoreResult<HashSet<PhoneNumber>> {

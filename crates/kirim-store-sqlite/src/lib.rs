@@ -22,6 +22,7 @@ mod messages;
 mod migrate;
 mod outbound;
 mod queue;
+mod quick;
 mod reminders;
 mod reports;
 mod rows;
@@ -80,6 +81,8 @@ pub struct SqliteStore {
 
 struct Inner {
     read: SqlitePool,
+    /// Point reads on the hot path, inline on the caller's thread.
+    quick: quick::QuickReads,
     writer: Writer,
     /// Taken (stopped) by `close`, or dropped with the last clone.
     checkpointer: std::sync::Mutex<Option<checkpoint::Checkpointer>>,
@@ -98,7 +101,8 @@ impl SqliteStore {
             .with_context(|| format!("opening read connections to {}", config.path.display()))?;
         let writer = Writer::spawn(conn, config.max_batch).context("starting the SQLite writer thread")?;
         let checkpointer = checkpoint::Checkpointer::spawn(&config.path, BUSY_TIMEOUT).context("starting the SQLite checkpoint thread")?;
-        Ok(Self { inner: Arc::new(Inner { read, writer, checkpointer: std::sync::Mutex::new(Some(checkpointer)) }) })
+        let quick = quick::QuickReads::new(config.path.clone(), BUSY_TIMEOUT);
+        Ok(Self { inner: Arc::new(Inner { read, quick, writer, checkpointer: std::sync::Mutex::new(Some(checkpointer)) }) })
     }
 
     /// Applies pending migrations and returns how many were applied (for `kirim migrate`).
@@ -123,6 +127,10 @@ impl SqliteStore {
 
     pub(crate) fn read(&self) -> &SqlitePool {
         &self.inner.read
+    }
+
+    pub(crate) fn quick(&self) -> &quick::QuickReads {
+        &self.inner.quick
     }
 
     pub(crate) fn writer(&self) -> &Writer {

@@ -55,13 +55,12 @@ pub(crate) fn claim_next(ctx: &mut Ctx, (device, now): &(DevicePk, Timestamp)) -
     Ok(claimed)
 }
 
+/// Asked by a lane each time it runs out of work: an inline point read (see [`crate::quick`]).
 pub(crate) async fn next_due_at(store: &SqliteStore, device: DevicePk) -> StoreResult<Option<Timestamp>> {
-    let row = sqlx::query("SELECT min(next_attempt_at) AS due FROM messages WHERE device_pk = ? AND status = 'pending'")
-        .bind(device.0)
-        .fetch_one(store.read())
-        .await
-        .read()?;
-    let due: Option<i64> = row.try_get("due").read()?;
+    let due: Option<i64> = store.quick().with(|conn| {
+        conn.prepare_cached("SELECT min(next_attempt_at) FROM messages WHERE device_pk = ?1 AND status = 'pending'")?
+            .query_row([device.0], |row| row.get(0))
+    })?;
     due.map(rows::from_ms).transpose().read()
 }
 

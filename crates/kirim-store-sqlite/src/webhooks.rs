@@ -14,7 +14,6 @@ use kirim_core::webhook::{
 use kirim_core::{DeliveryId, DeviceId, EventId, Secret, Timestamp, WebhookId};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter};
-use sqlx::Row;
 
 use crate::SqliteStore;
 use crate::error::{Bad, OpError, ReadResult, WriteError, decode};
@@ -475,13 +474,12 @@ impl WebhookStore for SqliteStore {
         self.writer().call((webhook, now, lease_until, limit), claim).await
     }
 
+    /// Asked after every short claim: an inline point read (see [`crate::quick`]).
     async fn next_delivery_due(&self, webhook: WebhookPk) -> StoreResult<Option<Timestamp>> {
-        let row = sqlx::query("SELECT min(next_attempt_at) AS due FROM webhook_deliveries WHERE webhook_pk = ? AND status = 'pending'")
-            .bind(webhook.0)
-            .fetch_one(self.read())
-            .await
-            .read()?;
-        let due: Option<i64> = row.try_get("due").read()?;
+        let due: Option<i64> = self.quick().with(|conn| {
+            conn.prepare_cached("SELECT min(next_attempt_at) FROM webhook_deliveries WHERE webhook_pk = ?1 AND status = 'pending'")?
+                .query_row([webhook.0], |row| row.get(0))
+        })?;
         due.map(rows::from_ms).transpose().read()
     }
 

@@ -8,6 +8,7 @@ mod compat_onebloc;
 mod compat_onsend;
 mod compat_propops;
 mod compat_wa_gateway;
+mod compat_wablas_account;
 mod contact_groups;
 mod contacts;
 mod crash;

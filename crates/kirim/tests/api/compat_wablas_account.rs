@@ -9,8 +9,9 @@ use crate::common::*;
 use crate::files;
 use crate::wablas_client::{BASE, Body, Wablas, assert_fails, call};
 
-fn digits(phone: &str) -> String {
-    phone.trim_start_matches('+').to_owned()
+/// A call without a body.
+async fn bare(app: &TestApp, method: Method, path: &str, auth: Option<&str>) -> (StatusCode, Value) {
+    call(app, method, path, auth, Body::None, json!({})).await
 }
 
 /// A GET that answers a page rather than JSON.
@@ -26,22 +27,22 @@ async fn device_info_the_server_list_and_the_speed_setting() {
     let app = TestApp::spawn().await;
     let w = Wablas::linked(&app, "shop").await;
 
-    let (status, body) = call(&app, Method::GET, &format!("/api/device/info?token={}", w.token), None, Body::None, json!({})).await;
+    let (status, body) = bare(&app, Method::GET, &format!("/api/device/info?token={}", w.token), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let expected = json!({"name": "phone", "serial": w.device, "sender": digits(&w.phone), "quota": "unlimited",
+    let expected = json!({"name": "phone", "serial": w.device, "sender": w.phone.trim_start_matches('+'), "quota": "unlimited",
                           "expired_date": null, "active": true, "status": "connected"});
     assert_eq!((&body["status"], &body["data"]), (&json!(true), &expected), "{body}");
     // The operator's quota and expiry show; an expired device is not active.
     let limits = json!({"quota": 91, "expires_at": "2020-04-08T00:00:00Z"});
     let (s, b) = app.call(Method::PUT, &format!("/v1/devices/{}/limits", w.device), Some(ADMIN), Some(limits)).await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    let (_, body) = call(&app, Method::GET, "/api/device/info", Some(&w.token), Body::None, json!({})).await;
+    let (_, body) = bare(&app, Method::GET, "/api/device/info", Some(&w.token)).await;
     assert_eq!(
         (&body["data"]["quota"], &body["data"]["expired_date"], &body["data"]["active"]),
         (&json!(91), &json!("2020-04-08"), &json!(false))
     );
 
-    let (status, body) = call(&app, Method::GET, &format!("/api/list-server?token={}", w.with_secret()), None, Body::None, json!({})).await;
+    let (status, body) = bare(&app, Method::GET, &format!("/api/list-server?token={}", w.with_secret()), None).await;
     assert_eq!((status, &body["status"], &body["server"]), (StatusCode::OK, &json!(true), &json!(["127.0.0.1"])), "{body}");
 
     // Speed: 10 s per 5 messages is 2 s between two; as a form and as JSON.
@@ -67,7 +68,7 @@ async fn device_info_the_server_list_and_the_speed_setting() {
         call(&app, Method::POST, "/api/device/speed", Some(&format!("{}.{}", w.token, other.key)), Body::Form, json!({"delay": "10"}))
             .await;
     assert_fails(&got, StatusCode::UNAUTHORIZED);
-    let got = call(&app, Method::GET, "/api/device/info?token=kd_nope", None, Body::None, json!({})).await;
+    let got = bare(&app, Method::GET, "/api/device/info?token=kd_nope", None).await;
     assert_fails(&got, StatusCode::UNAUTHORIZED);
 
     // Other channels are not WhatsApp: not applicable.
@@ -112,7 +113,7 @@ async fn a_device_is_created_scanned_by_its_page_and_linked() {
     let (_, scanned) = app.post(&format!("/v1/sandbox/devices/{device}/scan"), &w.key, json!({})).await;
     app.wait_device(&w.key, &device, "connected").await;
     let (_, _, html) = page(&app, &format!("/api/device/scan?token={token}")).await;
-    assert!(html.contains("Device connected") && html.contains(&digits(scanned["phone"].as_str().unwrap())), "{html}");
+    assert!(html.contains("Device connected") && html.contains(scanned["phone"].as_str().unwrap().trim_start_matches('+')), "{html}");
     assert!(!html.contains("refresh"), "{html}");
     let (status, _, _) = page(&app, "/api/device/scan?token=kd_nope").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -123,29 +124,29 @@ async fn a_device_is_created_scanned_by_its_page_and_linked() {
 async fn token_rotation_disconnect_restart_and_delete() {
     let app = TestApp::spawn().await;
     let w = Wablas::linked(&app, "shop").await;
-    let (status, body) = call(&app, Method::GET, "/api/device/generate-token", Some(&w.with_secret()), Body::None, json!({})).await;
+    let (status, body) = bare(&app, Method::GET, "/api/device/generate-token", Some(&w.with_secret())).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!((&body["data"]["device_name"], &body["data"]["device_serial"]), (&json!("phone"), &json!(w.device)));
     let token = body["data"]["token"].as_str().unwrap().to_owned();
     assert_ne!(token, w.token);
-    let got = call(&app, Method::GET, "/api/device/info", Some(&w.token), Body::None, json!({})).await;
+    let got = bare(&app, Method::GET, "/api/device/info", Some(&w.token)).await;
     assert_fails(&got, StatusCode::UNAUTHORIZED);
     let secret = format!("{token}.{}", w.key);
-    let (status, _) = call(&app, Method::GET, "/api/device/info", Some(&token), Body::None, json!({})).await;
+    let (status, _) = bare(&app, Method::GET, "/api/device/info", Some(&token)).await;
     assert_eq!(status, StatusCode::OK);
 
-    let (status, body) = call(&app, Method::GET, "/api/device/disconnect", Some(&secret), Body::None, json!({})).await;
+    let (status, body) = bare(&app, Method::GET, "/api/device/disconnect", Some(&secret)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["message"], format!("your device {} succesfully disconnected", w.device));
     app.wait_device(&w.key, &w.device, "logged_out").await;
-    let (status, body) = call(&app, Method::GET, "/api/device/restart", Some(&secret), Body::None, json!({})).await;
+    let (status, body) = bare(&app, Method::GET, "/api/device/restart", Some(&secret)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["message"], format!("restart device {} successfully", w.device));
     app.wait_device(&w.key, &w.device, "awaiting_scan").await;
 
-    let got = call(&app, Method::DELETE, "/api/device/delete", Some(&token), Body::None, json!({})).await;
+    let got = bare(&app, Method::DELETE, "/api/device/delete", Some(&token)).await;
     assert_fails(&got, StatusCode::UNAUTHORIZED);
-    let (status, body) = call(&app, Method::DELETE, "/api/device/delete", Some(&secret), Body::None, json!({})).await;
+    let (status, body) = bare(&app, Method::DELETE, "/api/device/delete", Some(&secret)).await;
     assert_eq!((status, &body["message"]), (StatusCode::OK, &json!("your device succesfully deleted")), "{body}");
     let (status, _) = app.get(&format!("/v1/devices/{}", w.device), &w.key).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -208,36 +209,33 @@ async fn numbers_are_checked_and_blacklisted() {
     // (62142312121) is not a valid number at all.
     let app = TestApp::spawn().await;
     let w = Wablas::linked(&app, "shop").await;
-    let (status, body) =
-        call(&app, Method::GET, "/check-phone-number?phones=6281393961320,0199990001", Some(&w.token), Body::None, json!({})).await;
+    let (status, body) = bare(&app, Method::GET, "/check-phone-number?phones=6281393961320,0199990001", Some(&w.token)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let expected = json!({"status": "success", "message": "Success",
         "data": [{"phone": "6281393961320", "status": "online"}, {"phone": "60199990001", "status": "offline"}]});
     assert_eq!(body, expected);
-    let got = call(&app, Method::GET, "/check-phone-number?phones=6281393961320,62142312121", Some(&w.token), Body::None, json!({})).await;
+    let got = bare(&app, Method::GET, "/check-phone-number?phones=6281393961320,62142312121", Some(&w.token)).await;
     assert_fails(&got, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(got.1["message"].as_str().unwrap().starts_with("`phones` `62142312121`"), "{}", got.1);
-    let got = call(&app, Method::GET, "/check-phone-number", Some(&w.token), Body::None, json!({})).await;
+    let got = bare(&app, Method::GET, "/check-phone-number", Some(&w.token)).await;
     assert_fails(&got, StatusCode::UNPROCESSABLE_ENTITY);
 
     // Adding takes the token alone (as Wablas's example does); removing needs the secret key.
-    let (status, body) =
-        call(&app, Method::GET, &format!("/api/blacklist?token={}&phone=6281223640001", w.token), None, Body::None, json!({})).await;
+    let (status, body) = bare(&app, Method::GET, &format!("/api/blacklist?token={}&phone=6281223640001", w.token), None).await;
     assert_eq!((status, &body["message"]), (StatusCode::OK, &json!("Add 6281223640001 to blacklist succesfully")), "{body}");
     let (_, list) = app.get("/v1/blacklist", &w.key).await;
     assert_eq!(list["data"][0]["phone"], "+6281223640001", "{list}");
     let (status, sent) = app.send_text(&w.key, "+6281223640001", "hi").await;
     assert!(status.is_client_error(), "a blacklisted number is not messaged: {sent}");
-    let got =
-        call(&app, Method::GET, &format!("/api/blacklist/cancel?token={}&phone=6281223640001", w.token), None, Body::None, json!({})).await;
+    let got = bare(&app, Method::GET, &format!("/api/blacklist/cancel?token={}&phone=6281223640001", w.token), None).await;
     assert_fails(&got, StatusCode::UNAUTHORIZED);
     let path = format!("/api/blacklist/cancel?token={}&phone=6281223640001", w.with_secret());
-    let (status, body) = call(&app, Method::GET, &path, None, Body::None, json!({})).await;
+    let (status, body) = bare(&app, Method::GET, &path, None).await;
     assert_eq!((status, &body["message"]), (StatusCode::OK, &json!("sucessfully cancel 6281223640001 from blacklist")), "{body}");
     let (_, list) = app.get("/v1/blacklist", &w.key).await;
     assert_eq!(list["data"], json!([]));
-    assert_fails(&call(&app, Method::GET, &path, None, Body::None, json!({})).await, StatusCode::NOT_FOUND);
-    let got = call(&app, Method::GET, &format!("/api/blacklist?token={}", w.token), None, Body::None, json!({})).await;
+    assert_fails(&bare(&app, Method::GET, &path, None).await, StatusCode::NOT_FOUND);
+    let got = bare(&app, Method::GET, &format!("/api/blacklist?token={}", w.token), None).await;
     assert_fails(&got, StatusCode::UNPROCESSABLE_ENTITY);
     app.stop().await;
 }
@@ -306,27 +304,24 @@ async fn contacts_are_added_in_bulk_updated_paged_and_deleted() {
     assert_eq!(danu["name"], "Danu Update");
 
     // Pages: 3 contacts, 2 per page; the token alone may read.
-    let (status, body) = call(&app, Method::GET, "/api/v2/contact?page=2&limit=2", Some(&w.token), Body::None, json!({})).await;
+    let (status, body) = bare(&app, Method::GET, "/api/v2/contact?page=2&limit=2", Some(&w.token)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!((&body["totalData"], &body["perPage"], &body["page"], &body["totalPage"]), (&json!(3), &json!(2), &json!(2), &json!(2)));
     assert_eq!(body["message"].as_array().unwrap().len(), 1, "{body}");
     assert_eq!(body["message"][0]["phone"], "6285867765333");
-    let (_, one) = call(&app, Method::GET, "/api/v2/contact?phone=6285867765777", Some(&w.token), Body::None, json!({})).await;
+    let (_, one) = bare(&app, Method::GET, "/api/v2/contact?phone=6285867765777", Some(&w.token)).await;
     assert_eq!((&one["totalData"], &one["message"][0]["birth_day"]), (&json!(1), &json!("12-03-1992")), "{one}");
-    assert_fails(
-        &call(&app, Method::GET, "/api/v2/contact?limit=0", Some(&w.token), Body::None, json!({})).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    );
+    assert_fails(&bare(&app, Method::GET, "/api/v2/contact?limit=0", Some(&w.token)).await, StatusCode::UNPROCESSABLE_ENTITY);
 
     // Another account sees none of them and deletes none.
     let other = Wablas::linked(&app, "other").await;
-    let (_, theirs) = call(&app, Method::GET, "/api/v2/contact", Some(&other.token), Body::None, json!({})).await;
+    let (_, theirs) = bare(&app, Method::GET, "/api/v2/contact", Some(&other.token)).await;
     assert_eq!(theirs["totalData"], 0);
-    let got = call(&app, Method::DELETE, "/api/contact?phone=6285867765222", Some(&other.with_secret()), Body::None, json!({})).await;
+    let got = bare(&app, Method::DELETE, "/api/contact?phone=6285867765222", Some(&other.with_secret())).await;
     assert_fails(&got, StatusCode::NOT_FOUND);
 
     let path = "/api/contact?phone=6285867765222,6285867765777,6285867765999";
-    let (status, body) = call(&app, Method::DELETE, path, Some(&w.with_secret()), Body::None, json!({})).await;
+    let (status, body) = bare(&app, Method::DELETE, path, Some(&w.with_secret())).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["message"], "Successfully deleted contacts: 6285867765222, 6285867765777; not found: 6285867765999");
     let (_, left) = app.get("/v1/contacts", &w.key).await;
@@ -402,19 +397,17 @@ async fn auto_replies_are_created_changed_listed_and_removed() {
     assert_eq!(body["data"]["response"], "new response to keyword 1");
 
     // The documented example reads the list with PUT; GET works too.
-    let (status, body) =
-        call(&app, Method::PUT, "/api/v2/autoreply/getData?keyword=keyword", Some(&w.with_secret()), Body::None, json!({})).await;
+    let (status, body) = bare(&app, Method::PUT, "/api/v2/autoreply/getData?keyword=keyword", Some(&w.with_secret())).await;
     assert_eq!((status, &body["message"]), (StatusCode::OK, &json!("sucessfully get autoreplies data")), "{body}");
     assert_eq!(body["data"].as_array().unwrap().len(), 1);
     assert_eq!(body["data"][0]["keyword"], "keyword 1");
-    let (_, all) = call(&app, Method::GET, "/api/v2/autoreply/getData", Some(&w.token), Body::None, json!({})).await;
+    let (_, all) = bare(&app, Method::GET, "/api/v2/autoreply/getData", Some(&w.token)).await;
     assert_eq!(all["data"].as_array().unwrap().len(), 2, "{all}");
 
     let other = Wablas::linked(&app, "other").await;
-    let got = call(&app, Method::DELETE, &format!("/api/v2/autoreply/{id}"), Some(&other.with_secret()), Body::None, json!({})).await;
+    let got = bare(&app, Method::DELETE, &format!("/api/v2/autoreply/{id}"), Some(&other.with_secret())).await;
     assert_fails(&got, StatusCode::NOT_FOUND);
-    let (status, body) =
-        call(&app, Method::DELETE, &format!("/api/v2/autoreply/{id}"), Some(&w.with_secret()), Body::None, json!({})).await;
+    let (status, body) = bare(&app, Method::DELETE, &format!("/api/v2/autoreply/{id}"), Some(&w.with_secret())).await;
     assert_eq!((status, &body["message"]), (StatusCode::OK, &json!("remove autoreply keyword: keyword 1 successfully")), "{body}");
     let (status, _) = app.get(&format!("/v1/auto-replies/{id}"), &w.key).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -509,7 +502,7 @@ async fn reminders_are_created_read_changed_and_deleted() {
         (&body["data"]["message"], &body["data"]["reminder_type"]),
         (&json!("selamat datang 2 hari lgi"), &json!("custom: send every 5 days"))
     );
-    let (status, body) = call(&app, Method::GET, &format!("/api/reminder/info/{id}"), Some(&w.token), Body::None, json!({})).await;
+    let (status, body) = bare(&app, Method::GET, &format!("/api/reminder/info/{id}"), Some(&w.token)).await;
     assert_eq!(
         (status, &body["data"]["phone"], &body["data"]["start_at"]),
         (StatusCode::OK, &json!("6281393961320"), &json!("2031-01-02 08:00:00")),
@@ -528,13 +521,10 @@ async fn reminders_are_created_read_changed_and_deleted() {
         assert!(got.1["message"].as_str().unwrap().contains(&format!("`{field}`")), "{field}: {}", got.1);
     }
     let other = Wablas::linked(&app, "other").await;
-    let got = call(&app, Method::GET, &format!("/api/reminder/info/{id}"), Some(&other.token), Body::None, json!({})).await;
+    let got = bare(&app, Method::GET, &format!("/api/reminder/info/{id}"), Some(&other.token)).await;
     assert_fails(&got, StatusCode::NOT_FOUND);
-    assert_fails(
-        &call(&app, Method::DELETE, &format!("/api/reminder/{id}"), Some(&other.with_secret()), Body::None, json!({})).await,
-        StatusCode::NOT_FOUND,
-    );
-    let (status, body) = call(&app, Method::DELETE, &format!("/api/reminder/{id}"), Some(&w.with_secret()), Body::None, json!({})).await;
+    assert_fails(&bare(&app, Method::DELETE, &format!("/api/reminder/{id}"), Some(&other.with_secret())).await, StatusCode::NOT_FOUND);
+    let (status, body) = bare(&app, Method::DELETE, &format!("/api/reminder/{id}"), Some(&w.with_secret())).await;
     assert_eq!((status, &body["message"]), (StatusCode::OK, &json!(format!("Reminder {id} is succesfully deleted"))), "{body}");
     let (status, _) = app.get(&format!("/v1/reminders/{id}"), &w.key).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -591,19 +581,18 @@ async fn an_upload_is_served_sent_by_its_url_and_deleted() {
     // Deleted by the message that sent it, with Wablas's `DEL` method; then it is gone.
     let other = Wablas::linked(&app, "other").await;
     let del = Method::from_bytes(b"DEL").unwrap();
-    let got = call(&app, del.clone(), &format!("/api/v2/media/delete/{id}"), Some(&other.with_secret()), Body::None, json!({})).await;
+    let got = bare(&app, del.clone(), &format!("/api/v2/media/delete/{id}"), Some(&other.with_secret())).await;
     assert_fails(&got, StatusCode::NOT_FOUND);
-    let (status, body) = call(&app, del, &format!("/api/v2/media/delete/{message}"), Some(&w.with_secret()), Body::None, json!({})).await;
+    let (status, body) = bare(&app, del, &format!("/api/v2/media/delete/{message}"), Some(&w.with_secret())).await;
     assert_eq!((status, &body["message"]), (StatusCode::OK, &json!("image file succesfully removed")), "{body}");
     let (status, _) = app.get(&format!("/v1/media/{id}/info"), &w.key).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (_, body) = upload(&app, &w.with_secret(), "document", files::pdf(), "invoice.pdf", "application/pdf").await;
     let doc = body["data"]["messages"][0]["id"].as_str().unwrap().to_owned();
-    let (status, body) =
-        call(&app, Method::DELETE, &format!("/api/v2/media/delete/{doc}"), Some(&w.with_secret()), Body::None, json!({})).await;
+    let (status, body) = bare(&app, Method::DELETE, &format!("/api/v2/media/delete/{doc}"), Some(&w.with_secret())).await;
     assert_eq!((status, &body["message"]), (StatusCode::OK, &json!("document file succesfully removed")), "{body}");
     assert_fails(
-        &call(&app, Method::GET, &format!("/api/v2/media/delete/{doc}"), Some(&w.with_secret()), Body::None, json!({})).await,
+        &bare(&app, Method::GET, &format!("/api/v2/media/delete/{doc}"), Some(&w.with_secret())).await,
         StatusCode::METHOD_NOT_ALLOWED,
     );
     app.stop().await;

@@ -294,6 +294,15 @@ pub async fn list(state: &AppState, auth: &Actor, input: ListInput) -> ApiResult
     Ok(state.store.list_contacts(auth.tenant_pk(), &filter).await?)
 }
 
+/// A numbered page of the address book (`offset` contacts skipped, oldest first) and how
+/// many contacts there are: the reference APIs page by number, the native list by cursor.
+pub async fn page(state: &AppState, auth: &Actor, offset: u32, limit: u32) -> ApiResult<(Vec<Contact>, u64)> {
+    let filter = ContactFilter { search: None, group: None, after: None, offset, limit };
+    let total = state.store.count_contacts(auth.tenant_pk(), &filter).await?;
+    let rows = state.store.list_contacts(auth.tenant_pk(), &filter).await?;
+    Ok((rows, total))
+}
+
 pub async fn update(state: &AppState, auth: &Actor, id_or_phone: &str, changes: ContactChanges) -> ApiResult<Contact> {
     let contact_ref = contact_ref(state, id_or_phone)?;
     let patch = validate_changes(state, changes)?;

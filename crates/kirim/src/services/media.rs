@@ -217,7 +217,25 @@ pub async fn attach(state: &AppState, tenant: TenantPk, content: &mut MessageCon
     Ok(stored)
 }
 
+/// The tenant's stored file a link names, when it is this server's URL for it
+/// (`…/v1/media/med_…`, what the compat layers answer an upload with). Such a link is taken
+/// as the file itself: fetching it would mean the server calling itself, without credentials.
+async fn stored_link(state: &AppState, tenant: TenantPk, link: &str) -> ApiResult<Option<MediaId>> {
+    let Ok(url) = url::Url::parse(link.trim()) else { return Ok(None) };
+    let segments: Vec<&str> = url.path_segments().map(Iterator::collect).unwrap_or_default();
+    let [.., "v1", "media", id] = segments.as_slice() else { return Ok(None) };
+    let Ok(id) = id.parse::<MediaId>() else { return Ok(None) };
+    Ok(state.store.get_media(tenant, &id).await?.map(|media| media.id))
+}
+
 async fn attach_one(state: &AppState, tenant: TenantPk, kind: MediaKind, prefix: &str, m: &mut MediaContent) -> ApiResult<Option<MediaId>> {
+    if m.base64.is_none()
+        && let Some(link) = &m.link
+        && let Some(id) = stored_link(state, tenant, link).await?
+    {
+        m.link = None;
+        m.media_id = Some(id.to_string());
+    }
     let fields = |bytes: &str| Fields {
         bytes: format!("{prefix}.{bytes}"),
         mime_type: format!("{prefix}.mime_type"),

@@ -9,6 +9,7 @@ mod compat_onsend;
 mod compat_propops;
 mod compat_wablas;
 mod compat_wa_gateway;
+mod compat_wablas_account;
 mod contact_groups;
 mod contacts;
 mod crash;

@@ -138,6 +138,10 @@ pub async fn put_device_limits(
         return Err(ApiError::field("quota", "`quota` is too large; use null for unlimited"));
     }
     let limits = DeviceLimits { quota, expires_at };
-    state.store.set_device_limits(&id, limits, state.clock.now()).await?.ok_or_else(|| ApiError::not_found("device"))?;
+    let tenant = state.store.set_device_limits(&id, limits, state.clock.now()).await?.ok_or_else(|| ApiError::not_found("device"))?;
+    // The registry's copy says whether the device has limits (a quota's count is the store's).
+    if let Some(device) = state.store.get_device(tenant, &id).await? {
+        state.devices.upsert(device);
+    }
     Ok(Json(DeviceLimitsView { device_id: id, quota, expires_at }))
 }

@@ -65,6 +65,13 @@ async fn v1_text_sends_by_query_token_header_and_comma_lists() {
     let only_blacklisted = json!({"phone": "6281218444777", "message": "promo"});
     assert_fails(&call(&app, Method::POST, "/api/send-message", Some(&w.token), Body::Form, only_blacklisted).await, StatusCode::UNPROCESSABLE_ENTITY);
 
+    // A device with a quota shows what is left after the send.
+    let (status, limits) = app.call(Method::PUT, &format!("/v1/devices/{}/limits", w.device), Some(ADMIN), Some(json!({"quota": 10}))).await;
+    assert!(status.is_success(), "{limits}");
+    let (_, body) =
+        call(&app, Method::POST, "/api/send-message", Some(&w.token), Body::Form, json!({"phone": "6281218444555", "message": "q"})).await;
+    assert_eq!(body["data"]["quota"], 9, "{body}");
+
     // Bad input names its field; bad credentials are 401.
     let got = call(&app, Method::POST, "/api/send-message", Some(&w.token), Body::Form, json!({"message": "x"})).await;
     assert_fails(&got, StatusCode::UNPROCESSABLE_ENTITY);

@@ -211,9 +211,13 @@ async fn answer(state: &AppState, caller: &Caller, accepted: Vec<Message>, refus
     }
     let message = format!("{what} is pending and waiting to be processed");
     let several = accepted.iter().any(|m| m.device_id != caller.device.id);
-    let device_quota = |id: &kirim_core::DeviceId| {
-        state.devices.get_for_tenant(caller.auth.tenant_pk(), id).map(|e| quota(&e.snapshot())).unwrap_or_else(|| json!("unlimited"))
-    };
+    let mut quotas = std::collections::HashMap::new();
+    for m in &accepted {
+        if !quotas.contains_key(&m.device_id) {
+            quotas.insert(m.device_id.clone(), fresh_quota(state, caller, &m.device_id).await);
+        }
+    }
+    let device_quota = |id: &kirim_core::DeviceId| quotas.get(id).cloned().unwrap_or_else(|| json!("unlimited"));
     if several {
         let data: Vec<Value> = accepted
             .iter()
@@ -225,6 +229,20 @@ async fn answer(state: &AppState, caller: &Caller, accepted: Vec<Message>, refus
     let mut messages: Vec<Value> = accepted.iter().map(listed).collect();
     messages.extend(refused);
     super::ok(message, json!({"device_id": caller.device.id, "quota": device_quota(&caller.device.id), "messages": messages}))
+}
+
+/// A device's quota left after the send. The registry's copy of a device does not follow
+/// its quota (the store debits it), so a device with a quota is read from the store.
+async fn fresh_quota(state: &AppState, caller: &Caller, id: &kirim_core::DeviceId) -> Value {
+    let Some(entry) = state.devices.get_for_tenant(caller.auth.tenant_pk(), id) else { return json!("unlimited") };
+    let device = entry.snapshot();
+    if device.limits.quota.is_none() {
+        return quota(&device);
+    }
+    match state.store.get_device(caller.auth.tenant_pk(), id).await {
+        Ok(Some(stored)) => quota(&stored),
+        _ => quota(&device),
+    }
 }
 
 /// A recipient a broadcast left out, as a refused item.

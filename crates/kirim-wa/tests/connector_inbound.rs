@@ -234,11 +234,7 @@ fn what_kirim_does_not_model_is_skipped() {
     let vote = wa::Message {
         poll_update_message: MessageField::some(wa::message::PollUpdateMessage {
             poll_creation_message_key: MessageField::some(key("3EB0POLL")),
-            vote: MessageField::some(wa::message::PollEncValue {
-                enc_payload: Some(vec![1; 16]),
-                enc_iv: Some(vec![2; 12]),
-                ..Default::default()
-            }),
+            vote: MessageField::some(wa::message::PollEncValue { enc_payload: Some(vec![1; 16]), enc_iv: Some(vec![2; 12]) }),
             ..Default::default()
         }),
         ..Default::default()

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use kirim_core::PhoneNumber;
 use kirim_core::connector::{CallPolicy, IncomingCall as KirimCall};
 use whatsapp_rust::Client;
 use whatsapp_rust::types::call::{CallAction, IncomingCall};
@@ -16,8 +17,9 @@ use super::link::phone_of;
 use super::state::DeviceState;
 
 /// The call Kirim records for a ringing offer; `None` for the other call signals (accept,
-/// terminate, transport …), which are not calls of their own.
-pub fn describe(call: &IncomingCall, rejected: bool) -> Option<KirimCall> {
+/// terminate, transport …), which are not calls of their own. `known` is the caller's number
+/// when only its LID is in the offer and the library knew the mapping.
+pub fn describe(call: &IncomingCall, rejected: bool, known: Option<PhoneNumber>) -> Option<KirimCall> {
     let CallAction::Offer { call_id, call_creator, caller_pn, is_video, group_jid, .. } = &call.action else {
         return None;
     };
@@ -26,6 +28,7 @@ pub fn describe(call: &IncomingCall, rejected: bool) -> Option<KirimCall> {
         .into_iter()
         .flatten()
         .find_map(phone_of)
+        .or(known)
         .map(|p| p.to_string())
         .unwrap_or_else(|| call_creator.to_non_ad().to_string());
     let group = group_jid.as_ref().filter(|g| g.is_group()).map(Jid::to_string);
@@ -54,7 +57,16 @@ pub(crate) fn spawn(device: Arc<DeviceState>, client: Arc<Client>, call: Incomin
                 Err(error) => tracing::warn!(device = device.pk.0, %error, "whatsapp-web: could not decline a call"),
             }
         }
-        let Some(report) = describe(&call, rejected) else { return };
+        let known = match &call.action {
+            CallAction::Offer { call_creator, .. } if call_creator.is_lid() => client
+                .get_lid_pn_entry(&call_creator.to_non_ad())
+                .await
+                .ok()
+                .flatten()
+                .and_then(|e| phone_of(&Jid::pn(e.phone_number.as_ref()))),
+            _ => None,
+        };
+        let Some(report) = describe(&call, rejected, known) else { return };
         if let Err(error) = device.sink.call(device.pk, report).await {
             tracing::warn!(device = device.pk.0, %error, "whatsapp-web: could not record a call");
         }

@@ -11,6 +11,8 @@ mod loadgen;
 mod procstat;
 mod receiver;
 mod report;
+#[cfg(feature = "wa")]
+mod wa;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -32,12 +34,28 @@ enum Command {
     Crash(crash::CrashArgs),
     /// End to end: accept → sent → delivered → one message.delivered webhook per message, over many devices.
     E2e(e2e::E2eArgs),
+    /// The WhatsApp Web connector over the fake server: memory per idle session, start-up time
+    /// with many linked devices (build with `--features wa`).
+    #[cfg(feature = "wa")]
+    Wa(wa::WaArgs),
+    /// Internal: the start-up child of `wa`.
+    #[cfg(feature = "wa")]
+    #[command(hide = true)]
+    WaChild(wa::ChildArgs),
+    /// Needs a build with `--features wa`.
+    #[cfg(not(feature = "wa"))]
+    #[command(disable_help_flag = true)]
+    Wa {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        rest: Vec<String>,
+    },
     /// Internal: a ceiling server (prints its port on the first line of stdout).
     #[command(hide = true)]
     CeilingServer(ceiling::ServerArgs),
 }
 
 fn main() -> ExitCode {
+    let born = std::time::Instant::now();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -52,6 +70,17 @@ fn main() -> ExitCode {
             Command::Crash(args) => crash::run(args).await,
             Command::E2e(args) => e2e::run(args).await,
             Command::CeilingServer(args) => ceiling::serve(args).await.map(|()| ExitCode::SUCCESS),
+            #[cfg(feature = "wa")]
+            Command::Wa(args) => wa::run(args).await,
+            #[cfg(feature = "wa")]
+            Command::WaChild(args) => wa::run_child(args, born).await,
+            #[cfg(not(feature = "wa"))]
+            Command::Wa { .. } => {
+                let _ = born;
+                Err(anyhow::anyhow!(
+                    "this kirim-bench was built without the `wa` feature; build it with `cargo build --release -p kirim-bench --features wa` (on its own: see docs/benchmarks.md)"
+                ))
+            }
         }
     });
     match outcome {

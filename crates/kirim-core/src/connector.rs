@@ -106,6 +106,56 @@ pub struct InboundMessage {
 #[error("could not record the connector event: {0}")]
 pub struct SinkError(pub String);
 
+/// A chat state shown to the other side of a chat: "typing…", "recording audio…", or
+/// neither (`Paused` clears the other two).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Presence {
+    Typing,
+    Recording,
+    Paused,
+}
+
+impl Presence {
+    pub const ALL: [Presence; 3] = [Self::Typing, Self::Recording, Self::Paused];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Typing => "typing",
+            Self::Recording => "recording",
+            Self::Paused => "paused",
+        }
+    }
+}
+
+impl std::str::FromStr for Presence {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s).ok_or(())
+    }
+}
+
+/// What a device does with the calls that ring on it, from its settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallPolicy {
+    /// Decline every call (a gateway number has nobody to answer it).
+    pub reject: bool,
+}
+
+/// A call that rang on a device, and what the connector did with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncomingCall {
+    /// The network's id for the call.
+    pub call_id: String,
+    /// Who called: an E.164 number where the network gives one, else its own address.
+    pub from: String,
+    pub video: bool,
+    /// A group call: the group it belongs to, where the network names it.
+    pub group: Option<String>,
+    /// Whether the connector declined the call.
+    pub rejected: bool,
+    pub at: Timestamp,
+}
+
 /// Where connectors report what they observe. `inbound` returns only after the message is
 /// stored, so a connector acknowledges to the network only what Kirim will not lose.
 ///
@@ -121,6 +171,17 @@ pub trait ConnectorSink: Send + Sync {
     async fn link_state(&self, device: DevicePk, state: LinkState) -> Result<(), SinkError>;
     async fn receipt(&self, device: DevicePk, receipt: Receipt) -> Result<(), SinkError>;
     async fn inbound(&self, device: DevicePk, message: InboundMessage) -> Result<(), SinkError>;
+
+    /// What to do with a call ringing on the device now (the device's settings may have
+    /// changed since its session started, so a connector asks per call).
+    async fn call_policy(&self, _device: DevicePk) -> Result<CallPolicy, SinkError> {
+        Ok(CallPolicy::default())
+    }
+
+    /// A call rang on the device (and was declined, if `rejected`): recorded as an event.
+    async fn call(&self, _device: DevicePk, _call: IncomingCall) -> Result<(), SinkError> {
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -184,6 +245,12 @@ pub trait Connector: Send + Sync {
 
     async fn leave_group(&self, _device: &Device, _group: &GroupJid) -> Result<(), ConnectorError> {
         Err(ConnectorError::Unsupported("leave WhatsApp groups".into()))
+    }
+
+    /// Shows `presence` ("typing…", "recording audio…", or neither) in the chat with `to`.
+    /// Nothing is queued: it needs the device connected (`NotConnected` otherwise).
+    async fn send_presence(&self, _device: &Device, _to: &Recipient, _presence: Presence) -> Result<(), ConnectorError> {
+        Err(ConnectorError::Unsupported("show typing indicators".into()))
     }
 
     /// Whether each number has a WhatsApp account; one result per number, in order.

@@ -131,11 +131,16 @@ pub struct DeviceSettings {
     pub pacing_jitter_ms: u64,
     /// How many times a message is tried before it is marked failed.
     pub max_attempts: u32,
+    /// Decline every WhatsApp call that rings on the device (event `call.received` says so).
+    pub reject_calls: bool,
+    /// With `reject_calls`: a text sent to the caller after the call is declined.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call_reply: Option<String>,
 }
 
 impl Default for DeviceSettings {
     fn default() -> Self {
-        Self { pacing_ms: 1000, pacing_jitter_ms: 1000, max_attempts: 5 }
+        Self { pacing_ms: 1000, pacing_jitter_ms: 1000, max_attempts: 5, reject_calls: false, call_reply: None }
     }
 }
 
@@ -153,14 +158,28 @@ pub struct SettingsPatch {
     /// Attempts before a message is marked failed (1 to 100).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u32>,
+    /// Decline every call that rings on the device.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reject_calls: Option<bool>,
+    /// A text (at most 4,096 characters) sent to a caller whose call was declined; `""`
+    /// removes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call_reply: Option<String>,
 }
 
 impl SettingsPatch {
     pub fn apply_to(&self, base: &DeviceSettings) -> DeviceSettings {
+        let call_reply = match &self.call_reply {
+            Some(text) if text.trim().is_empty() => None,
+            Some(text) => Some(text.clone()),
+            None => base.call_reply.clone(),
+        };
         DeviceSettings {
             pacing_ms: self.pacing_ms.unwrap_or(base.pacing_ms),
             pacing_jitter_ms: self.pacing_jitter_ms.unwrap_or(base.pacing_jitter_ms),
             max_attempts: self.max_attempts.unwrap_or(base.max_attempts),
+            reject_calls: self.reject_calls.unwrap_or(base.reject_calls),
+            call_reply,
         }
     }
 }

@@ -38,6 +38,8 @@ pub mod types {
     /// A note on the job: an issue the worker reported, a quoted remark, a template sent about it.
     pub const JOB_NOTE: &str = "job.note";
 
+    /// A WhatsApp call rang on a device (`from`, `video`, `rejected`: whether it was declined).
+    pub const CALL_RECEIVED: &str = "call.received";
     pub const ALL: &[&str] = &[
         MESSAGE_SCHEDULED,
         MESSAGE_QUEUED,
@@ -59,6 +61,7 @@ pub mod types {
         JOB_PROOF,
         JOB_VOICE_NOTE,
         JOB_NOTE,
+        CALL_RECEIVED,
         crate::agent::types::CONVERSATION_ASSIGNED,
         crate::agent::types::CONVERSATION_UNASSIGNED,
     ];

@@ -69,7 +69,13 @@ pub async fn device_update_patches_only_given_fields(h: Arc<dyn Harness>) {
     assert_eq!(renamed.connector_config, d.connector_config);
     assert_eq!(renamed.updated_at, at(1));
 
-    let settings = DeviceSettings { pacing_ms: 250, pacing_jitter_ms: 10, max_attempts: 9 };
+    let settings = DeviceSettings {
+        pacing_ms: 250,
+        pacing_jitter_ms: 10,
+        max_attempts: 9,
+        reject_calls: true,
+        call_reply: Some("calls are not answered".into()),
+    };
     let new_token = Secret::generate("dt_");
     let patch = DevicePatch {
         settings: Some(settings.clone()),

@@ -37,7 +37,7 @@ pub fn new_device(tenant: &Tenant, name: &str) -> (NewDevice, Secret) {
         tenant_pk: tenant.pk,
         name: name.into(),
         connector: ConnectorKind::Sandbox,
-        settings: DeviceSettings { pacing_ms: 0, pacing_jitter_ms: 0, max_attempts: 3 },
+        settings: DeviceSettings { pacing_ms: 0, pacing_jitter_ms: 0, max_attempts: 3, ..DeviceSettings::default() },
         connector_config: serde_json::json!({"region": "test"}),
         token_hash: token.hash(),
         created_at: t0(),

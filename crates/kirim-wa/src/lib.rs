@@ -6,3 +6,7 @@ pub mod storage;
 
 #[cfg(feature = "fake-server")]
 pub mod fake;
+
+/// Measurements for `kirim-bench wa`, over the fake server.
+#[cfg(feature = "fake-server")]
+pub mod bench;

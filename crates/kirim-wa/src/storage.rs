@@ -32,6 +32,30 @@ use whatsapp_rust::wacore::store::error::{Result, StoreError};
 #[cfg(doc)]
 use whatsapp_rust::wacore::store::traits::Backend;
 
+/// Every namespace the backend writes (for copying a device's whole state, e.g. in benchmarks).
+pub(crate) const NAMESPACES: &[&str] = &[
+    keys::ns::IDENTITY,
+    keys::ns::SESSION,
+    keys::ns::PREKEY,
+    keys::ns::SIGNED_PREKEY,
+    keys::ns::SENDER_KEY,
+    keys::ns::SYNC_KEY,
+    keys::ns::SYNC_VERSION,
+    keys::ns::MUTATION_MAC,
+    keys::ns::SENDER_KEY_DEVICE,
+    keys::ns::LID,
+    keys::ns::PN,
+    keys::ns::BASE_KEY,
+    keys::ns::DEVICE_LIST,
+    keys::ns::GROUP_METADATA,
+    keys::ns::TC_TOKEN,
+    keys::ns::SENT,
+    keys::ns::SENT_BY_TIME,
+    keys::ns::PENDING_INBOUND,
+    keys::ns::MSG_SECRET,
+    keys::ns::META,
+];
+
 /// The library's storage backend for one linked device, kept in Kirim's session store.
 pub struct KirimBackend {
     store: Arc<dyn SessionStore>,

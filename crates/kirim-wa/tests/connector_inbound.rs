@@ -3,16 +3,20 @@
 
 use std::sync::Arc;
 
-use kirim_core::message::{LocationContent, MediaContent, MessageContent, MessageStatus};
+use kirim_core::message::{
+    ContactCard, EditContent, LocationContent, MediaContent, MessageContent, MessageStatus, PollContent, ReactionContent, RevokeContent,
+};
 use kirim_core::{PhoneNumber, Recipient, Timestamp};
 use kirim_wa::connector::MediaRef;
-use kirim_wa::connector::inbound::{Skip, lids_to_resolve, map_message, map_receipt};
+use kirim_wa::connector::inbound::{Skip, lids_to_resolve, map_message, map_receipt, open_encrypted_edit};
 use whatsapp_rust::buffa::MessageField;
 use whatsapp_rust::types::events::Receipt;
 use whatsapp_rust::types::message::{MessageInfo, MessageSource};
 use whatsapp_rust::types::presence::ReceiptType;
+use whatsapp_rust::wacore::message_edit::{MessageEditContext, encrypt_message_edit};
 use whatsapp_rust::wacore_binary::Jid;
 use whatsapp_rust::waproto::whatsapp as wa;
+use whatsapp_rust::waproto::whatsapp::message::protocol_message::Type as ProtocolType;
 
 const GROUP: &str = "120363025246125888@g.us";
 
@@ -227,11 +231,25 @@ fn what_kirim_does_not_model_is_skipped() {
     };
     assert_eq!(map_message(&text("my story"), &status, &no_lookup), Err(Skip::NotAChat));
 
-    let reaction = wa::Message {
-        reaction_message: MessageField::some(wa::message::ReactionMessage { text: Some("👍".into()), ..Default::default() }),
+    let vote = wa::Message {
+        poll_update_message: MessageField::some(wa::message::PollUpdateMessage {
+            poll_creation_message_key: MessageField::some(key("3EB0POLL")),
+            vote: MessageField::some(wa::message::PollEncValue { enc_payload: Some(vec![1; 16]), enc_iv: Some(vec![2; 12]) }),
+            ..Default::default()
+        }),
         ..Default::default()
     };
-    assert_eq!(map_message(&reaction, &dm(Jid::pn("60123456789")), &no_lookup), Err(Skip::Unsupported("reaction")));
+    let skipped = map_message(&vote, &dm(Jid::pn("60123456789")), &no_lookup);
+    assert!(matches!(skipped, Err(Skip::Unsupported(why)) if why.contains("poll vote")), "{skipped:?}");
+
+    let setting = wa::Message {
+        protocol_message: MessageField::some(wa::message::ProtocolMessage {
+            r#type: Some(ProtocolType::EPHEMERAL_SETTING),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    assert!(matches!(map_message(&setting, &dm(Jid::pn("60123456789")), &no_lookup), Err(Skip::Unsupported(_))));
 }
 
 #[test]
@@ -284,4 +302,191 @@ fn message_arcs_from_the_library_map_the_same() {
     // The hook hands messages over as `Arc<wa::Message>`; mapping borrows through it.
     let shared = Arc::new(text("shared"));
     assert_eq!(map_message(&shared, &dm(Jid::pn("60123456789")), &no_lookup).unwrap().content, MessageContent::text("shared"));
+}
+
+/// The key of an earlier message in the chat, as reactions, edits and deletions name it.
+fn key(id: &str) -> wa::MessageKey {
+    wa::MessageKey { remote_jid: Some("60123456789@s.whatsapp.net".into()), from_me: Some(true), id: Some(id.into()), ..Default::default() }
+}
+
+/// A reaction names its target by WhatsApp id (the sink turns it into Kirim's id); an empty
+/// emoji takes the reaction back, as in Kirim's own reactions.
+#[test]
+fn a_reaction_points_at_its_message_by_network_id() {
+    let reaction = |emoji: &str| wa::Message {
+        reaction_message: MessageField::some(wa::message::ReactionMessage {
+            key: MessageField::some(key("3EB0SENT")),
+            text: Some(emoji.into()),
+            sender_timestamp_ms: Some(1_700_000_000_000),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mapped = map_message(&reaction("👍"), &dm(Jid::pn("60123456789")), &no_lookup).unwrap();
+    assert_eq!(
+        mapped.content,
+        MessageContent::Reaction { reaction: ReactionContent { message_id: "3EB0SENT".into(), emoji: "👍".into() } }
+    );
+    assert_eq!(mapped.reply_to, None, "a reaction is not a reply");
+    let removed = map_message(&reaction(""), &dm(Jid::pn("60123456789")), &no_lookup).unwrap();
+    assert!(matches!(removed.content, MessageContent::Reaction { reaction } if reaction.emoji.is_empty()));
+
+    let blind = wa::Message {
+        reaction_message: MessageField::some(wa::message::ReactionMessage { text: Some("x".into()), ..Default::default() }),
+        ..Default::default()
+    };
+    assert!(matches!(map_message(&blind, &dm(Jid::pn("60123456789")), &no_lookup), Err(Skip::Unsupported(_))), "no message to react to");
+}
+
+fn protocol(kind: ProtocolType, target: &str, edited: Option<wa::Message>) -> wa::message::ProtocolMessage {
+    wa::message::ProtocolMessage {
+        key: MessageField::some(key(target)),
+        r#type: Some(kind),
+        edited_message: edited.map(MessageField::some).unwrap_or_default(),
+        timestamp_ms: Some(1_700_000_000_000),
+        ..Default::default()
+    }
+}
+
+/// An edit arrives wrapped (`editedMessage`) around a protocol message naming the target; a
+/// deletion for everyone is a bare protocol message. A group's come from the member.
+#[test]
+fn edits_and_deletions_name_their_message() {
+    let edit = wa::Message {
+        edited_message: MessageField::some(wa::message::FutureProofMessage {
+            message: MessageField::some(wa::Message {
+                protocol_message: MessageField::some(protocol(ProtocolType::MESSAGE_EDIT, "3EB0FIRST", Some(text("see you at 10")))),
+                ..Default::default()
+            }),
+        }),
+        ..Default::default()
+    };
+    let mapped = map_message(&edit, &group_message(Jid::pn_device("60123456789", 3)), &no_lookup).unwrap();
+    assert_eq!(mapped.content, MessageContent::Edit { edit: EditContent { message_id: "3EB0FIRST".into(), text: "see you at 10".into() } });
+    assert_eq!(mapped.sender.as_deref(), Some("+60123456789"));
+
+    let caption = wa::Message {
+        image_message: MessageField::some(wa::message::ImageMessage { caption: Some("the new caption".into()), ..Default::default() }),
+        ..Default::default()
+    };
+    let edited_caption = wa::Message {
+        protocol_message: MessageField::some(protocol(ProtocolType::MESSAGE_EDIT, "3EB0PHOTO", Some(caption))),
+        ..Default::default()
+    };
+    let mapped = map_message(&edited_caption, &dm(Jid::pn("60123456789")), &no_lookup).unwrap();
+    assert!(matches!(&mapped.content, MessageContent::Edit { edit } if edit.text == "the new caption" && edit.message_id == "3EB0PHOTO"));
+
+    let revoke =
+        wa::Message { protocol_message: MessageField::some(protocol(ProtocolType::REVOKE, "3EB0GONE", None)), ..Default::default() };
+    let mapped = map_message(&revoke, &dm(Jid::pn("60123456789")), &no_lookup).unwrap();
+    assert_eq!(mapped.content, MessageContent::Revoke { revoke: RevokeContent { message_id: "3EB0GONE".into() } });
+
+    let empty_edit =
+        wa::Message { protocol_message: MessageField::some(protocol(ProtocolType::MESSAGE_EDIT, "3EB0X", None)), ..Default::default() };
+    assert!(matches!(map_message(&empty_edit, &dm(Jid::pn("60123456789")), &no_lookup), Err(Skip::Unsupported(_))));
+}
+
+/// Newer phones encrypt an edit with the secret of the message it edits; the connector opens
+/// it with the message it remembers, and an edit of a message it does not remember is skipped.
+#[test]
+fn an_encrypted_edit_opens_with_its_messages_secret() {
+    let secret = vec![42u8; 32];
+    let sender = Jid::pn_device("60123456789", 2);
+    let original = Arc::new(wa::Message {
+        conversation: Some("see you at 9".into()),
+        message_context_info: MessageField::some(wa::MessageContextInfo { message_secret: Some(secret.clone()), ..Default::default() }),
+        ..Default::default()
+    });
+    let inner = wa::Message {
+        protocol_message: MessageField::some(protocol(ProtocolType::MESSAGE_EDIT, "3EB0ORIG", Some(text("see you at 10")))),
+        ..Default::default()
+    };
+    let author = sender.to_non_ad().to_string();
+    let context = MessageEditContext { original_msg_id: "3EB0ORIG", original_sender_jid: &author, editor_jid: &author };
+    let (payload, iv) = encrypt_message_edit(&inner, &secret, &context).unwrap();
+    let envelope = wa::Message {
+        secret_encrypted_message: MessageField::some(wa::message::SecretEncryptedMessage {
+            target_message_key: MessageField::some(wa::MessageKey {
+                from_me: Some(true),
+                id: Some("3EB0ORIG".into()),
+                ..Default::default()
+            }),
+            enc_payload: Some(payload),
+            enc_iv: Some(iv.to_vec()),
+            secret_enc_type: Some(wa::message::secret_encrypted_message::SecretEncType::MESSAGE_EDIT),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let info = dm(sender);
+    let remembered = |id: &str| (id == "3EB0ORIG").then(|| original.clone());
+    let opened = open_encrypted_edit(&envelope, &info, &remembered).expect("an encrypted edit").unwrap();
+    let mapped = map_message(&opened, &info, &no_lookup).unwrap();
+    assert_eq!(mapped.content, MessageContent::Edit { edit: EditContent { message_id: "3EB0ORIG".into(), text: "see you at 10".into() } });
+
+    let forgotten = open_encrypted_edit(&envelope, &info, &|_: &str| None).expect("an encrypted edit");
+    assert!(matches!(forgotten, Err(Skip::Unsupported(why)) if why.contains("no longer remembers")));
+    let wrong_secret = Arc::new(wa::Message {
+        message_context_info: MessageField::some(wa::MessageContextInfo { message_secret: Some(vec![7; 32]), ..Default::default() }),
+        ..Default::default()
+    });
+    assert!(matches!(open_encrypted_edit(&envelope, &info, &|_: &str| Some(wrong_secret.clone())), Some(Err(_))));
+    assert!(open_encrypted_edit(&text("plain"), &info, &remembered).is_none(), "not an encrypted edit");
+}
+
+/// A poll someone created: its question and options; "any number" of choices (0) is all.
+#[test]
+fn a_poll_keeps_its_question_options_and_choices() {
+    let poll = |count: u32| wa::message::PollCreationMessage {
+        name: Some("Lunch?".into()),
+        options: ["Nasi lemak", "Roti canai", "Laksa"]
+            .iter()
+            .map(|o| wa::message::poll_creation_message::Option { option_name: Some((*o).into()), ..Default::default() })
+            .collect(),
+        selectable_options_count: Some(count),
+        ..Default::default()
+    };
+    let single = wa::Message { poll_creation_message_v3: MessageField::some(poll(1)), ..Default::default() };
+    let mapped = map_message(&single, &dm(Jid::pn("60123456789")), &no_lookup).unwrap();
+    let expected = PollContent {
+        question: "Lunch?".into(),
+        options: vec!["Nasi lemak".into(), "Roti canai".into(), "Laksa".into()],
+        max_selections: 1,
+    };
+    assert_eq!(mapped.content, MessageContent::Poll { poll: expected.clone() });
+
+    let any = wa::Message { poll_creation_message: MessageField::some(poll(0)), ..Default::default() };
+    let mapped = map_message(&any, &dm(Jid::pn("60123456789")), &no_lookup).unwrap();
+    assert_eq!(mapped.content, MessageContent::Poll { poll: PollContent { max_selections: 3, ..expected } });
+}
+
+/// A shared contact card: its name, and the number WhatsApp tags with `waid`.
+#[test]
+fn a_contact_card_gives_its_name_and_number() {
+    let vcard = "BEGIN:VCARD\nVERSION:3.0\nN:Tan;Mei Ling;;;\nFN:Mei Ling Tan\nORG:Kedai Runcit;\nitem1.TEL;waid=60123450009:+60 12-345 0009\nitem1.X-ABLabel:Mobile\nEMAIL;type=INTERNET:mei@example.com\nEND:VCARD";
+    let card = wa::Message {
+        contact_message: MessageField::some(wa::message::ContactMessage {
+            display_name: Some("Mei Ling".into()),
+            vcard: Some(vcard.into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mapped = map_message(&card, &dm(Jid::pn("60123456789")), &no_lookup).unwrap();
+    let expected = ContactCard {
+        name: "Mei Ling".into(),
+        phone: "+60123450009".into(),
+        email: Some("mei@example.com".into()),
+        organization: Some("Kedai Runcit".into()),
+    };
+    assert_eq!(mapped.content, MessageContent::Contact { contact: expected });
+
+    let no_number = wa::Message {
+        contact_message: MessageField::some(wa::message::ContactMessage {
+            vcard: Some("BEGIN:VCARD\nFN:Nobody\nEND:VCARD".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    assert!(matches!(map_message(&no_number, &dm(Jid::pn("60123456789")), &no_lookup), Err(Skip::Unsupported(_))));
 }

@@ -62,6 +62,8 @@ pub struct Shared {
     pub auto_replies: Arc<crate::services::auto_replies::Inbox>,
     /// Stored inbound messages waiting to be read as job replies, and the delay worker's wake-up.
     pub jobs: Arc<crate::services::jobs::JobsRuntime>,
+    /// Replies to declined calls, waiting to be sent.
+    pub call_replies: Arc<crate::services::calls::Inbox>,
     /// The media folder (`<data_dir>/media`).
     pub media: Arc<MediaFiles>,
     pub shutdown: CancellationToken,
@@ -133,6 +135,7 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Buil
     let auto_replies = Arc::new(crate::services::auto_replies::Inbox::default());
     let jobs =
         Arc::new(crate::services::jobs::JobsRuntime::new(crate::services::transcribe::Transcriber::from_config(&config.transcription)));
+    let call_replies = Arc::new(crate::services::calls::Inbox::default());
     let sink = Arc::new(AppSink {
         store: store.clone(),
         devices: devices.clone(),
@@ -142,6 +145,7 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Buil
         receipt_wait: Duration::from_millis(config.sending.send_timeout_ms) + Duration::from_secs(30),
         auto_replies: Some(auto_replies.sender()),
         jobs: Some(jobs.sender()),
+        call_replies: Some(call_replies.sender()),
     });
 
     let mut connectors = Connectors::default();
@@ -172,7 +176,9 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Buil
     let whatsapp_web = config.whatsapp_web.enabled.then(|| {
         // Linked phones' session keys live in the same store as everything else.
         let sessions: Arc<dyn kirim_core::session::SessionStore> = store.clone();
-        let options = kirim_wa::connector::WaOptions::default();
+        let typing = &config.whatsapp_web;
+        let options = kirim_wa::connector::WaOptions::default()
+            .with_typing_pause(Duration::from_millis(typing.typing_pause_ms), Duration::from_millis(typing.typing_pause_max_ms));
         let connector = Arc::new(kirim_wa::connector::WaConnector::new(sink.clone(), sessions, options));
         connectors.add(connector.clone());
         connector
@@ -214,6 +220,7 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Buil
         scheduler: Arc::default(),
         auto_replies,
         jobs,
+        call_replies,
         media,
         shutdown,
     }));
@@ -265,6 +272,7 @@ pub async fn start(built: Built, listener: TcpListener) -> anyhow::Result<Runnin
     let auto_replies = tokio::spawn(crate::services::auto_replies::run(state.clone(), state.shutdown.clone()));
     let job_replies = tokio::spawn(crate::services::job_inbox::run(state.clone(), state.shutdown.clone()));
     let job_delays = tokio::spawn(crate::workers::jobs::run(state.clone(), state.shutdown.clone()));
+    let call_replies = tokio::spawn(crate::services::calls::run(state.clone(), state.shutdown.clone()));
     let router = crate::http::router(state.clone());
     let shutdown = state.shutdown.clone();
     let run_state = state.clone();
@@ -291,6 +299,7 @@ pub async fn start(built: Built, listener: TcpListener) -> anyhow::Result<Runnin
         let _ = auto_replies.await;
         let _ = job_replies.await;
         let _ = job_delays.await;
+        let _ = call_replies.await;
         sqlite.close().await;
         result
     });

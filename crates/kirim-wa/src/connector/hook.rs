@@ -55,9 +55,15 @@ impl InboundDurabilityHook for InboundHook {
         for item in batch {
             let lids = self.resolve(&client, inbound::lids_to_resolve(&item.info)).await;
             let lookup = |jid: &Jid| lids.get(jid.user.as_str()).cloned();
+            let parent = |id: &str| device.quoted(id).map(|q| q.message);
             // A message that makes the mapping panic is a bug here, not a reason to stall the
             // device: it is skipped (and logged) like any message Kirim cannot take.
-            let mapped = std::panic::catch_unwind(AssertUnwindSafe(|| inbound::map_message(&item.message, &item.info, &lookup)));
+            let mapped =
+                std::panic::catch_unwind(AssertUnwindSafe(|| match inbound::open_encrypted_edit(&item.message, &item.info, &parent) {
+                    Some(Ok(opened)) => inbound::map_message(&opened, &item.info, &lookup),
+                    Some(Err(skip)) => Err(skip),
+                    None => inbound::map_message(&item.message, &item.info, &lookup),
+                }));
             let message = match mapped {
                 Ok(Ok(message)) => message,
                 Ok(Err(skip)) => {

@@ -15,6 +15,8 @@ use whatsapp_rust::types::presence::ReceiptType;
 use whatsapp_rust::wacore_binary::{Jid, JidExt};
 use whatsapp_rust::waproto::whatsapp as wa;
 
+use super::inbound_kinds;
+pub use super::inbound_kinds::open_encrypted_edit;
 use super::link::phone_of;
 use super::media::MediaRef;
 
@@ -27,7 +29,8 @@ pub enum Skip {
     FromMe,
     /// A status update, broadcast list or channel post, not a chat.
     NotAChat,
-    /// A kind of message Kirim does not model (reactions, polls, edits, deletions, contacts …).
+    /// A kind of message Kirim does not model (poll votes, payments, events …), or one too
+    /// incomplete to record (a reaction that names no message).
     Unsupported(&'static str),
     /// The sender is known only by a LID with no phone number on record, and Kirim addresses
     /// people by number.
@@ -102,6 +105,9 @@ fn context_of(base: &wa::Message) -> Option<&wa::ContextInfo> {
         base.sticker_message.as_option().and_then(|m| m.context_info.as_option()),
         base.location_message.as_option().and_then(|m| m.context_info.as_option()),
         base.live_location_message.as_option().and_then(|m| m.context_info.as_option()),
+        base.contact_message.as_option().and_then(|m| m.context_info.as_option()),
+        base.poll_creation_message.as_option().and_then(|m| m.context_info.as_option()),
+        base.poll_creation_message_v3.as_option().and_then(|m| m.context_info.as_option()),
     ];
     contexts.into_iter().flatten().next()
 }
@@ -197,22 +203,7 @@ fn content_of(base: &wa::Message) -> Result<MessageContent, Skip> {
         };
         return Ok(MessageContent::Location { location: LocationContent { latitude, longitude, name: None, address: None } });
     }
-    Err(Skip::Unsupported(unsupported_kind(base)))
-}
-
-/// A name for a kind of message Kirim does not model, for logs.
-fn unsupported_kind(base: &wa::Message) -> &'static str {
-    if base.reaction_message.is_set() {
-        "reaction"
-    } else if base.protocol_message.is_set() {
-        "protocol message (edit, deletion, setting)"
-    } else if base.poll_creation_message.is_set() || base.poll_update_message.is_set() {
-        "poll"
-    } else if base.contact_message.is_set() || base.contacts_array_message.is_set() {
-        "contact card"
-    } else {
-        "message type"
-    }
+    inbound_kinds::content_of(base).unwrap_or(Err(Skip::Unsupported("message type")))
 }
 
 /// The delivery reports a receipt makes, one per message it names. Only the recipient's

@@ -4,7 +4,8 @@
 //! * `session`: the supervisor of one device's client (restarts, timers, link events).
 //! * [`link`]: library events → Kirim link states (pure).
 //! * [`send`]: Kirim messages → WhatsApp messages (pure, plus the upload step).
-//! * [`inbound`]: WhatsApp messages and receipts → Kirim's (pure); `hook` feeds it.
+//! * [`inbound`]: WhatsApp messages and receipts → Kirim's (pure; reactions, edits, deletions,
+//!   polls and contact cards in `inbound_kinds`); `hook` feeds it.
 //! * [`errors`]: library errors → [`ConnectorError`].
 //! * [`media`]: files on WhatsApp's CDN ([`MediaRef`]) and where outgoing files come from.
 //!
@@ -14,13 +15,16 @@
 //! [`ConnectorSink`]: kirim_core::connector::ConnectorSink
 
 mod actions;
+pub mod calls;
 pub mod errors;
 pub mod groups;
 mod hook;
 pub mod inbound;
+mod inbound_kinds;
 pub mod link;
 pub mod media;
 pub mod options;
+pub mod presence;
 mod report;
 pub mod send;
 mod session;
@@ -32,18 +36,20 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use kirim_core::PhoneNumber;
-use kirim_core::connector::{Connector, ConnectorError, LinkMethod, OutboundMessage, SendReceipt, SharedSink};
+use kirim_core::connector::{Connector, ConnectorError, LinkMethod, OutboundMessage, Presence, SendReceipt, SharedSink};
 use kirim_core::device::{ConnectorKind, Device, DeviceStatus, LinkState};
 use kirim_core::group::{CreatedGroup, GroupInfo, GroupJid, NumberCheck, ParticipantAction, ParticipantResult};
 use kirim_core::id::DevicePk;
+use kirim_core::message::MessageContent;
 use kirim_core::session::SessionStore;
+use kirim_core::{PhoneNumber, Recipient};
 use whatsapp_rust::futures::FutureExt as _;
 use whatsapp_rust::send::SendOptions;
 
 pub use link::{End, Linking};
 pub use media::{MediaRef, MediaSource};
 pub use options::{Backoff, WaOptions};
+pub use presence::TypingPause;
 pub use report::SessionMetrics;
 pub use state::{ACCOUNT_KEY, Account, NAMESPACE, load_account};
 
@@ -132,6 +138,9 @@ impl WaConnector {
         state.ensure_on_whatsapp(&client, &to).await?;
         if let Some(result) = actions::send_special(&client, to.clone(), message).await {
             return result;
+        }
+        if let MessageContent::Text { text } = &message.content {
+            presence::type_for(&client, &to, self.options.typing.for_text(&text.body)).await;
         }
         let context = message.reply_to.as_deref().map(|id| send::quote_context(id, state.quoted(id).as_ref()));
         let wa_message = send::prepare(&client, &message.content, context, message.media.as_ref(), source).await?;
@@ -293,7 +302,12 @@ impl Connector for WaConnector {
         groups::check(&client, phones).await
     }
 
-    async fn download_media(&self, device: &Device, content: &kirim_core::message::MessageContent) -> Result<Vec<u8>, ConnectorError> {
+    async fn send_presence(&self, device: &Device, to: &Recipient, presence: Presence) -> Result<(), ConnectorError> {
+        let client = self.live_client(device)?;
+        presence::show(&client, &send::recipient_jid(to)?, presence).await
+    }
+
+    async fn download_media(&self, device: &Device, content: &MessageContent) -> Result<Vec<u8>, ConnectorError> {
         let client = self.live_client(device)?;
         media::download(&client, content).await
     }

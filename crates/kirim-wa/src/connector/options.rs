@@ -11,6 +11,7 @@ use whatsapp_rust::wacore::net::{StreamingHttpResponse, UploadBody};
 use whatsapp_rust::{async_channel, wacore};
 
 use super::media::MediaSource;
+use super::presence::TypingPause;
 
 /// How long the supervisor waits before restarting a client that crashed or that the server
 /// refused: `first`, doubling per consecutive failure, at most `max`. The library's own
@@ -51,6 +52,7 @@ pub struct WaOptions {
     pub(crate) device_name: String,
     pub(crate) history_sync: bool,
     pub(crate) stop_grace: Duration,
+    pub(crate) typing: TypingPause,
 }
 
 impl Default for WaOptions {
@@ -67,6 +69,7 @@ impl Default for WaOptions {
             device_name: "Kirim".into(),
             history_sync: false,
             stop_grace: Duration::from_secs(10),
+            typing: TypingPause::default(),
         }
     }
 }
@@ -85,6 +88,7 @@ impl fmt::Debug for WaOptions {
             .field("device_name", &self.device_name)
             .field("history_sync", &self.history_sync)
             .field("stop_grace", &self.stop_grace)
+            .field("typing", &self.typing)
             .finish()
     }
 }
@@ -156,6 +160,13 @@ impl WaOptions {
     /// gateway only handles messages from the moment it is linked.
     pub fn with_history_sync(mut self, enabled: bool) -> Self {
         self.history_sync = enabled;
+        self
+    }
+
+    /// Shows "typing…" for a while before each text (see [`TypingPause`]): `base` per started
+    /// 100 characters, at most `max`. Default: off.
+    pub fn with_typing_pause(mut self, base: Duration, max: Duration) -> Self {
+        self.typing = TypingPause { base, max };
         self
     }
 

@@ -139,6 +139,8 @@ pub struct SessionMetrics {
     pub sent: u64,
     /// Sends that failed.
     pub send_failures: u64,
+    /// Calls that rang (declined or not).
+    pub calls: u64,
 }
 
 #[derive(Default)]
@@ -151,6 +153,7 @@ pub(crate) struct Cells {
     pub(crate) receipts: AtomicU64,
     pub(crate) sent: AtomicU64,
     pub(crate) send_failures: AtomicU64,
+    pub(crate) calls: AtomicU64,
 }
 
 /// A device's counters, each increment also counted in the connector's totals.
@@ -196,6 +199,7 @@ pub(crate) fn snapshot(cells: &Cells) -> SessionMetrics {
         receipts: get(&cells.receipts),
         sent: get(&cells.sent),
         send_failures: get(&cells.send_failures),
+        calls: get(&cells.calls),
     }
 }
 

@@ -227,6 +227,7 @@ impl EventHandler for EventForwarder {
             EventKind::TemporaryBan,
             EventKind::ConnectFailure,
             EventKind::Receipt,
+            EventKind::IncomingCall,
         ])
     }
 }
@@ -282,6 +283,9 @@ impl Run<'_> {
 
     async fn on_event(&mut self, event: &Event, plan: &mut Plan) {
         let device = self.device;
+        if let Event::IncomingCall(call) = event {
+            return super::calls::spawn(device.clone(), self.client.clone(), call.clone());
+        }
         let Some(change) = map_event(event, plan.linking, chrono::Utc::now()) else { return };
         let mut state = change.state;
         match state.as_ref().map(|s| s.status) {

@@ -143,6 +143,16 @@ fn authenticated(device: &Device) -> Value {
 async fn start(State(state): State<AppState>, call: Call) -> Response {
     let auth = or_answer!(call.device(&state).await);
     let device = or_answer!(device_of(&state, &auth));
+    // `reject_call`: decline WhatsApp calls on this device (a device setting, kept).
+    let reject = match call.fields.get("reject_call") {
+        Some(Value::Bool(b)) => Some(*b),
+        _ => call.text("reject_call").map(|f| matches!(f.to_ascii_lowercase().as_str(), "y" | "yes" | "true" | "1")),
+    };
+    if let Some(reject) = reject
+        && let Err(e) = crate::services::calls::set_reject_calls(&state, &device, reject).await
+    {
+        return refusal(e);
+    }
     if device.status == DeviceStatus::Connected {
         return Json(authenticated(&device)).into_response();
     }

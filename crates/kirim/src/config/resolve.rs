@@ -115,7 +115,11 @@ pub(super) fn resolve(layers: Layers) -> Result<(Config, Vec<String>), ConfigErr
             qr_refresh_ms: r.get("sandbox.qr_refresh_ms", |s| whole(s, "milliseconds", 1, u64::MAX))?,
             qr_max_codes: r.get("sandbox.qr_max_codes", |s| small(s, "codes", 1, 1000))?,
         },
-        whatsapp_web: WhatsappWebSettings { enabled: r.get("whatsapp_web.enabled", boolean)? },
+        whatsapp_web: WhatsappWebSettings {
+            enabled: r.get("whatsapp_web.enabled", boolean)?,
+            typing_pause_ms: r.get("whatsapp_web.typing_pause_ms", |s| whole(s, "milliseconds", 0, 30_000))?,
+            typing_pause_max_ms: r.get("whatsapp_web.typing_pause_max_ms", |s| whole(s, "milliseconds", 0, 30_000))?,
+        },
         compat: types::CompatConfig {
             onsend: r.get("compat.onsend", mount)?,
             wa_gateway: r.get("compat.wa_gateway", mount)?,

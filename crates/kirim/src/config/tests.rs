@@ -56,7 +56,7 @@ fn every_key_is_read_documented_and_has_its_own_variable() {
     let (_, unread) = resolve::resolve(layers).unwrap();
     assert!(unread.is_empty(), "keys nothing reads: {unread:?}");
     let keys = default_keys();
-    assert_eq!(keys.len(), 66);
+    assert_eq!(keys.len(), 68);
     let mut names: Vec<String> = keys.iter().map(|key| env_name(key)).collect();
     names.sort();
     names.dedup();

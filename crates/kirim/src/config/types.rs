@@ -86,11 +86,15 @@ pub struct MountPrefix(pub String);
 pub struct WhatsappWebSettings {
     /// The connector is available for new devices, and linked devices resume at start.
     pub enabled: bool,
+    /// "Typing…" before each text: this long per started 100 characters (0: off) …
+    pub typing_pause_ms: u64,
+    /// … and at most this long.
+    pub typing_pause_max_ms: u64,
 }
 
 impl Default for WhatsappWebSettings {
     fn default() -> Self {
-        Self { enabled: true }
+        Self { enabled: true, typing_pause_ms: 0, typing_pause_max_ms: 5000 }
     }
 }
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use kirim_core::connector::{ConnectorSink, InboundMessage, Receipt, SinkError};
+use kirim_core::connector::{CallPolicy, ConnectorSink, InboundMessage, IncomingCall, Receipt, SinkError};
 use kirim_core::device::{DeviceStatus, LinkState};
 use kirim_core::id::DevicePk;
 use kirim_core::message::NewInbound;
@@ -28,10 +28,22 @@ pub struct AppSink {
     /// Where stored inbound messages go to be read as job replies first; that inbox passes
     /// what is no job reply on to the auto-reply rules (then `auto_replies` is not used).
     pub jobs: Option<tokio::sync::mpsc::UnboundedSender<kirim_core::message::Message>>,
+    /// Where replies to declined calls go to be sent (`settings.call_reply`).
+    pub call_replies: Option<tokio::sync::mpsc::UnboundedSender<crate::services::calls::CallReply>>,
 }
 
 fn sink_error(e: impl std::fmt::Display) -> SinkError {
     SinkError(e.to_string())
+}
+
+impl AppSink {
+    /// The device as it is now (settings included), from the registry or else the store.
+    async fn device(&self, device: DevicePk) -> Result<kirim_core::device::Device, SinkError> {
+        if let Some(entry) = self.devices.get(device) {
+            return Ok(entry.snapshot());
+        }
+        self.store.get_device_by_pk(device).await.map_err(sink_error)?.ok_or_else(|| SinkError("the device no longer exists".into()))
+    }
 }
 
 #[async_trait]
@@ -72,6 +84,23 @@ impl ConnectorSink for AppSink {
                 }
             }
         }
+    }
+
+    async fn call_policy(&self, device: DevicePk) -> Result<CallPolicy, SinkError> {
+        Ok(CallPolicy { reject: self.device(device).await?.settings.reject_calls })
+    }
+
+    /// Records the call; a declined call is answered with the device's `call_reply`, if any.
+    async fn call(&self, device: DevicePk, call: IncomingCall) -> Result<(), SinkError> {
+        let device = self.device(device).await?;
+        self.store.append_event(crate::services::calls::event(&device, &call, self.clock.now())).await.map_err(sink_error)?;
+        if call.rejected
+            && let (Some(text), Some(replies)) = (device.settings.call_reply.clone(), &self.call_replies)
+        {
+            let reply = crate::services::calls::CallReply { device: device.pk, call_id: call.call_id, to: call.from, text };
+            let _ = replies.send(reply);
+        }
+        Ok(())
     }
 
     async fn inbound(&self, device: DevicePk, message: InboundMessage) -> Result<(), SinkError> {

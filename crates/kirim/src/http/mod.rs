@@ -19,11 +19,13 @@ pub mod messages;
 pub mod multipart;
 pub mod numbers;
 pub mod openapi;
+pub mod presence;
 pub mod qr;
 pub mod rate_limit;
 pub mod reminders;
 pub mod reports;
 pub mod sandbox;
+pub mod sandbox_signals;
 pub mod send;
 pub mod sending;
 pub mod system;
@@ -111,6 +113,7 @@ pub fn router(state: AppState) -> Router {
         .route("/devices/{id}/qr", get(devices::qr_code))
         .route("/devices/{id}/logout", post(devices::logout))
         .route("/devices/{id}/token", post(devices::rotate_token))
+        .route("/devices/{id}/presence", post(presence::send))
         .route("/devices/{id}/limits", put(usage::put_device_limits))
         .route("/usage", get(usage::get))
         .route("/devices/{id}/groups", get(groups::list).post(groups::create))
@@ -173,7 +176,9 @@ pub fn router(state: AppState) -> Router {
         .route("/sandbox/devices/{id}/scan", post(sandbox::scan))
         .route("/sandbox/devices/{id}/inbound", post(sandbox::inbound))
         .route("/sandbox/devices/{id}/disconnect", post(sandbox::disconnect))
-        .route("/sandbox/devices/{id}/received", get(sandbox::received));
+        .route("/sandbox/devices/{id}/received", get(sandbox::received))
+        .route("/sandbox/devices/{id}/call", post(sandbox_signals::call))
+        .route("/sandbox/devices/{id}/presence", get(sandbox_signals::presences));
     let router = Router::new()
         .nest("/v1", v1)
         .route("/healthz", get(system::healthz))

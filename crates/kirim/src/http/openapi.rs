@@ -5,7 +5,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     List, agents, auto_replies, blacklist, contact_groups, contacts, conversations, devices, error, events, groups, jobs, media, messages,
-    numbers, reminders, reports, sandbox, send, sending, templates, tenants, usage, webhooks,
+    numbers, presence, reminders, reports, sandbox, sandbox_signals, send, sending, templates, tenants, usage, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -14,7 +14,7 @@ use super::{
     paths(
         tenants::create, tenants::list, tenants::get, tenants::create_key, tenants::list_keys, tenants::revoke_key,
         devices::create, devices::list, devices::get, devices::update, devices::delete, devices::connect,
-        devices::pair_code, devices::qr_code, devices::logout, devices::rotate_token,
+        devices::pair_code, devices::qr_code, devices::logout, devices::rotate_token, presence::send,
         send::send, messages::get, messages::update, messages::delete, messages::list, messages::cancel,
         sending::batch, sending::resend, sending::resend_many, sending::cancel,
         events::list, events::stream,
@@ -28,7 +28,7 @@ use super::{
         reminders::create, reminders::list, reminders::get, reminders::update, reminders::delete,
         auto_replies::create, auto_replies::list, auto_replies::get, auto_replies::update, auto_replies::delete,
         media::upload, media::list, media::download, media::info, media::delete,
-        sandbox::scan, sandbox::inbound, sandbox::disconnect, sandbox::received,
+        sandbox::scan, sandbox::inbound, sandbox::disconnect, sandbox::received, sandbox_signals::call, sandbox_signals::presences,
         groups::list, groups::get, groups::create, groups::participants, groups::invite_link, groups::reset_invite_link, groups::leave,
         numbers::check,
         reports::messages, reports::realtime, reports::daily,

@@ -19,7 +19,7 @@ use crate::app::AppState;
 use crate::connectors::sandbox::{NetworkMessage, Sandbox, SandboxError, SimulatedInbound};
 use crate::services::devices;
 
-async fn sandbox_device(state: &AppState, auth: &TenantAuth, id: &str) -> ApiResult<(Arc<Sandbox>, Device)> {
+pub(super) async fn sandbox_device(state: &AppState, auth: &TenantAuth, id: &str) -> ApiResult<(Arc<Sandbox>, Device)> {
     let id = id.parse().map_err(|_| ApiError::not_found("device"))?;
     let device = devices::get(state, auth, &id).await?;
     if device.connector != ConnectorKind::Sandbox {
@@ -30,7 +30,7 @@ async fn sandbox_device(state: &AppState, auth: &TenantAuth, id: &str) -> ApiRes
     Ok((sandbox, device))
 }
 
-fn sandbox_error(e: SandboxError) -> ApiError {
+pub(super) fn sandbox_error(e: SandboxError) -> ApiError {
     match e {
         SandboxError::NotLinking => ApiError::conflict("not_linking", e.to_string()),
         SandboxError::NotConnected => ApiError::conflict("device_not_connected", e.to_string()),

@@ -55,6 +55,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             ("receipts", t.receipts),
             ("sent", t.sent),
             ("send_failures", t.send_failures),
+            ("calls", t.calls),
         ] {
             state.metrics.catch_up(event, n);
         }

@@ -265,7 +265,7 @@ mod tests {
             tenant_pk: tenant,
             name: "phone".into(),
             connector: kirim_core::device::ConnectorKind::Sandbox,
-            settings: kirim_core::device::DeviceSettings { pacing_ms: 0, pacing_jitter_ms: 0, max_attempts: 3 },
+            settings: kirim_core::device::DeviceSettings { pacing_ms: 0, pacing_jitter_ms: 0, max_attempts: 3, ..Default::default() },
             connector_config: serde_json::json!({}),
             token_hash: token.hash(),
             created_at: at,

@@ -29,13 +29,23 @@ pub fn validate_settings(settings: &DeviceSettings) -> ApiResult<()> {
     if settings.pacing_ms > 3_600_000 || settings.pacing_jitter_ms > 3_600_000 {
         return Err(ApiError::field("settings.pacing_ms", "pacing values must be at most 3600000 ms (one hour)"));
     }
+    if let Some(reply) = &settings.call_reply
+        && reply.chars().count() > kirim_core::message::MAX_TEXT_CHARS
+    {
+        return Err(ApiError::field("settings.call_reply", "`settings.call_reply` must be at most 4096 characters"));
+    }
     Ok(())
 }
 
 /// The settings a new device gets when the request names none.
 pub fn default_settings(state: &AppState) -> DeviceSettings {
     let s = &state.config.sending;
-    DeviceSettings { pacing_ms: s.pacing_ms, pacing_jitter_ms: s.pacing_jitter_ms, max_attempts: s.max_attempts }
+    DeviceSettings {
+        pacing_ms: s.pacing_ms,
+        pacing_jitter_ms: s.pacing_jitter_ms,
+        max_attempts: s.max_attempts,
+        ..DeviceSettings::default()
+    }
 }
 
 fn connector_for(state: &AppState, kind: ConnectorKind) -> ApiResult<Arc<dyn Connector>> {

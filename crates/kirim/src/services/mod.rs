@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod auto_replies;
 pub mod blacklist;
+pub mod calls;
 pub mod contact_groups;
 pub mod contact_import;
 pub mod contacts;

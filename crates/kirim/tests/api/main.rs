@@ -27,6 +27,7 @@ mod reminders;
 mod reports;
 mod sandbox;
 mod sending;
+mod signals;
 mod stream;
 mod templates;
 mod tenancy;

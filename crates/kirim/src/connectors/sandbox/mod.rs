@@ -20,6 +20,7 @@ mod groups;
 mod ledger;
 mod linking;
 mod network;
+mod signals;
 mod traffic;
 mod types;
 
@@ -39,12 +40,14 @@ use kirim_core::id::DevicePk;
 use groups::GroupBook;
 use ledger::Ledger;
 use network::Network;
+pub use signals::{CallOutcome, PresenceShown, SimulatedCall};
 pub use types::{NetworkMessage, SandboxConfig, SandboxError, SimulatedInbound};
 
 /// The simulated network. Open it once per process; it is shared by all sandbox devices.
 pub struct Sandbox {
     network: Arc<Network>,
     files: files::FileHost,
+    signals: signals::Signals,
 }
 
 impl Sandbox {
@@ -70,7 +73,7 @@ impl Sandbox {
         let files = files::FileHost::new(&config.state_dir);
         let network = Arc::new(Network::new(config, sink, loaded.ledger, groups, loaded.sessions));
         tokio::spawn(network.clone().report_reads());
-        Ok(Arc::new(Self { network, files }))
+        Ok(Arc::new(Self { network, files, signals: signals::Signals::default() }))
     }
 
     /// The phone scans the device's current QR code, or enters its pairing code. The device
@@ -108,6 +111,17 @@ impl Sandbox {
     /// What the network accepted from the device, in order, each message id once.
     pub fn received(&self, device: DevicePk) -> Vec<NetworkMessage> {
         self.network.ledger.received(device)
+    }
+
+    /// The chat states ("typing…") the device showed, oldest first (the last 100).
+    pub fn presences(&self, device: DevicePk) -> Vec<PresenceShown> {
+        self.signals.presences(device)
+    }
+
+    /// `call.from` calls the device; returns once the app recorded the call, saying whether
+    /// the device declined it.
+    pub async fn call(&self, device: &Device, call: SimulatedCall) -> Result<CallOutcome, SandboxError> {
+        self.signals.call(&self.network, device.pk, call).await
     }
 }
 
@@ -193,6 +207,15 @@ impl Connector for Sandbox {
             Ok(None) => Err(ConnectorError::NotFound(format!("the sandbox network has no file `{reference}`"))),
             Err(e) => Err(ConnectorError::Transient(format!("the sandbox network could not read the file: {e}"))),
         }
+    }
+
+    async fn send_presence(
+        &self,
+        device: &Device,
+        to: &kirim_core::Recipient,
+        presence: kirim_core::connector::Presence,
+    ) -> Result<(), ConnectorError> {
+        self.signals.presence(&self.network, device.pk, to, presence)
     }
 
     /// Every number is on WhatsApp except those of `not_on_whatsapp`.

@@ -213,6 +213,8 @@ pub struct Device {
     pub updated_at: Timestamp,
     /// Quota and expiry, set by the operator (none by default).
     pub limits: crate::usage::DeviceLimits,
+    /// A label that groups the account's devices (a team, a branch), to list them by.
+    pub workspace: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -234,6 +236,8 @@ pub struct DevicePatch {
     pub settings: Option<DeviceSettings>,
     pub connector_config: Option<serde_json::Value>,
     pub token_hash: Option<TokenHash>,
+    /// `Some(None)` clears it.
+    pub workspace: Option<Option<String>>,
 }
 
 /// What a connector reports about a device's link. Codes and phone are replaced as given:

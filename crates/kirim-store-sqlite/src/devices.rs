@@ -45,9 +45,20 @@ fn update(ctx: &mut Ctx, (tenant, id, patch, at): &(TenantPk, DeviceId, DevicePa
     let config = patch.connector_config.as_ref().map(to_json).transpose()?;
     let device = ctx.opt(
         "UPDATE devices SET name = coalesce(?, name), settings = coalesce(?, settings), \
-         connector_config = coalesce(?, connector_config), token_hash = coalesce(?, token_hash), updated_at = ? \
+         connector_config = coalesce(?, connector_config), token_hash = coalesce(?, token_hash), updated_at = ?, \
+         workspace = CASE WHEN ? THEN ? ELSE workspace END \
          WHERE tenant_pk = ? AND id = ? AND deleted_at IS NULL RETURNING *",
-        params![patch.name.as_deref(), settings, config, patch.token_hash.map(|h| h.as_bytes().to_vec()), ms(*at), tenant.0, id.as_str(),],
+        params![
+            patch.name.as_deref(),
+            settings,
+            config,
+            patch.token_hash.map(|h| h.as_bytes().to_vec()),
+            ms(*at),
+            patch.workspace.is_some(),
+            patch.workspace.clone().flatten(),
+            tenant.0,
+            id.as_str(),
+        ],
         |row| Ok(rows::device(row)?),
     )?;
     Ok(device)

@@ -19,6 +19,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (11, include_str!("../migrations/0011_jobs_templates.sql")),
     (12, include_str!("../migrations/0012_usage.sql")),
     (13, include_str!("../migrations/0013_webhook_format.sql")),
+    (14, include_str!("../migrations/0014_device_workspace.sql")),
 ];
 
 /// The schema version this build expects.

@@ -172,6 +172,7 @@ pub(crate) fn device(row: &impl Cols) -> Result<Device, Bad> {
             quota: row.opt_int("quota")?.map(|n| n.max(0) as u64),
             expires_at: opt_time(row, "expires_at")?,
         },
+        workspace: row.opt_text("workspace")?,
     })
 }
 

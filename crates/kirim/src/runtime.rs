@@ -44,6 +44,7 @@ impl DeviceEntry {
         let mut current = self.snapshot.write().expect("device lock");
         current.name = device.name.clone();
         current.settings = device.settings.clone();
+        current.workspace = device.workspace.clone();
         current.updated_at = current.updated_at.max(device.updated_at);
     }
 }

@@ -160,6 +160,7 @@ pub fn device(pk: i64) -> Device {
         created_at: now,
         updated_at: now,
         limits: Default::default(),
+        workspace: None,
     }
 }
 

@@ -41,6 +41,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/devices", get(devices_list))
         .route("/api/device", delete(device_delete))
         .route("/api/webhook", post(webhook))
+        .route("/api/workspace", post(workspace))
+        .route("/api/workspaces", get(workspaces))
 }
 
 /// `{"status": false, "message": …}`.
@@ -148,8 +150,10 @@ async fn start(State(state): State<AppState>, call: Call) -> Response {
         Some(Value::Bool(b)) => Some(*b),
         _ => call.text("reject_call").map(|f| matches!(f.to_ascii_lowercase().as_str(), "y" | "yes" | "true" | "1")),
     };
-    if let Some(reject) = reject
-        && let Err(e) = crate::services::calls::set_reject_calls(&state, &device, reject).await
+    // `reject_message`: what a declined caller is sent.
+    let reply = call.fields.text("reject_message").and_then(Result::ok);
+    if let Some(reject) = reject.or(reply.as_ref().map(|_| device.settings.reject_calls))
+        && let Err(e) = crate::services::calls::set_reject_calls(&state, &device, reject, reply).await
     {
         return refusal(e);
     }
@@ -351,8 +355,10 @@ async fn devices_list(State(state): State<AppState>, call: Call) -> Response {
         Err(e) => return refusal(e.into()),
     };
     let q = call.text("q").map(|q| q.to_lowercase());
+    let workspace = call.text("workspace");
     let matching: Vec<Device> = rows
         .into_iter()
+        .filter(|d| workspace.as_ref().is_none_or(|w| d.workspace.as_ref() == Some(w)))
         .filter(|d| {
             q.as_ref().is_none_or(|q| {
                 d.name.to_lowercase().contains(q)
@@ -368,7 +374,7 @@ async fn devices_list(State(state): State<AppState>, call: Call) -> Response {
         .take(limit)
         .map(|d| {
             json!({"id": d.id, "name": d.name, "phone": phone_digits(&d), "status": d.status,
-                   "connected": d.status == DeviceStatus::Connected, "created_at": d.created_at})
+                   "connected": d.status == DeviceStatus::Connected, "workspace": d.workspace, "created_at": d.created_at})
         })
         .collect();
     Json(json!({"status": true, "data": data, "page": page, "limit": limit, "total": total})).into_response()
@@ -419,6 +425,33 @@ async fn webhook(State(state): State<AppState>, call: Call) -> Response {
         Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => fail(StatusCode::BAD_REQUEST, format!("url: {}", e.detail.message)),
         Err(e) => refusal(e),
     }
+}
+
+/// `POST /api/workspace {token, workspace}` (protected): the device's workspace (blank clears it).
+async fn workspace(State(state): State<AppState>, call: Call) -> Response {
+    let (auth, device) = or_answer!(call.managed_device(&state).await);
+    let label = call.fields.text("workspace").and_then(Result::ok).unwrap_or_default();
+    match devices::update(&state, &auth, &device.id, None, None, Some(Some(label))).await {
+        Ok(d) => Json(json!({"status": true, "message": "workspace updated", "data": {"token_device": d.id, "workspace": d.workspace}}))
+            .into_response(),
+        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => fail(StatusCode::BAD_REQUEST, e.detail.message),
+        Err(e) => refusal(e),
+    }
+}
+
+/// `GET /api/workspaces` (protected): the account's workspaces, each with its device count.
+async fn workspaces(State(state): State<AppState>, call: Call) -> Response {
+    let auth = or_answer!(call.tenant(&state).await);
+    let rows = match state.store.list_devices(auth.tenant_pk()).await {
+        Ok(rows) => rows,
+        Err(e) => return refusal(e.into()),
+    };
+    let mut counts: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for label in rows.into_iter().filter_map(|d| d.workspace) {
+        *counts.entry(label).or_default() += 1;
+    }
+    let data: Vec<Value> = counts.into_iter().map(|(name, devices)| json!({"name": name, "devices": devices})).collect();
+    Json(json!({"status": true, "data": data})).into_response()
 }
 
 #[cfg(test)]

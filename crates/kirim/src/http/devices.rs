@@ -41,6 +41,10 @@ pub struct UpdateDevice {
     pub name: Option<String>,
     /// Only the fields given change.
     pub settings: Option<SettingsPatch>,
+    /// A label grouping devices (1–50 characters); `null` or `""` clears it.
+    #[serde(deserialize_with = "super::webhooks::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub workspace: Option<Option<String>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -59,6 +63,8 @@ pub struct DeviceView {
     /// Present while a pairing code is waiting to be entered on the phone.
     pub pair_code: Option<String>,
     pub settings: DeviceSettings,
+    /// The label grouping this device, if any.
+    pub workspace: Option<String>,
     /// Messages it may still send; `null`: unlimited. Set by the operator.
     pub quota: Option<u64>,
     /// When it stops accepting sends; `null`: never. Set by the operator.
@@ -79,6 +85,7 @@ impl From<Device> for DeviceView {
             qr_expires_at: d.qr.map(|q| q.expires_at),
             pair_code: d.pair_code.map(|p| p.code),
             settings: d.settings,
+            workspace: d.workspace,
             quota: d.limits.quota,
             expires_at: d.limits.expires_at,
             created_at: d.created_at,
@@ -137,11 +144,28 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(DeviceCreated { device: created.device.into(), token: created.token.expose().to_owned() })))
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceListQuery {
+    /// Only the devices of this workspace.
+    pub workspace: Option<String>,
+}
+
 /// List the tenant's devices (a device token sees only its own).
-#[utoipa::path(get, path = "/v1/devices", tag = "devices", responses((status = 200, body = List<DeviceView>)), security(("bearer" = [])))]
-pub async fn list(State(state): State<AppState>, auth: TenantAuth) -> ApiResult<Json<List<DeviceView>>> {
+#[utoipa::path(get, path = "/v1/devices", tag = "devices", params(DeviceListQuery),
+    responses((status = 200, body = List<DeviceView>)), security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    crate::http::extract::ApiQuery(q): crate::http::extract::ApiQuery<DeviceListQuery>,
+) -> ApiResult<Json<List<DeviceView>>> {
     let rows = state.store.list_devices(auth.tenant_pk()).await?;
-    let data = rows.into_iter().filter(|d| auth.may_use_device(&d.id)).map(DeviceView::from).collect();
+    let wanted = q.workspace.as_deref().map(str::trim);
+    let data = rows
+        .into_iter()
+        .filter(|d| auth.may_use_device(&d.id) && wanted.is_none_or(|w| d.workspace.as_deref() == Some(w)))
+        .map(DeviceView::from)
+        .collect();
     Ok(Json(List { data, next: None }))
 }
 
@@ -160,7 +184,7 @@ pub async fn update(
     body: ApiJson<UpdateDevice>,
 ) -> ApiResult<Json<DeviceView>> {
     let b = body.value;
-    Ok(Json(devices::update(&state, &auth, &device_id(&id)?, b.name, b.settings).await?.into()))
+    Ok(Json(devices::update(&state, &auth, &device_id(&id)?, b.name, b.settings, b.workspace).await?.into()))
 }
 
 /// Delete a device: its session is stopped and its pending messages are cancelled.

@@ -110,11 +110,24 @@ async fn answer(state: &AppState, reply: &CallReply) -> crate::http::error::ApiR
 /// Sets whether `device` declines calls (what wa-gateway's `reject_call` on `/api/start`
 /// asks for). Open to the device's own token, unlike the rest of its settings: the product it
 /// stands in for lets the device's client decide this when it starts its session.
-pub async fn set_reject_calls(state: &AppState, device: &Device, reject: bool) -> crate::http::error::ApiResult<Device> {
-    if device.settings.reject_calls == reject {
+/// `reply` (wa-gateway's `reject_message`), when given, becomes the text sent to a declined
+/// caller.
+pub async fn set_reject_calls(state: &AppState, device: &Device, reject: bool, reply: Option<String>) -> crate::http::error::ApiResult<Device> {
+    let reply = match reply.map(|r| r.trim().to_owned()) {
+        Some(r) if r.chars().count() > kirim_core::message::MAX_TEXT_CHARS => {
+            return Err(crate::http::error::ApiError::field(
+                "reject_message",
+                format!("`reject_message` must be at most {} characters", kirim_core::message::MAX_TEXT_CHARS),
+            ));
+        }
+        Some(r) => Some(Some(r).filter(|r| !r.is_empty())),
+        None => None,
+    };
+    if device.settings.reject_calls == reject && reply.as_ref().is_none_or(|r| *r == device.settings.call_reply) {
         return Ok(device.clone());
     }
-    let settings = kirim_core::device::DeviceSettings { reject_calls: reject, ..device.settings.clone() };
+    let call_reply = reply.unwrap_or_else(|| device.settings.call_reply.clone());
+    let settings = kirim_core::device::DeviceSettings { reject_calls: reject, call_reply, ..device.settings.clone() };
     let patch = kirim_core::device::DevicePatch { settings: Some(settings), ..Default::default() };
     let (state, id, tenant) = (state.clone(), device.id.clone(), device.tenant_pk);
     super::detached(async move {

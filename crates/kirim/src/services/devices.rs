@@ -111,17 +111,31 @@ pub async fn create(
     Ok(Created { device, token })
 }
 
-/// Renames a device or changes its settings (tenant keys only: a device token cannot
-/// reconfigure its own device).
+/// Longest workspace label.
+pub const MAX_WORKSPACE: usize = 50;
+
+/// A workspace label: trimmed, 1–50 characters; blank clears it.
+pub fn check_workspace(raw: Option<String>) -> ApiResult<Option<String>> {
+    let label = raw.map(|w| w.trim().to_owned()).filter(|w| !w.is_empty());
+    if label.as_ref().is_some_and(|w| w.chars().count() > MAX_WORKSPACE) {
+        return Err(ApiError::field("workspace", format!("`workspace` must be at most {MAX_WORKSPACE} characters, e.g. `Marketing`")));
+    }
+    Ok(label)
+}
+
+/// Renames a device, changes its settings or its workspace (tenant keys only: a device token
+/// cannot reconfigure its own device).
 pub async fn update(
     state: &AppState,
     auth: &TenantAuth,
     id: &DeviceId,
     name: Option<String>,
     settings: Option<SettingsPatch>,
+    workspace: Option<Option<String>>,
 ) -> ApiResult<Device> {
     auth.require_tenant_key()?;
     let name = name.as_deref().map(validate_name).transpose()?;
+    let workspace = workspace.map(check_workspace).transpose()?;
     let current = get(state, auth, id).await?;
     let settings = match settings {
         Some(patch) => {
@@ -131,7 +145,7 @@ pub async fn update(
         }
         None => None,
     };
-    let patch = DevicePatch { name, settings, ..DevicePatch::default() };
+    let patch = DevicePatch { name, settings, workspace, ..DevicePatch::default() };
     let (state, id, tenant) = (state.clone(), id.clone(), auth.tenant_pk());
     detached(async move {
         let device =

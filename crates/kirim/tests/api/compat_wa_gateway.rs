@@ -150,6 +150,27 @@ async fn management_calls_need_the_apikey_and_stay_within_the_account() {
     let (status, _) = call(&app, Method::GET, "/api/devices?limit=0", Some(&key), None, false).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
+    // Workspaces: assigned per device, listed with their counts, and a filter on the list.
+    let assign = json!({"token": first_token, "workspace": "Marketing"});
+    let (status, body) = call(&app, Method::POST, "/api/workspace", Some(&key), Some(assign.clone()), false).await;
+    assert_eq!((status, &body["data"]["workspace"]), (StatusCode::OK, &json!("Marketing")), "{body}");
+    let (status, _) = call(&app, Method::POST, "/api/workspace", None, Some(assign), false).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "protected");
+    let (status, body) = call(&app, Method::GET, "/api/workspaces", Some(&key), None, false).await;
+    assert_eq!((status, &body["data"]), (StatusCode::OK, &json!([{"name": "Marketing", "devices": 1}])), "{body}");
+    let (_, body) = call(&app, Method::GET, "/api/devices?workspace=Marketing", Some(&key), None, false).await;
+    assert_eq!((body["total"].as_u64(), &body["data"][0]["workspace"]), (Some(1), &json!("Marketing")), "{body}");
+    let (_, listed) = app.get("/v1/devices?workspace=Marketing", &key).await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1, "the native list filters alike: {listed}");
+    let (_, body) = call(&app, Method::GET, "/api/workspaces", Some(&other_key), None, false).await;
+    assert_eq!(body["data"], json!([]), "another account's workspaces are its own");
+    let long = json!({"token": first_token, "workspace": "x".repeat(51)});
+    let (status, body) = call(&app, Method::POST, "/api/workspace", Some(&key), Some(long), false).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("workspace"), "{body}");
+    let (status, device) = app.call(Method::PATCH, &format!("/v1/devices/{first}"), Some(&key), Some(json!({"workspace": null}))).await;
+    assert_eq!((status, &device["workspace"]), (StatusCode::OK, &Value::Null), "cleared natively: {device}");
+
     // A webhook per device: set, then changed in place.
     let set = json!({"token": first_token, "url": "https://hooks.example.com/wa"});
     let (status, body) = call(&app, Method::POST, "/api/webhook", Some(&key), Some(set), false).await;

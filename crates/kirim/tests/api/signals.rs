@@ -103,9 +103,9 @@ async fn wa_gateway_start_with_reject_call_declines_calls() {
         let request = app.client.post(format!("{}/compat/wa-gateway/api/start", app.base)).json(&body);
         async move { request.send().await.unwrap().status() }
     };
-    assert_eq!(start(json!({"token": token, "reject_call": "Y"})).await, StatusCode::OK);
+    assert_eq!(start(json!({"token": token, "reject_call": "Y", "reject_message": "Busy"})).await, StatusCode::OK);
     let (_, got) = app.get(&format!("/v1/devices/{device}"), &key).await;
-    assert_eq!(got["settings"]["reject_calls"], true, "{got}");
+    assert_eq!((&got["settings"]["reject_calls"], &got["settings"]["call_reply"]), (&json!(true), &json!("Busy")), "{got}");
     assert_eq!(start(json!({"token": token})).await, StatusCode::OK);
     let (_, got) = app.get(&format!("/v1/devices/{device}"), &key).await;
     assert_eq!(got["settings"]["reject_calls"], true, "left as it was");

@@ -142,7 +142,7 @@ pub async fn speed(State(state): State<AppState>, call: Call) -> Response {
         return bad_field("delay", format!("must be a whole number of seconds from 10 to 120 (got `{raw}`)"));
     };
     let patch = SettingsPatch { pacing_ms: Some(delay * 1000 / BATCH), ..SettingsPatch::default() };
-    match devices::update(&state, manager, &caller.device.id, None, Some(patch)).await {
+    match devices::update(&state, manager, &caller.device.id, None, Some(patch), None).await {
         Ok(d) => {
             let message = format!("delay sending message per {BATCH} messages set to {delay} second");
             let body = json!({"status": true, "message": message, "data": {"deviceId": d.id, "message": message}});

@@ -143,6 +143,7 @@ pub(super) fn device(pk: i64) -> Device {
         created_at: now,
         updated_at: now,
         limits: Default::default(),
+        workspace: None,
     }
 }
 

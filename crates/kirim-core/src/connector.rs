@@ -253,6 +253,22 @@ pub trait Connector: Send + Sync {
         Err(ConnectorError::Unsupported("show typing indicators".into()))
     }
 
+    /// Sets the name the device's contacts see (WhatsApp's "push name").
+    async fn set_profile_name(&self, _device: &Device, _name: &str) -> Result<(), ConnectorError> {
+        Err(ConnectorError::Unsupported("set the profile name".into()))
+    }
+
+    /// The numbers the device's account has blocked: E.164 numbers, or the network's id for a
+    /// contact it knows only by that (a WhatsApp LID).
+    async fn blocklist(&self, _device: &Device) -> Result<Vec<String>, ConnectorError> {
+        Err(ConnectorError::Unsupported("read the block list".into()))
+    }
+
+    /// Blocks (or, with `blocked: false`, unblocks) a number for the device's account.
+    async fn set_blocked(&self, _device: &Device, _phone: &PhoneNumber, _blocked: bool) -> Result<(), ConnectorError> {
+        Err(ConnectorError::Unsupported("block numbers".into()))
+    }
+
     /// Whether each number has a WhatsApp account; one result per number, in order.
     async fn check_numbers(&self, _device: &Device, _phones: &[PhoneNumber]) -> Result<Vec<NumberCheck>, ConnectorError> {
         Err(ConnectorError::Unsupported("check numbers on WhatsApp".into()))

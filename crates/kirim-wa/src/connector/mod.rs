@@ -25,6 +25,7 @@ pub mod link;
 pub mod media;
 pub mod options;
 pub mod presence;
+mod profile;
 mod report;
 pub mod send;
 mod session;
@@ -305,6 +306,21 @@ impl Connector for WaConnector {
     async fn send_presence(&self, device: &Device, to: &Recipient, presence: Presence) -> Result<(), ConnectorError> {
         let client = self.live_client(device)?;
         presence::show(&client, &send::recipient_jid(to)?, presence).await
+    }
+
+    async fn set_profile_name(&self, device: &Device, name: &str) -> Result<(), ConnectorError> {
+        let client = self.live_client(device)?;
+        profile::set_name(&client, name).await
+    }
+
+    async fn blocklist(&self, device: &Device) -> Result<Vec<String>, ConnectorError> {
+        let client = self.live_client(device)?;
+        profile::blocklist(&client).await
+    }
+
+    async fn set_blocked(&self, device: &Device, phone: &PhoneNumber, blocked: bool) -> Result<(), ConnectorError> {
+        let client = self.live_client(device)?;
+        profile::set_blocked(&client, phone, blocked).await
     }
 
     async fn download_media(&self, device: &Device, content: &MessageContent) -> Result<Vec<u8>, ConnectorError> {

@@ -20,6 +20,7 @@ pub mod multipart;
 pub mod numbers;
 pub mod openapi;
 pub mod presence;
+pub mod profile;
 pub mod qr;
 pub mod rate_limit;
 pub mod reminders;
@@ -114,6 +115,9 @@ pub fn router(state: AppState) -> Router {
         .route("/devices/{id}/logout", post(devices::logout))
         .route("/devices/{id}/token", post(devices::rotate_token))
         .route("/devices/{id}/presence", post(presence::send))
+        .route("/devices/{id}/profile", put(profile::set_name))
+        .route("/devices/{id}/blocklist", get(profile::list).post(profile::block))
+        .route("/devices/{id}/blocklist/{phone}", delete(profile::unblock))
         .route("/devices/{id}/limits", put(usage::put_device_limits))
         .route("/usage", get(usage::get))
         .route("/devices/{id}/groups", get(groups::list).post(groups::create))

@@ -5,7 +5,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     List, agents, auto_replies, blacklist, contact_groups, contacts, conversations, devices, error, events, groups, jobs, media, messages,
-    numbers, presence, reminders, reports, sandbox, sandbox_signals, send, sending, templates, tenants, usage, webhooks,
+    numbers, presence, profile, reminders, reports, sandbox, sandbox_signals, send, sending, templates, tenants, usage, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -14,7 +14,7 @@ use super::{
     paths(
         tenants::create, tenants::list, tenants::get, tenants::create_key, tenants::list_keys, tenants::revoke_key,
         devices::create, devices::list, devices::get, devices::update, devices::delete, devices::connect,
-        devices::pair_code, devices::qr_code, devices::logout, devices::rotate_token, presence::send,
+        devices::pair_code, devices::qr_code, devices::logout, devices::rotate_token, presence::send, profile::set_name, profile::list, profile::block, profile::unblock,
         send::send, messages::get, messages::update, messages::delete, messages::list, messages::cancel,
         sending::batch, sending::resend, sending::resend_many, sending::cancel,
         events::list, events::stream,

@@ -1,5 +1,6 @@
-//! Chat states (`POST /v1/devices/{id}/presence`) and calls (`settings.reject_calls`, event
-//! `call.received`), through the sandbox network's simulated world.
+//! Chat states (`POST /v1/devices/{id}/presence`), calls (`settings.reject_calls`, event
+//! `call.received`), the profile name and the WhatsApp block list, through the sandbox
+//! network's simulated world.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -118,5 +119,41 @@ async fn wa_gateway_start_with_reject_call_declines_calls() {
     assert_eq!(start(json!({"token": token, "reject_call": false})).await, StatusCode::OK);
     let (_, got) = app.get(&format!("/v1/devices/{device}"), &key).await;
     assert_eq!(got["settings"]["reject_calls"], false, "{got}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_profile_name_and_the_block_list_are_the_accounts_own() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.tenant("shop").await;
+    let (device, token) = app.device(&key, "Sales").await;
+    let profile = format!("/v1/devices/{device}/profile");
+    let blocklist = format!("/v1/devices/{device}/blocklist");
+    // On the network, so the device must be connected.
+    let got = app.call(Method::PUT, &profile, Some(&key), Some(json!({"name": "Kedai Ali"}))).await;
+    assert_error(&got, StatusCode::CONFLICT, "device_not_connected");
+    app.link(&key, &device).await;
+
+    let (status, body) = app.call(Method::PUT, &profile, Some(&key), Some(json!({"name": "Kedai Ali"}))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let got = app.call(Method::PUT, &profile, Some(&key), Some(json!({"name": "x".repeat(26)}))).await;
+    assert_eq!(assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field")["error"]["field"], "name");
+    let got = app.call(Method::PUT, &profile, Some(&token), Some(json!({"name": "Mine"}))).await;
+    assert_error(&got, StatusCode::FORBIDDEN, "forbidden");
+
+    let (_, list) = app.get(&blocklist, &key).await;
+    assert_eq!(list, json!({"data": []}));
+    for phone in ["012-345 6789", "+60129876543"] {
+        let (status, body) = app.post(&blocklist, &key, json!({"phone": phone})).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    }
+    let (_, list) = app.get(&blocklist, &token).await;
+    assert_eq!(list, json!({"data": ["+60123456789", "+60129876543"]}), "a device token may read its own");
+    let (status, _) = app.call(Method::DELETE, &format!("{blocklist}/0123456789"), Some(&key), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, list) = app.get(&blocklist, &key).await;
+    assert_eq!(list, json!({"data": ["+60129876543"]}));
+    let got = app.post(&blocklist, &key, json!({"phone": "not a number"})).await;
+    assert_eq!(assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field")["error"]["field"], "phone");
     app.stop().await;
 }

@@ -84,6 +84,10 @@ async fn another_tenants_objects_are_not_found_on_every_route() {
         (Method::POST, format!("/v1/sandbox/devices/{dev_a}/call"), json!({"from": "+60123456789"})),
         (Method::GET, format!("/v1/sandbox/devices/{dev_a}/presence"), Value::Null),
         (Method::POST, format!("/v1/devices/{dev_a}/presence"), json!({"to": "+60123456789", "state": "typing"})),
+        (Method::PUT, format!("/v1/devices/{dev_a}/profile"), json!({"name": "Stolen"})),
+        (Method::GET, format!("/v1/devices/{dev_a}/blocklist"), Value::Null),
+        (Method::POST, format!("/v1/devices/{dev_a}/blocklist"), json!({"phone": "+60123456789"})),
+        (Method::DELETE, format!("/v1/devices/{dev_a}/blocklist/%2B60123456789"), Value::Null),
         (Method::GET, format!("/v1/webhooks/{hook_a}"), Value::Null),
         (Method::PATCH, format!("/v1/webhooks/{hook_a}"), json!({"enabled": false})),
         (Method::DELETE, format!("/v1/webhooks/{hook_a}"), Value::Null),
@@ -155,7 +159,8 @@ async fn another_tenants_objects_are_not_found_on_every_route() {
             .replace(&conversation_a, "{id}")
             .replace(&job_a, "{id}")
             .replace(&template_a, "{id}")
-            .replace(&dlv_a, "{delivery_id}");
+            .replace(&dlv_a, "{delivery_id}")
+            .replace("/blocklist/%2B60123456789", "/blocklist/{phone}");
         covered.insert(format!("{} {template}", method.as_str().to_lowercase()));
     }
     // Every route with an id in the OpenAPI document is covered above.

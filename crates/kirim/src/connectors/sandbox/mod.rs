@@ -20,6 +20,7 @@ mod groups;
 mod ledger;
 mod linking;
 mod network;
+mod profile;
 mod signals;
 mod traffic;
 mod types;
@@ -48,6 +49,7 @@ pub struct Sandbox {
     network: Arc<Network>,
     files: files::FileHost,
     signals: signals::Signals,
+    profiles: profile::Profiles,
 }
 
 impl Sandbox {
@@ -73,7 +75,7 @@ impl Sandbox {
         let files = files::FileHost::new(&config.state_dir);
         let network = Arc::new(Network::new(config, sink, loaded.ledger, groups, loaded.sessions));
         tokio::spawn(network.clone().report_reads());
-        Ok(Arc::new(Self { network, files, signals: signals::Signals::default() }))
+        Ok(Arc::new(Self { network, files, signals: signals::Signals::default(), profiles: profile::Profiles::default() }))
     }
 
     /// The phone scans the device's current QR code, or enters its pairing code. The device
@@ -216,6 +218,18 @@ impl Connector for Sandbox {
         presence: kirim_core::connector::Presence,
     ) -> Result<(), ConnectorError> {
         self.signals.presence(&self.network, device.pk, to, presence)
+    }
+
+    async fn set_profile_name(&self, device: &Device, name: &str) -> Result<(), ConnectorError> {
+        self.profiles.set_name(&self.network, device.pk, name)
+    }
+
+    async fn blocklist(&self, device: &Device) -> Result<Vec<String>, ConnectorError> {
+        self.profiles.blocklist(&self.network, device.pk)
+    }
+
+    async fn set_blocked(&self, device: &Device, phone: &PhoneNumber, blocked: bool) -> Result<(), ConnectorError> {
+        self.profiles.set_blocked(&self.network, device.pk, phone, blocked)
     }
 
     /// Every number is on WhatsApp except those of `not_on_whatsapp`.

@@ -116,21 +116,12 @@ async fn files_go_by_url_and_from_local_as_base64_or_multipart() {
     assert!(document["media_id"].as_str().is_some_and(|id| id.starts_with("med_")), "stored once, by id: {document}");
 
     // A multipart file (PHP's CURLFile), as send-video-from-local and send-audio-from-local take.
-    let boundary = "kirimtestboundary";
-    let mut multipart = Vec::new();
-    for (name, value) in [("phone", "6281218444555"), ("caption", "tes")] {
-        multipart.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
-    }
-    multipart.extend(
-        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"clip.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n").as_bytes(),
-    );
-    multipart.extend(files::jpeg());
-    multipart.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let multipart = files::multipart(&[("phone", "6281218444555"), ("caption", "tes")], &files::jpeg(), "clip.jpg", "image/jpeg");
     let response = app
         .client
         .post(format!("{}{BASE}/api/send-image-from-local", app.base))
         .header("Authorization", &w.token)
-        .header("Content-Type", format!("multipart/form-data; boundary={boundary}"))
+        .header("Content-Type", format!("multipart/form-data; boundary={}", files::MULTIPART_BOUNDARY))
         .body(multipart)
         .send()
         .await

@@ -533,17 +533,12 @@ async fn reminders_are_created_read_changed_and_deleted() {
 
 /// `POST /api/upload/{type}` as PHP's CURLFile sends it.
 async fn upload(app: &TestApp, auth: &str, kind: &str, bytes: Vec<u8>, name: &str, mime: &str) -> (StatusCode, Value) {
-    const BOUNDARY: &str = "------------------------wablas7d1f";
-    let mut body =
-        format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: {mime}\r\n\r\n")
-            .into_bytes();
-    body.extend(bytes);
-    body.extend(format!("\r\n--{BOUNDARY}--\r\n").into_bytes());
+    let body = crate::files::multipart(&[], &bytes, name, mime);
     let response = app
         .client
         .post(format!("{}{BASE}/api/upload/{kind}", app.base))
         .header("Authorization", auth)
-        .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+        .header("content-type", format!("multipart/form-data; boundary={}", crate::files::MULTIPART_BOUNDARY))
         .body(body)
         .send()
         .await

@@ -158,3 +158,22 @@ impl FileServer {
         self.shared.sent.load(Ordering::SeqCst)
     }
 }
+
+/// The boundary of the forms [`multipart`] builds.
+pub const MULTIPART_BOUNDARY: &str = "kirim-test-boundary-7d1f";
+
+/// A `multipart/form-data` body (boundary [`MULTIPART_BOUNDARY`]): the text fields, then the
+/// file as the field `file`, as browsers and PHP's `CURLFile` send them.
+pub fn multipart(fields: &[(&str, &str)], bytes: &[u8], name: &str, mime: &str) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend(format!("--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").into_bytes());
+    }
+    body.extend(
+        format!("--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: {mime}\r\n\r\n")
+            .into_bytes(),
+    );
+    body.extend(bytes);
+    body.extend(format!("\r\n--{MULTIPART_BOUNDARY}--\r\n").into_bytes());
+    body
+}

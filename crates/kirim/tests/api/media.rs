@@ -13,22 +13,12 @@ use crate::files::{self, ENDLESS_BYTES, FileServer};
 impl TestApp {
     /// Uploads `bytes` as the multipart field `file`, with extra text fields.
     async fn upload_multipart(&self, key: &str, bytes: Vec<u8>, name: &str, mime: &str, fields: &[(&str, &str)]) -> (StatusCode, Value) {
-        const BOUNDARY: &str = "kirim-test-boundary-7d1f";
-        let mut body = Vec::new();
-        for (k, v) in fields {
-            body.extend(format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").into_bytes());
-        }
-        body.extend(
-            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: {mime}\r\n\r\n")
-                .into_bytes(),
-        );
-        body.extend(bytes);
-        body.extend(format!("\r\n--{BOUNDARY}--\r\n").into_bytes());
+        let body = files::multipart(fields, &bytes, name, mime);
         let response = self
             .client
             .post(format!("{}/v1/media", self.base))
             .bearer_auth(key)
-            .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+            .header("content-type", format!("multipart/form-data; boundary={}", files::MULTIPART_BOUNDARY))
             .body(body)
             .send()
             .await

@@ -44,3 +44,17 @@ pub(crate) async fn set_blocked(client: &Client, phone: &PhoneNumber, blocked: b
     let result = if blocked { blocking.block(&jid).await } else { blocking.unblock(&jid).await };
     result.map_err(|e| blocking_error(&e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocked_contacts_are_listed_by_number_where_the_id_is_one() {
+        assert_eq!(listed(&Jid::pn("60123456789")), "+60123456789");
+        let lid = Jid::lid("100000012345678");
+        assert_eq!(listed(&lid), lid.to_string(), "a contact known only by its LID keeps it");
+        assert!(matches!(blocking_error(&BlockingError::InvalidJid("no mapping".into())), ConnectorError::Permanent(_)));
+        assert!(matches!(profile_error(&ProfileError::InvalidArgument("empty".into())), ConnectorError::Permanent(_)));
+    }
+}

@@ -419,3 +419,38 @@ async fn webhook_and_tracking_urls_receive_wablas_payloads_and_replies() {
     assert!(got.1["message"].as_str().unwrap().contains("webhook_url"), "{}", got.1);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn every_file_type_goes_by_v1_v2_from_local_and_to_a_contact_group() {
+    let app = TestApp::spawn().await;
+    let server = FileServer::start().await;
+    let w = Wablas::linked(&app, "shop").await;
+    let (_, group) = app.post("/v1/contact-groups", &w.key, json!({"name": "Branch"})).await;
+    let group_id = group["id"].as_str().unwrap().to_owned();
+    app.post(&format!("/v1/contact-groups/{group_id}/members"), &w.key, json!({"phones": ["+6281393961320"]})).await;
+    let samples = [
+        ("image", "keluarga.jpg", "image/jpeg", files::jpeg()),
+        ("video", "sample_960x540.mp4", "video/mp4", files::mp4()),
+        ("audio", "sample-6s.mp3", "audio/mpeg", files::mp3()),
+        ("document", "sample.pdf", "application/pdf", files::pdf()),
+    ];
+    for (kind, name, mime, bytes) in samples {
+        let url = server.serve(name, mime, bytes.clone());
+        let item = json!({"phone": "6281218444555", kind: url, "caption": "tes"});
+        let v1 = call(&app, Method::POST, &format!("/api/send-{kind}"), Some(&w.with_secret()), Body::Form, item.clone()).await;
+        let v2 = call(&app, Method::POST, &format!("/api/v2/send-{kind}"), Some(&w.token), Body::Json, json!({"data": [item]})).await;
+        let to_group = json!({"data": [{"group_id": group_id, kind: url, "caption": "tes"}]});
+        let grouped = call(&app, Method::POST, &format!("/api/v2/group/{kind}"), Some(&w.token), Body::Json, to_group).await;
+        let local = json!({"phone": "6281218444555", "file": base64::engine::general_purpose::STANDARD.encode(&bytes), "filename": name});
+        let from_local = call(&app, Method::POST, &format!("/api/send-{kind}-from-local"), Some(&w.token), Body::Form, local).await;
+        for (what, (status, body)) in [("v1", v1), ("v2", v2), ("group", grouped), ("from local", from_local)] {
+            assert_eq!(status, StatusCode::OK, "{kind} {what}: {body}");
+            let listed = &body["data"]["messages"][0];
+            assert_eq!((&listed["message"], &listed["status"]), (&Value::Null, &json!("pending")), "{kind} {what}: {body}");
+            assert!(listed[kind].is_string(), "{kind} {what} names its file: {body}");
+            let m = app.wait_message(&w.key, listed["id"].as_str().unwrap(), "read").await;
+            assert_eq!(m["type"], kind, "{m}");
+        }
+    }
+    app.stop().await;
+}

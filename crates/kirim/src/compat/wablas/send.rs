@@ -187,7 +187,8 @@ pub fn listed(message: &Message) -> Value {
             Some(media) => {
                 out.insert("message".into(), Value::Null);
                 out.insert("caption".into(), json!(media.caption));
-                let name = media.filename.clone().or_else(|| media.link.as_deref().map(file_name));
+                // A file sent from local has no name but its stored id (Wablas names it by a hash too).
+                let name = media.filename.clone().or_else(|| media.link.as_deref().map(file_name)).or_else(|| media.media_id.clone());
                 out.insert(content.kind().to_owned(), json!(name));
             }
             None => {

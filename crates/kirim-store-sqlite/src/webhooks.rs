@@ -8,8 +8,8 @@ use kirim_core::event::NewEvent;
 use kirim_core::id::{DeliveryPk, DevicePk, TenantPk, WebhookPk};
 use kirim_core::store::{DeliveryFilter, FanOut, PRUNE_BATCH, StoreError, StoreResult, WebhookStore};
 use kirim_core::webhook::{
-    Attempt, AttemptResult, Delivery, DeliveryJob, DeliveryOutcome, DeliveryStatus, NewWebhook, Streak, Webhook, WebhookFormat, WebhookPatch,
-    own_types,
+    Attempt, AttemptResult, Delivery, DeliveryJob, DeliveryOutcome, DeliveryStatus, NewWebhook, Streak, Webhook, WebhookFormat,
+    WebhookPatch, own_types,
 };
 use kirim_core::{DeliveryId, DeviceId, EventId, Secret, Timestamp, WebhookId};
 use rusqlite::types::Value;

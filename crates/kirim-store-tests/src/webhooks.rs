@@ -5,8 +5,9 @@ use std::sync::Arc;
 use kirim_core::event::types;
 use kirim_core::store::{DeliveryFilter, Store};
 use kirim_core::tenant::Tenant;
-use kirim_core::webhook::{WebhookFormat, 
-    Attempt, AttemptResult, DeliveryJob, DeliveryOutcome, DeliveryStatus, NewWebhook, Streak, Webhook, WebhookPatch, own_types,
+use kirim_core::webhook::{
+    Attempt, AttemptResult, DeliveryJob, DeliveryOutcome, DeliveryStatus, NewWebhook, Streak, Webhook, WebhookFormat, WebhookPatch,
+    own_types,
 };
 use kirim_core::{DeviceId, Secret, Timestamp, WebhookId};
 

@@ -54,7 +54,12 @@ fn device_id(raw: &str) -> ApiResult<kirim_core::DeviceId> {
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "`device_not_connected`"),
         (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn set_name(State(state): State<AppState>, auth: TenantAuth, ApiPath(id): ApiPath, body: ApiJson<ProfileBody>) -> ApiResult<StatusCode> {
+pub async fn set_name(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    ApiPath(id): ApiPath,
+    body: ApiJson<ProfileBody>,
+) -> ApiResult<StatusCode> {
     auth.require_tenant_key()?;
     let name = body.value.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
@@ -78,7 +83,12 @@ pub async fn list(State(state): State<AppState>, auth: TenantAuth, ApiPath(id): 
 #[utoipa::path(post, path = "/v1/devices/{id}/blocklist", tag = "devices", params(("id" = String, Path)), request_body = BlockBody,
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn block(State(state): State<AppState>, auth: TenantAuth, ApiPath(id): ApiPath, body: ApiJson<BlockBody>) -> ApiResult<StatusCode> {
+pub async fn block(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    ApiPath(id): ApiPath,
+    body: ApiJson<BlockBody>,
+) -> ApiResult<StatusCode> {
     auth.require_tenant_key()?;
     let number = phone(&state, &body.value.phone)?;
     let t = target(&state, &Actor::from(&auth), &device_id(&id)?)?;
@@ -91,7 +101,11 @@ pub async fn block(State(state): State<AppState>, auth: TenantAuth, ApiPath(id):
     params(("id" = String, Path), ("phone" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn unblock(State(state): State<AppState>, auth: TenantAuth, axum::extract::Path((id, raw)): axum::extract::Path<(String, String)>) -> ApiResult<StatusCode> {
+pub async fn unblock(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    axum::extract::Path((id, raw)): axum::extract::Path<(String, String)>,
+) -> ApiResult<StatusCode> {
     auth.require_tenant_key()?;
     let number = phone(&state, &raw)?;
     let t = target(&state, &Actor::from(&auth), &device_id(&id)?)?;

@@ -112,7 +112,12 @@ async fn answer(state: &AppState, reply: &CallReply) -> crate::http::error::ApiR
 /// stands in for lets the device's client decide this when it starts its session.
 /// `reply` (wa-gateway's `reject_message`), when given, becomes the text sent to a declined
 /// caller.
-pub async fn set_reject_calls(state: &AppState, device: &Device, reject: bool, reply: Option<String>) -> crate::http::error::ApiResult<Device> {
+pub async fn set_reject_calls(
+    state: &AppState,
+    device: &Device,
+    reject: bool,
+    reply: Option<String>,
+) -> crate::http::error::ApiResult<Device> {
     let reply = match reply.map(|r| r.trim().to_owned()) {
         Some(r) if r.chars().count() > kirim_core::message::MAX_TEXT_CHARS => {
             return Err(crate::http::error::ApiError::field(

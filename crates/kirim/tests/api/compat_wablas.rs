@@ -63,10 +63,14 @@ async fn v1_text_sends_by_query_token_header_and_comma_lists() {
     assert_eq!(listed.len(), 2, "{body}");
     assert!(listed.iter().any(|m| m["phone"] == "6281218444777" && m["status"] == false), "{body}");
     let only_blacklisted = json!({"phone": "6281218444777", "message": "promo"});
-    assert_fails(&call(&app, Method::POST, "/api/send-message", Some(&w.token), Body::Form, only_blacklisted).await, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_fails(
+        &call(&app, Method::POST, "/api/send-message", Some(&w.token), Body::Form, only_blacklisted).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
 
     // A device with a quota shows what is left after the send.
-    let (status, limits) = app.call(Method::PUT, &format!("/v1/devices/{}/limits", w.device), Some(ADMIN), Some(json!({"quota": 10}))).await;
+    let (status, limits) =
+        app.call(Method::PUT, &format!("/v1/devices/{}/limits", w.device), Some(ADMIN), Some(json!({"quota": 10}))).await;
     assert!(status.is_success(), "{limits}");
     let (_, body) =
         call(&app, Method::POST, "/api/send-message", Some(&w.token), Body::Form, json!({"phone": "6281218444555", "message": "q"})).await;
@@ -76,7 +80,8 @@ async fn v1_text_sends_by_query_token_header_and_comma_lists() {
     let got = call(&app, Method::POST, "/api/send-message", Some(&w.token), Body::Form, json!({"message": "x"})).await;
     assert_fails(&got, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(got.1["message"].as_str().unwrap().contains("phone"), "{}", got.1);
-    let got = call(&app, Method::POST, "/api/send-message", Some(&w.token), Body::Form, json!({"phone": "not a phone", "message": "x"})).await;
+    let got =
+        call(&app, Method::POST, "/api/send-message", Some(&w.token), Body::Form, json!({"phone": "not a phone", "message": "x"})).await;
     assert_fails(&got, StatusCode::UNPROCESSABLE_ENTITY);
     assert_fails(&call(&app, Method::POST, "/api/send-message", Some("kd_nope"), Body::Form, form.clone()).await, StatusCode::UNAUTHORIZED);
     assert_fails(&call(&app, Method::POST, "/api/send-message", None, Body::Form, form.clone()).await, StatusCode::UNAUTHORIZED);
@@ -102,7 +107,8 @@ async fn files_go_by_url_and_from_local_as_base64_or_multipart() {
 
     let pdf = server.serve("sample.pdf", "application/pdf", files::pdf());
     let (_, body) =
-        call(&app, Method::POST, "/api/send-document", Some(&w.token), Body::Form, json!({"phone": "6281218444555", "document": pdf})).await;
+        call(&app, Method::POST, "/api/send-document", Some(&w.token), Body::Form, json!({"phone": "6281218444555", "document": pdf}))
+            .await;
     assert_eq!(body["data"]["messages"][0]["document"], "sample.pdf", "{body}");
 
     // From local: base64 in `file`, the name in `data` (PHP's $_FILES entry as JSON).
@@ -134,7 +140,15 @@ async fn files_go_by_url_and_from_local_as_base64_or_multipart() {
     let got = call(&app, Method::POST, "/api/send-video", Some(&w.token), Body::Form, json!({"phone": "6281218444555"})).await;
     assert_fails(&got, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(got.1["message"].as_str().unwrap().contains("video"), "{}", got.1);
-    let got = call(&app, Method::POST, "/api/send-audio-from-local", Some(&w.token), Body::Form, json!({"phone": "6281218444555", "file": "%%%"})).await;
+    let got = call(
+        &app,
+        Method::POST,
+        "/api/send-audio-from-local",
+        Some(&w.token),
+        Body::Form,
+        json!({"phone": "6281218444555", "file": "%%%"}),
+    )
+    .await;
     assert_fails(&got, StatusCode::UNPROCESSABLE_ENTITY);
     app.stop().await;
 }
@@ -174,8 +188,14 @@ async fn v2_bulk_sends_take_each_item_on_its_own() {
     assert_eq!(m["content"]["location"]["latitude"], 24.121231);
 
     let too_many = json!({"data": (0..101).map(|_| json!({"phone": "6281218444555", "message": "x"})).collect::<Vec<_>>()});
-    assert_fails(&call(&app, Method::POST, "/api/v2/send-message", Some(&w.token), Body::Json, too_many).await, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_fails(&call(&app, Method::POST, "/api/v2/send-message", Some(&w.token), Body::Json, json!({"phone": "1"})).await, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_fails(
+        &call(&app, Method::POST, "/api/v2/send-message", Some(&w.token), Body::Json, too_many).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    assert_fails(
+        &call(&app, Method::POST, "/api/v2/send-message", Some(&w.token), Body::Json, json!({"phone": "1"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
 
     // A v2 group send reaches every member of the contact group.
     let (_, group) = app.post("/v1/contact-groups", &w.key, json!({"name": "VIP"})).await;
@@ -193,7 +213,10 @@ async fn v2_bulk_sends_take_each_item_on_its_own() {
     let (status, body) = call(&app, Method::GET, &path, None, Body::None, Value::Null).await;
     assert_eq!((status, ids(&body).len()), (StatusCode::OK, 2), "{body}");
     let payload = json!({"data": [{"group_id": "no such group", "message": "x"}]});
-    assert_fails(&call(&app, Method::POST, "/api/v2/group/text", Some(&w.token), Body::Json, payload).await, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_fails(
+        &call(&app, Method::POST, "/api/v2/group/text", Some(&w.token), Body::Json, payload).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
     app.stop().await;
 }
 
@@ -215,7 +238,10 @@ async fn schedules_are_saved_changed_cancelled_and_deleted() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["phones list"], json!(["6281218444555", "6281218444666"]));
     let first = &body["messages"][0];
-    assert_eq!((&first["schedule_at"], &first["timezone"], &first["status"]), (&json!(format!("{date} 13:20:00")), &json!("Asia/Jakarta"), &json!(true)));
+    assert_eq!(
+        (&first["schedule_at"], &first["timezone"], &first["status"]),
+        (&json!(format!("{date} 13:20:00")), &json!("Asia/Jakarta"), &json!(true))
+    );
     let id = first["id"].as_str().unwrap().to_owned();
     let second = body["messages"][1]["id"].as_str().unwrap().to_owned();
     assert_eq!(native(&app, &w.key, &id).await["status"], "scheduled");
@@ -254,11 +280,13 @@ async fn schedules_are_saved_changed_cancelled_and_deleted() {
     let button = native(&app, &w.key, listed[2]["id"].as_str().unwrap()).await;
     assert_eq!(button["type"], "buttons");
 
-    let change = json!({"data": [{"category": "text", "phone": "6281218444666", "scheduled_at": format!("{date2} 09:00:00"), "text": "changed"}]});
+    let change =
+        json!({"data": [{"category": "text", "phone": "6281218444666", "scheduled_at": format!("{date2} 09:00:00"), "text": "changed"}]});
     let (status, body) = call(&app, Method::PUT, &format!("/api/v2/schedule/{text_id}"), Some(&w.token), Body::Json, change).await;
     assert_eq!((status, &body["messages"]), (StatusCode::OK, &json!("changed")), "{body}");
     let ids = format!("{text_id},{}", listed[2]["id"].as_str().unwrap());
-    let (status, body) = call(&app, Method::DELETE, &format!("/api/v2/delete-schedule?id={ids}"), Some(&w.token), Body::None, Value::Null).await;
+    let (status, body) =
+        call(&app, Method::DELETE, &format!("/api/v2/delete-schedule?id={ids}"), Some(&w.token), Body::None, Value::Null).await;
     assert_eq!((status, &body["message"]), (StatusCode::OK, &json!("schedules deleted successfully")), "{body}");
     assert_eq!(app.get(&format!("/v1/messages/{text_id}"), &w.key).await.0, StatusCode::NOT_FOUND);
 
@@ -279,8 +307,15 @@ async fn schedules_are_saved_changed_cancelled_and_deleted() {
 async fn messages_are_resent_cancelled_and_revoked_by_id() {
     let app = TestApp::spawn().await;
     let w = Wablas::linked(&app, "shop").await;
-    let (_, body) =
-        call(&app, Method::POST, "/api/send-message", Some(&w.token), Body::Form, json!({"phone": "6281393961320", "message": "Merubah kesempatan"})).await;
+    let (_, body) = call(
+        &app,
+        Method::POST,
+        "/api/send-message",
+        Some(&w.token),
+        Body::Form,
+        json!({"phone": "6281393961320", "message": "Merubah kesempatan"}),
+    )
+    .await;
     let sent = ids(&body)[0].clone();
     app.wait_message(&w.key, &sent, "read").await;
 
@@ -291,13 +326,15 @@ async fn messages_are_resent_cancelled_and_revoked_by_id() {
     assert_ne!(again, sent, "a resend is a message of its own");
     assert_eq!(native(&app, &w.key, &again).await["resend_of"], json!(sent));
 
-    let (status, body) = call(&app, Method::GET, &format!("/api/revoke-message?id={sent},msg_nope"), Some(&w.token), Body::None, Value::Null).await;
+    let (status, body) =
+        call(&app, Method::GET, &format!("/api/revoke-message?id={sent},msg_nope"), Some(&w.token), Body::None, Value::Null).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let listed = body["data"]["messages"].as_array().unwrap();
     assert_eq!((&listed[0]["id"], &listed[0]["status"]), (&json!(sent), &json!("revoke")));
     assert_eq!(listed[1]["status"], false);
     let is_revoke = |m: &Value| m["type"] == "revoke";
-    let list = app.wait_for(&w.key, "/v1/messages?direction=outbound", |l| l["data"].as_array().is_some_and(|d| d.iter().any(is_revoke))).await;
+    let list =
+        app.wait_for(&w.key, "/v1/messages?direction=outbound", |l| l["data"].as_array().is_some_and(|d| d.iter().any(is_revoke))).await;
     let revoke = list["data"].as_array().unwrap().iter().find(|m| is_revoke(m)).cloned().unwrap();
     assert_eq!(revoke["content"]["revoke"]["message_id"], json!(sent));
     let path = format!("/v1/messages/{}", revoke["id"].as_str().unwrap());
@@ -322,7 +359,10 @@ async fn messages_are_resent_cancelled_and_revoked_by_id() {
     for id in &pending {
         assert_eq!(native(&app, &w.key, id).await["status"], "cancelled");
     }
-    assert_fails(&call(&app, Method::GET, "/api/cancel-message", Some(&w.token), Body::None, Value::Null).await, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_fails(
+        &call(&app, Method::GET, "/api/cancel-message", Some(&w.token), Body::None, Value::Null).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
     let other = Wablas::linked(&app, "other").await;
     let got = call(&app, Method::GET, &format!("/api/resend-message?id={sent}"), Some(&other.token), Body::None, Value::Null).await;
     assert_fails(&got, StatusCode::UNPROCESSABLE_ENTITY);
@@ -342,20 +382,28 @@ async fn reports_list_messages_with_wablas_filters() {
     for id in &sent {
         app.wait_message(&w.key, id, "read").await;
     }
-    let (status, body) = call(&app, Method::GET, "/api/report/message?perPage=1&page=1", Some(&w.with_secret()), Body::None, Value::Null).await;
+    let (status, body) =
+        call(&app, Method::GET, "/api/report/message?perPage=1&page=1", Some(&w.with_secret()), Body::None, Value::Null).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!((&body["totalData"], &body["perPage"], &body["page"], &body["totalPage"]), (&json!(2), &json!("1"), &json!("1"), &json!(2)));
-    let (_, body) = call(&app, Method::GET, "/api/report/message?ref_id=pengumuman&phone=6281393961320", Some(&w.token), Body::None, Value::Null).await;
+    let (_, body) =
+        call(&app, Method::GET, "/api/report/message?ref_id=pengumuman&phone=6281393961320", Some(&w.token), Body::None, Value::Null).await;
     let row = &body["message"][0];
     let device_phone = w.phone.trim_start_matches('+');
     assert_eq!(row["phone"], json!({"from": device_phone, "to": "6281393961320"}));
-    assert_eq!((&row["category"], &row["text"], &row["status"], &row["ref_id"]), (&json!("text"), &json!("hello"), &json!("read"), &json!("pengumuman")));
+    assert_eq!(
+        (&row["category"], &row["text"], &row["status"], &row["ref_id"]),
+        (&json!("text"), &json!("hello"), &json!("read"), &json!("pengumuman"))
+    );
     let (_, body) = call(&app, Method::GET, "/api/report/message?status=cancel", Some(&w.token), Body::None, Value::Null).await;
     assert_eq!(body["totalData"], 0);
     let got = call(&app, Method::GET, "/api/report/message?status=lost", Some(&w.token), Body::None, Value::Null).await;
     assert_fails(&got, StatusCode::UNPROCESSABLE_ENTITY);
     // All devices needs the secret key.
-    assert_fails(&call(&app, Method::GET, "/api/report/message?device=all", Some(&w.token), Body::None, Value::Null).await, StatusCode::UNAUTHORIZED);
+    assert_fails(
+        &call(&app, Method::GET, "/api/report/message?device=all", Some(&w.token), Body::None, Value::Null).await,
+        StatusCode::UNAUTHORIZED,
+    );
     let (status, _) = call(&app, Method::GET, "/api/report/message?device=all", Some(&w.with_secret()), Body::None, Value::Null).await;
     assert_eq!(status, StatusCode::OK);
 
@@ -377,11 +425,21 @@ async fn webhook_and_tracking_urls_receive_wablas_payloads_and_replies() {
     let tracking = Receiver::start().await;
     let w = Wablas::linked(&app, "shop").await;
     let set = json!({"webhook_url": incoming.url});
-    assert_fails(&call(&app, Method::POST, "/api/device/change-webhook-url", Some(&w.token), Body::Form, set.clone()).await, StatusCode::UNAUTHORIZED);
+    assert_fails(
+        &call(&app, Method::POST, "/api/device/change-webhook-url", Some(&w.token), Body::Form, set.clone()).await,
+        StatusCode::UNAUTHORIZED,
+    );
     let (status, body) = call(&app, Method::POST, "/api/device/change-webhook-url", Some(&w.with_secret()), Body::Form, set).await;
     assert_eq!((status, &body), (StatusCode::OK, &json!({"status": true, "message": "webhook url successfully changed"})));
-    let (status, body) =
-        call(&app, Method::POST, "/api/device/change-tracking-url", Some(&w.with_secret()), Body::Form, json!({"tracking_url": tracking.url})).await;
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/api/device/change-tracking-url",
+        Some(&w.with_secret()),
+        Body::Form,
+        json!({"tracking_url": tracking.url}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (_, hooks) = app.get("/v1/webhooks", &w.key).await;
     assert_eq!(hooks["data"].as_array().unwrap().iter().filter(|h| h["format"] == "wablas").count(), 2, "{hooks}");
@@ -389,7 +447,8 @@ async fn webhook_and_tracking_urls_receive_wablas_payloads_and_replies() {
     // An incoming message, in Wablas's shape; the answer's replies are sent back.
     let reply = json!({"data": [{"category": "text", "message": "hello too"}]});
     incoming.then([Answer::Body(reply.to_string(), "application/json")]);
-    let (status, _) = app.post(&format!("/v1/sandbox/devices/{}/inbound", w.device), &w.key, json!({"from": "+6289628189111", "text": "hello"})).await;
+    let (status, _) =
+        app.post(&format!("/v1/sandbox/devices/{}/inbound", w.device), &w.key, json!({"from": "+6289628189111", "text": "hello"})).await;
     assert_eq!(status, StatusCode::OK);
     let got = incoming.wait_for("the incoming message", |r| !r.is_empty()).await;
     let body = &got[0].body;

@@ -170,8 +170,10 @@ pub fn multipart(fields: &[(&str, &str)], bytes: &[u8], name: &str, mime: &str) 
         body.extend(format!("--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").into_bytes());
     }
     body.extend(
-        format!("--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: {mime}\r\n\r\n")
-            .into_bytes(),
+        format!(
+            "--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: {mime}\r\n\r\n"
+        )
+        .into_bytes(),
     );
     body.extend(bytes);
     body.extend(format!("\r\n--{MULTIPART_BOUNDARY}--\r\n").into_bytes());

@@ -25,11 +25,25 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The message events a tracking URL receives: every status after the send was accepted.
-const TRACKING: [&str; 6] =
-    [types::MESSAGE_SENT, types::MESSAGE_DELIVERED, types::MESSAGE_READ, types::MESSAGE_PLAYED, types::MESSAGE_FAILED, types::MESSAGE_CANCELLED];
+const TRACKING: [&str; 6] = [
+    types::MESSAGE_SENT,
+    types::MESSAGE_DELIVERED,
+    types::MESSAGE_READ,
+    types::MESSAGE_PLAYED,
+    types::MESSAGE_FAILED,
+    types::MESSAGE_CANCELLED,
+];
 
 /// Sets (or replaces) one of the device's Wablas endpoints, found again by its description.
-async fn set_endpoint(state: &AppState, caller: &Caller, field: &str, purpose: &str, events: &[&str], auto_reply: bool, url: String) -> Response {
+async fn set_endpoint(
+    state: &AppState,
+    caller: &Caller,
+    field: &str,
+    purpose: &str,
+    events: &[&str],
+    auto_reply: bool,
+    url: String,
+) -> Response {
     let actor = Actor::from(or_answer!(caller.manager()));
     let tag = format!("Wablas {purpose} URL of {}", caller.device.id);
     let existing = match webhooks::list(state, &actor).await {

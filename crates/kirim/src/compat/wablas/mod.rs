@@ -43,7 +43,13 @@ use crate::services::Actor;
 /// form grows a third, so the limit is the media limit plus half again).
 pub fn router(config: &Config) -> Router<AppState> {
     let limit = crate::services::media::body_limit(config).saturating_mul(3) / 2;
-    Router::new().merge(send::routes()).merge(queue::routes()).merge(reports::routes()).merge(hooks::routes()).merge(account::router()).layer(DefaultBodyLimit::max(limit))
+    Router::new()
+        .merge(send::routes())
+        .merge(queue::routes())
+        .merge(reports::routes())
+        .merge(hooks::routes())
+        .merge(account::router())
+        .layer(DefaultBodyLimit::max(limit))
 }
 
 /// `{"status": false, "message": …}` with an HTTP status that says the same.
@@ -90,11 +96,12 @@ impl FromRequest<AppState> for Call {
                 fail(StatusCode::BAD_REQUEST, format!("the request body could not be read: {}", e.body_text()))
             }
         })?;
-        let mut fields = Fields::parse(Some("application/x-www-form-urlencoded"), parts.uri.query().unwrap_or_default().as_bytes())
-            .unwrap_or_default();
+        let mut fields =
+            Fields::parse(Some("application/x-www-form-urlencoded"), parts.uri.query().unwrap_or_default().as_bytes()).unwrap_or_default();
         let mut files = Vec::new();
         if let Some(boundary) = multipart::boundary(&content_type) {
-            let form = multipart::parse(&bytes, &boundary).map_err(|why| fail(StatusCode::BAD_REQUEST, format!("the form could not be read: {why}")))?;
+            let form = multipart::parse(&bytes, &boundary)
+                .map_err(|why| fail(StatusCode::BAD_REQUEST, format!("the form could not be read: {why}")))?;
             for part in form {
                 match (&part.filename, std::str::from_utf8(&part.data)) {
                     (None, Ok(text)) => {
@@ -130,7 +137,10 @@ impl Caller {
     /// The tenant's rights, for what Wablas guards with the secret key.
     pub fn manager(&self) -> Result<&TenantAuth, Response> {
         self.manager.as_ref().ok_or_else(|| {
-            fail(StatusCode::UNAUTHORIZED, "this call needs the secret key: send `Authorization: {token}.{secret_key}`, the secret key being the account's API key")
+            fail(
+                StatusCode::UNAUTHORIZED,
+                "this call needs the secret key: send `Authorization: {token}.{secret_key}`, the secret key being the account's API key",
+            )
         })
     }
 }

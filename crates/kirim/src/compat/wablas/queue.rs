@@ -8,8 +8,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
-use kirim_core::message::{Message, MessageContent, RevokeContent};
 use kirim_core::MessageId;
+use kirim_core::message::{Message, MessageContent, RevokeContent};
 use serde_json::{Value, json};
 
 use super::send::{Kind, listed};
@@ -36,7 +36,9 @@ pub fn routes() -> Router<AppState> {
 
 /// `id` as a comma list of message ids.
 fn ids(call: &Call) -> Result<Vec<String>, Response> {
-    let raw = call.text("id").ok_or_else(|| fail(StatusCode::UNPROCESSABLE_ENTITY, "`id` is required: the message id (a comma list for several)"))?;
+    let raw = call
+        .text("id")
+        .ok_or_else(|| fail(StatusCode::UNPROCESSABLE_ENTITY, "`id` is required: the message id (a comma list for several)"))?;
     Ok(raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
 }
 
@@ -72,13 +74,21 @@ fn scheduled(message: &Message) -> Value {
 async fn schedule_v1(State(state): State<AppState>, call: Call) -> Response {
     let caller = or_answer!(call.caller(&state).await);
     let when = or_answer!(v1_schedule(&state, &call).map_err(super::refusal));
-    let body = or_answer!(call.fields.string("message").and_then(Result::ok).ok_or_else(|| {
-        fail(StatusCode::UNPROCESSABLE_ENTITY, "`message` is required: the text to send")
-    }));
-    let phones = or_answer!(call.text("phone").ok_or_else(|| fail(StatusCode::UNPROCESSABLE_ENTITY, "`phone` is required: the number to send to")));
+    let body = or_answer!(
+        call.fields
+            .string("message")
+            .and_then(Result::ok)
+            .ok_or_else(|| { fail(StatusCode::UNPROCESSABLE_ENTITY, "`message` is required: the text to send") })
+    );
+    let phones =
+        or_answer!(call.text("phone").ok_or_else(|| fail(StatusCode::UNPROCESSABLE_ENTITY, "`phone` is required: the number to send to")));
     let group = call.flag("isGroup");
-    let to: Vec<String> =
-        phones.split(',').map(str::trim).filter(|p| !p.is_empty()).map(|p| if group { format!("{p}@g.us") } else { p.to_owned() }).collect();
+    let to: Vec<String> = phones
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| if group { format!("{p}@g.us") } else { p.to_owned() })
+        .collect();
     let mut input = SendInput::plain(Some(caller.device.id.clone()), String::new(), MessageContent::text(body));
     input.to = None;
     input.schedule = Some(when);
@@ -98,7 +108,9 @@ async fn schedule_v1(State(state): State<AppState>, call: Call) -> Response {
 /// The content of a v2 schedule item by its `category`: `text` (a string) or the
 /// structured categories (an object), files by `url`.
 fn v2_content(item: &Fields) -> Result<MessageContent, ApiError> {
-    let category = text(item, "category").ok_or_else(|| ApiError::field("category", "`category` is required: text, image, video, audio, document, button, template, list or location"))?;
+    let category = text(item, "category").ok_or_else(|| {
+        ApiError::field("category", "`category` is required: text, image, video, audio, document, button, template, list or location")
+    })?;
     let mut fields = Fields(item.0.clone());
     let kind = match category.as_str() {
         "text" => {
@@ -133,7 +145,14 @@ fn v2_content(item: &Fields) -> Result<MessageContent, ApiError> {
                 ApiError::field("text", format!("`text` does not hold a {c} message; see the documented fields of the `{c}` category"))
             });
         }
-        other => return Err(ApiError::field("category", format!("`category` `{other}` is not one Kirim sends; use text, image, video, audio, document, button, template, list or location"))),
+        other => {
+            return Err(ApiError::field(
+                "category",
+                format!(
+                    "`category` `{other}` is not one Kirim sends; use text, image, video, audio, document, button, template, list or location"
+                ),
+            ));
+        }
     };
     super::send::item_content(&fields, kind)
 }
@@ -142,7 +161,8 @@ fn v2_content(item: &Fields) -> Result<MessageContent, ApiError> {
 fn v2_input(state: &AppState, caller: &Caller, item: &Fields) -> Result<SendInput, ApiError> {
     let content = v2_content(item)?;
     let phone = text(item, "phone").ok_or_else(|| ApiError::field("phone", "`phone` is required: the number to send to"))?;
-    let at = text(item, "scheduled_at").ok_or_else(|| ApiError::field("scheduled_at", "`scheduled_at` is required, e.g. 2026-05-20 13:20:00"))?;
+    let at = text(item, "scheduled_at")
+        .ok_or_else(|| ApiError::field("scheduled_at", "`scheduled_at` is required, e.g. 2026-05-20 13:20:00"))?;
     let when = future(state, &at, text(item, "timezone").as_deref())?;
     let to = if super::flag(item, "isGroup") && !phone.ends_with("@g.us") { format!("{phone}@g.us") } else { phone };
     let mut input = SendInput::plain(Some(caller.device.id.clone()), to, content);
@@ -181,12 +201,14 @@ async fn schedule_v2(State(state): State<AppState>, call: Call) -> Response {
     for (i, result) in results.into_iter().enumerate() {
         match result {
             Ok(a) => messages.push(v2_listed(&a.message)),
-            Err(e) => errors.push(json!({"phone": text(&items[i], "phone"), "message": format!("data[{i}]: {}", e.detail.message), "status": false})),
+            Err(e) => errors
+                .push(json!({"phone": text(&items[i], "phone"), "message": format!("data[{i}]: {}", e.detail.message), "status": false})),
         }
     }
     if messages.is_empty() {
         let why = errors.first().and_then(|e| e["message"].as_str()).unwrap_or("nothing was scheduled").to_owned();
-        return (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"status": false, "message": why, "data": {"messages": errors}}))).into_response();
+        return (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"status": false, "message": why, "data": {"messages": errors}})))
+            .into_response();
     }
     messages.extend(errors);
     super::ok("Message is pending and waiting to be processed", json!({"messages": messages}))
@@ -324,7 +346,8 @@ async fn cancel(State(state): State<AppState>, call: Call) -> Response {
 fn id_answer(caller: &Caller, any: bool, messages: Vec<Value>, message: &str) -> Response {
     if !any {
         let why = messages.first().and_then(|m| m["message"].as_str()).unwrap_or("no message was found").to_owned();
-        return (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"status": false, "message": why, "data": {"messages": messages}}))).into_response();
+        return (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"status": false, "message": why, "data": {"messages": messages}})))
+            .into_response();
     }
     super::ok(message, json!({"device_id": caller.device.id, "messages": messages}))
 }

@@ -29,7 +29,9 @@ fn status_filter(raw: &str) -> Result<&'static str, ApiError> {
         "read" => MessageStatus::Read.as_str(),
         "cancel" | "canceled" | "cancelled" => MessageStatus::Cancelled.as_str(),
         "reject" | "failed" => MessageStatus::Failed.as_str(),
-        _ => return Err(ApiError::field("status", format!("`status` `{raw}` is not one of pending, sent, received, read, cancel, reject"))),
+        _ => {
+            return Err(ApiError::field("status", format!("`status` `{raw}` is not one of pending, sent, received, read, cancel, reject")));
+        }
     })
 }
 
@@ -100,11 +102,13 @@ async fn message_report(State(state): State<AppState>, call: Call) -> Response {
     let caller = or_answer!(call.caller(&state).await);
     let (actor, device) = or_answer!(scope(&caller, call.text("device").as_deref()));
     let per_page = call.text("perPage").or_else(|| call.text("per_page"));
-    let paging = or_answer!(Paging::parse(call.text("page").as_deref(), per_page.as_deref()).map_err(|e| {
-        refusal(if e.detail.field.as_deref() == Some("per_page") { e.with_field("perPage") } else { e })
-    }));
+    let paging = or_answer!(
+        Paging::parse(call.text("page").as_deref(), per_page.as_deref())
+            .map_err(|e| { refusal(if e.detail.field.as_deref() == Some("per_page") { e.with_field("perPage") } else { e }) })
+    );
     let status = or_answer!(call.text("status").map(|s| status_filter(&s)).transpose().map_err(refusal));
-    let (phone, ref_id, date, ids, kind) = (call.text("phone"), call.text("ref_id"), call.text("date"), call.text("message_id"), call.text("type"));
+    let (phone, ref_id, date, ids, kind) =
+        (call.text("phone"), call.text("ref_id"), call.text("date"), call.text("message_id"), call.text("type"));
     let raw = RawFilter {
         status,
         device_id: device.as_deref(),
@@ -132,9 +136,10 @@ async fn message_report(State(state): State<AppState>, call: Call) -> Response {
 /// `GET /api/report-realtime?page&limit&message_id`: today's messages of the device.
 async fn realtime(State(state): State<AppState>, call: Call) -> Response {
     let caller = or_answer!(call.caller(&state).await);
-    let paging = or_answer!(Paging::parse(call.text("page").as_deref(), call.text("limit").as_deref()).map_err(|e| {
-        refusal(if e.detail.field.as_deref() == Some("per_page") { e.with_field("limit") } else { e })
-    }));
+    let paging = or_answer!(
+        Paging::parse(call.text("page").as_deref(), call.text("limit").as_deref())
+            .map_err(|e| { refusal(if e.detail.field.as_deref() == Some("per_page") { e.with_field("limit") } else { e }) })
+    );
     let actor = caller.actor();
     let ids = call.text("message_id");
     let raw = RawFilter { message_ids: ids.as_deref(), ..RawFilter::default() };

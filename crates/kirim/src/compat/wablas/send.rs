@@ -3,11 +3,11 @@
 //! file), and v2 group sends (to every member of a contact group). Each item becomes a native
 //! send; the answer lists each message as Wablas does.
 
+use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use axum::routing::{get, post};
 use base64::Engine;
 use kirim_core::message::{LocationContent, MediaContent, Message, MessageContent, TextContent};
@@ -90,7 +90,8 @@ fn content(item: &Fields, kind: Kind, files: &[crate::http::multipart::Part]) ->
                 let encoded = base64::engine::general_purpose::STANDARD.encode(&part.data);
                 return media(kind, None, Some(encoded), name);
             }
-            let encoded = text(item, "file").ok_or_else(|| missing("file", &format!("the {kind} itself, base64-encoded (or a multipart file)")))?;
+            let encoded =
+                text(item, "file").ok_or_else(|| missing("file", &format!("the {kind} itself, base64-encoded (or a multipart file)")))?;
             let from_data = text(item, "data")
                 .and_then(|d| serde_json::from_str::<Value>(&d).ok())
                 .and_then(|d| d.get("name").and_then(Value::as_str).map(str::to_owned));
@@ -107,7 +108,8 @@ fn content(item: &Fields, kind: Kind, files: &[crate::http::multipart::Part]) ->
             Ok(MessageContent::Text { text: TextContent { body, preview_url: true, mentions: Vec::new() } })
         }
         Kind::List => {
-            let message = item.get("message").ok_or_else(|| missing("message", "the list: title, description, buttonText, lists, footer"))?;
+            let message =
+                item.get("message").ok_or_else(|| missing("message", "the list: title, description, buttonText, lists, footer"))?;
             super::content::list(message).ok_or_else(|| {
                 ApiError::field("message", "`message` must have `description`, `buttonText` and `lists` (each with a `title`)")
             })
@@ -123,7 +125,9 @@ fn content(item: &Fields, kind: Kind, files: &[crate::http::multipart::Part]) ->
                 return Err(ApiError::field("message", "`message.latitude` and `message.longitude` must be numbers (degrees)"));
             };
             let words = |key: &str| message.get(key).and_then(Value::as_str).map(str::to_owned).filter(|s| !s.trim().is_empty());
-            Ok(MessageContent::Location { location: LocationContent { latitude, longitude, name: words("name"), address: words("address") } })
+            Ok(MessageContent::Location {
+                location: LocationContent { latitude, longitude, name: words("name"), address: words("address") },
+            })
         }
     }
 }
@@ -286,7 +290,12 @@ pub fn items(call: &Call) -> Result<Vec<Fields>, Response> {
             Ok(Value::Array(items)) => items,
             _ => return Err(fail(StatusCode::UNPROCESSABLE_ENTITY, "`data` must be an array of messages")),
         },
-        _ => return Err(fail(StatusCode::UNPROCESSABLE_ENTITY, "`data` is required: an array of messages, e.g. [{\"phone\": …, \"message\": …}]")),
+        _ => {
+            return Err(fail(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "`data` is required: an array of messages, e.g. [{\"phone\": …, \"message\": …}]",
+            ));
+        }
     };
     if data.is_empty() || data.len() > MAX_BATCH {
         return Err(fail(StatusCode::UNPROCESSABLE_ENTITY, format!("`data` must hold 1 to {MAX_BATCH} messages (it has {})", data.len())));
@@ -399,11 +408,15 @@ mod tests {
     #[test]
     fn items_map_onto_native_content() {
         let link = content(&fields(json!({"message": {"text": "WABLAS", "link": "https://wablas.com"}})), Kind::Link, &[]).unwrap();
-        assert_eq!(serde_json::to_value(&link).unwrap(), json!({"type": "text", "text": {"body": "WABLAS\nhttps://wablas.com", "preview_url": true}}));
+        assert_eq!(
+            serde_json::to_value(&link).unwrap(),
+            json!({"type": "text", "text": {"body": "WABLAS\nhttps://wablas.com", "preview_url": true}})
+        );
         let place = json!({"message": {"name": "place name", "address": "street", "latitude": 24.121231, "longitude": "55.1121221"}});
         let MessageContent::Location { location } = content(&fields(place), Kind::Location, &[]).unwrap() else { panic!() };
         assert_eq!((location.latitude, location.longitude, location.name.as_deref()), (24.121231, 55.1121221, Some("place name")));
-        let doc = content(&fields(json!({"document": "https://pdfobject.com/pdf/sample.pdf", "caption": "c"})), Kind::Url("document"), &[]).unwrap();
+        let doc = content(&fields(json!({"document": "https://pdfobject.com/pdf/sample.pdf", "caption": "c"})), Kind::Url("document"), &[])
+            .unwrap();
         assert_eq!(doc.media_content().unwrap().filename.as_deref(), Some("sample.pdf"));
         let audio = content(&fields(json!({"audio": "https://e.com/a.mp3", "caption": "x"})), Kind::Url("audio"), &[]).unwrap();
         assert_eq!(audio.media_content().unwrap().caption, None, "audio has no caption on WhatsApp");

@@ -38,7 +38,13 @@ impl Profiles {
         Ok(lock(&self.blocked).get(&account).map(|set| set.iter().map(|p| p.as_str().to_owned()).collect()).unwrap_or_default())
     }
 
-    pub(super) fn set_blocked(&self, network: &Network, device: DevicePk, phone: &PhoneNumber, blocked: bool) -> Result<(), ConnectorError> {
+    pub(super) fn set_blocked(
+        &self,
+        network: &Network,
+        device: DevicePk,
+        phone: &PhoneNumber,
+        blocked: bool,
+    ) -> Result<(), ConnectorError> {
         let account = Self::account(network, device)?;
         let mut all = lock(&self.blocked);
         let set = all.entry(account).or_default();

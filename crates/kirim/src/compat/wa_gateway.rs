@@ -396,10 +396,6 @@ async fn webhook(State(state): State<AppState>, call: Call) -> Response {
     let Some(url) = call.text("url") else { return fail(StatusCode::BAD_REQUEST, "url is required") };
     let actor = Actor::from(&auth);
     let tag = format!("wa-gateway webhook of {}", device.id);
-    let existing = match webhooks::list(&state, &actor).await {
-        Ok(list) => list.into_iter().find(|w| w.description.as_deref() == Some(tag.as_str())),
-        Err(e) => return refusal(e),
-    };
     let input = webhooks::WebhookInput {
         url: Some(url),
         description: Some(Some(tag)),
@@ -409,11 +405,7 @@ async fn webhook(State(state): State<AppState>, call: Call) -> Response {
         enabled: Some(true),
         format: None,
     };
-    let result = match existing {
-        Some(w) => webhooks::update(&state, &actor, w.id.as_str(), input).await.map(|w| (w, None)),
-        None => webhooks::create(&state, &actor, input).await.map(|c| (c.webhook, Some(c.secret))),
-    };
-    match result {
+    match webhooks::put_tagged(&state, &actor, input).await {
         Ok((w, secret)) => {
             let mut body = json!({"status": true, "message": "webhook updated", "data": {"id": w.id, "url": w.url}});
             if let Some(secret) = secret {

@@ -245,3 +245,15 @@ pub async fn retry(state: &AppState, auth: &Actor, id: &str, delivery_id: &str) 
     state.webhooks.due(webhook_pk, state.clock.now());
     Ok(retried)
 }
+
+/// Creates the endpoint whose description is `input.description`, or updates it when the
+/// account has one already: how the compat layers keep one endpoint per device and purpose.
+/// The secret comes back only when the endpoint is new (it is shown once).
+pub async fn put_tagged(state: &AppState, auth: &Actor, input: WebhookInput) -> ApiResult<(Webhook, Option<Secret>)> {
+    let tag = input.description.clone().flatten();
+    let existing = list(state, auth).await?.into_iter().find(|w| tag.is_some() && w.description == tag);
+    match existing {
+        Some(w) => update(state, auth, w.id.as_str(), input).await.map(|w| (w, None)),
+        None => create(state, auth, input).await.map(|c| (c.webhook, Some(c.secret))),
+    }
+}

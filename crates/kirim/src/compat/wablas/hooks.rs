@@ -46,10 +46,6 @@ async fn set_endpoint(
 ) -> Response {
     let actor = Actor::from(or_answer!(caller.manager()));
     let tag = format!("Wablas {purpose} URL of {}", caller.device.id);
-    let existing = match webhooks::list(state, &actor).await {
-        Ok(list) => list.into_iter().find(|w| w.description.as_deref() == Some(tag.as_str())),
-        Err(e) => return refusal(e),
-    };
     let input = webhooks::WebhookInput {
         url: Some(url),
         description: Some(Some(tag)),
@@ -59,11 +55,7 @@ async fn set_endpoint(
         enabled: Some(true),
         format: Some(WebhookFormat::Wablas),
     };
-    let result = match existing {
-        Some(w) => webhooks::update(state, &actor, w.id.as_str(), input).await,
-        None => webhooks::create(state, &actor, input).await.map(|c| c.webhook),
-    };
-    match result {
+    match webhooks::put_tagged(state, &actor, input).await {
         Ok(_) => super::ok(format!("{purpose} url successfully changed"), Value::Null),
         Err(e) if e.detail.field.as_deref() == Some("url") => {
             fail(e.status, format!("`{field}`: {}", e.detail.message.trim_start_matches("`url`: ")))
